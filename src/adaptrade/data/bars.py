@@ -1,0 +1,153 @@
+"""`Bars`: the one market-data form every source produces and every consumer reads.
+
+Dates are `datetime64[D]` (a union calendar), symbols a tuple, and OHLCV 2-D float64
+arrays shaped `[symbol, t]`, with `valid[symbol, t]` False (and NaN prices) where a symbol
+did not trade. No per-bar Python objects: the engine reads these arrays directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from adaptrade.errors import UnknownSymbolError
+
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Aligned daily OHLCV for many symbols; `adj_close` is None when the source has none."""
+
+    dates: np.ndarray
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    valid: np.ndarray
+    adj_close: np.ndarray | None = None
+    source: str = ""
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n, t = len(self.symbols), len(self.dates)
+        for name in FIELDS + ("valid",):
+            arr = getattr(self, name)
+            if arr.shape != (n, t):
+                raise ValueError(f"Bars.{name} has shape {arr.shape}, expected {(n, t)}")
+        if self.adj_close is not None and self.adj_close.shape != (n, t):
+            raise ValueError(f"Bars.adj_close has shape {self.adj_close.shape}, expected {(n, t)}")
+        if self.dates.dtype != np.dtype("datetime64[D]"):
+            raise ValueError("Bars.dates must be datetime64[D]")
+        self._index.update({s: i for i, s in enumerate(self.symbols)})
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.dates)
+
+    def index_of(self, symbol: str) -> int:
+        """Row of `symbol`; an unknown symbol is an error that names it."""
+        try:
+            return self._index[symbol]
+        except KeyError:
+            raise UnknownSymbolError(f"unknown symbol '{symbol}' (not in these bars)") from None
+
+    def select(self, symbols: Iterable[str]) -> "Bars":
+        """The same bars for a subset of symbols, in the order given."""
+        rows = [self.index_of(s) for s in symbols]
+        take = np.asarray(rows, dtype=np.intp)
+        return Bars(
+            dates=self.dates,
+            symbols=tuple(self.symbols[i] for i in rows),
+            open=self.open[take],
+            high=self.high[take],
+            low=self.low[take],
+            close=self.close[take],
+            volume=self.volume[take],
+            valid=self.valid[take],
+            adj_close=None if self.adj_close is None else self.adj_close[take],
+            source=self.source,
+        )
+
+    def slice_dates(self, start: str | np.datetime64 | None = None, end: str | np.datetime64 | None = None) -> "Bars":
+        """Bars with start <= date <= end (inclusive); a view, not a copy."""
+        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D"), side="left"))
+        hi = self.n_bars if end is None else int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        sl = slice(lo, hi)
+        return Bars(
+            dates=self.dates[sl],
+            symbols=self.symbols,
+            open=self.open[:, sl],
+            high=self.high[:, sl],
+            low=self.low[:, sl],
+            close=self.close[:, sl],
+            volume=self.volume[:, sl],
+            valid=self.valid[:, sl],
+            adj_close=None if self.adj_close is None else self.adj_close[:, sl],
+            source=self.source,
+        )
+
+    def adjusted(self) -> "Bars":
+        """Total-return OHLC: every price scaled by adj_close / close (identity when no adj_close).
+
+        The factor is constant between ex-dates, so price *differences* within a segment only
+        rescale and RSI decisions use the total return, which is known at each bar (no look-ahead).
+        """
+        if self.adj_close is None:
+            return self
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = self.adj_close / self.close
+        return Bars(
+            dates=self.dates,
+            symbols=self.symbols,
+            open=self.open * f,
+            high=self.high * f,
+            low=self.low * f,
+            close=self.adj_close.copy(),
+            volume=self.volume,
+            valid=self.valid,
+            adj_close=self.adj_close,
+            source=self.source + "+adjusted",
+        )
+
+    def to_frame(self, symbol: str):  # -> pandas.DataFrame
+        """One symbol's valid bars as a pandas DataFrame indexed by date (for users and tests)."""
+        import pandas as pd
+
+        i = self.index_of(symbol)
+        m = self.valid[i]
+        cols = {name: getattr(self, name)[i, m] for name in FIELDS}
+        if self.adj_close is not None:
+            cols["adj_close"] = self.adj_close[i, m]
+        return pd.DataFrame(cols, index=pd.DatetimeIndex(self.dates[m], name="date"))
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, "object"], source: str = "") -> "Bars":
+        """Align per-symbol DataFrames (date index, OHLCV columns) on the union of their dates."""
+        import pandas as pd
+
+        symbols = tuple(frames)
+        all_dates = sorted(set().union(*(set(pd.DatetimeIndex(f.index).values.astype("datetime64[D]")) for f in frames.values()))) if frames else []
+        dates = np.array(all_dates, dtype="datetime64[D]")
+        n, t = len(symbols), len(dates)
+        arrays = {name: np.full((n, t), np.nan) for name in FIELDS}
+        has_adj = bool(frames) and all("adj_close" in f.columns for f in frames.values())
+        adj = np.full((n, t), np.nan) if has_adj else None
+        valid = np.zeros((n, t), dtype=bool)
+        for i, (sym, f) in enumerate(frames.items()):
+            pos = np.searchsorted(dates, pd.DatetimeIndex(f.index).values.astype("datetime64[D]"))
+            for name in FIELDS:
+                arrays[name][i, pos] = f[name].to_numpy(dtype=np.float64)
+            if adj is not None:
+                adj[i, pos] = f["adj_close"].to_numpy(dtype=np.float64)
+            valid[i, pos] = True
+        valid &= np.isfinite(arrays["close"])
+        return cls(dates=dates, symbols=symbols, valid=valid, adj_close=adj, source=source, **arrays)

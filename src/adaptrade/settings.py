@@ -1,0 +1,56 @@
+"""One typed, validated settings object; env vars ADAPTRADE_*, CLI flags override it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RepairPolicy = Literal["error", "drop", "ffill"]
+FillMode = Literal["next_open", "close"]
+PriceBasis = Literal["adjusted", "raw"]
+
+
+class Settings(BaseSettings):
+    """Every tunable of adaptrade in one frozen object, passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="ADAPTRADE_", frozen=True, extra="forbid")
+
+    # data
+    data_dir: Path = Field(Path("../shared/data"), description="Root of the real data (read-only).")
+    cache_dir: Path = Field(Path(".adaptrade_cache"), description="Converted Parquet cache.")
+    repair_policy: RepairPolicy = Field(
+        "drop", description="What to do with recoverable defects (missing sessions, zero volume, NaN rows, jumps)."
+    )
+    jump_threshold: float = Field(3.0, gt=1.0, description="Close-to-close ratio flagged as split-like jump.")
+    price_basis: PriceBasis = Field(
+        "adjusted", description="adjusted: trade total-return OHLC, compare with SPY; raw: traded prices vs ^GSPC."
+    )
+    # store
+    db_path: Path = Field(Path("adaptrade.duckdb"), description="DuckDB file that keeps every run.")
+    # backtest
+    initial_cash: float = Field(100_000.0, gt=0)
+    commission_bps: float = Field(1.0, ge=0, le=1000)
+    slippage_bps: float = Field(5.0, ge=0, le=1000)
+    fill: FillMode = "next_open"
+    whole_shares: bool = False
+    risk_free_rate: float = Field(0.0, ge=-0.1, le=1.0, description="Annual, for Sharpe.")
+    # quality filter ("recommended for live trading")
+    min_sharpe: float = 2.0
+    min_win_rate: float = Field(0.85, ge=0, le=1)
+    # online learning
+    learning_alpha: float = Field(0.2, gt=0, le=1, description="EMA factor of OnlineLearningStats.")
+    min_trades_to_adapt: int = Field(5, ge=1)
+    threshold_step: float = Field(1.0, gt=0, le=5)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
