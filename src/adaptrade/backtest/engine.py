@@ -1,0 +1,70 @@
+"""Per-stock all-in backtest: features once, one compiled loop, columnar results out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS, run_all_in
+from adaptrade.data.bars import Bars
+from adaptrade.strategy.params import PERIODS, StrategyConfig
+
+
+@dataclass(frozen=True)
+class Features:
+    """Precomputed, past-only inputs of the strategy: RSI for every period 10..21 and volatility."""
+
+    rsi: np.ndarray  # [symbol, period index, t]
+    vol: np.ndarray  # [symbol, t], annualised 20-day volatility of log returns
+
+    @classmethod
+    def compute(cls, bars: Bars) -> "Features":
+        from adaptrade.data.features import rolling_volatility, rsi_stack
+
+        return cls(rsi=rsi_stack(bars.close, bars.valid, PERIODS), vol=rolling_volatility(bars.close, bars.valid, 20))
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """Raw kernel output: arrays indexed like the input bars, plus trade and change records."""
+
+    bars: Bars
+    config: StrategyConfig
+    equity: np.ndarray  # [symbol, t] account value at each close
+    signal: np.ndarray  # [symbol, t] int8: +1 buy / -1 sell signal issued at t's close
+    in_market: np.ndarray  # [symbol, t] bool: holding shares at t's close
+    trades: np.ndarray  # [k, TRADE_FIELDS] (see kernel.T_*), exit_t = -1 for open trades
+    changes: np.ndarray  # [m, CHANGE_LOG_FIELDS] (see kernel.C_*)
+
+
+def run_backtest(bars: Bars, config: StrategyConfig, features: Features | None = None) -> EngineOutput:
+    """Run every symbol of `bars` on its own all-in account with `config`."""
+    feats = features if features is not None else Features.compute(bars)
+    n, t = bars.close.shape
+    equity = np.empty((n, t), dtype=np.float64)
+    signal = np.empty((n, t), dtype=np.int8)
+    in_market = np.empty((n, t), dtype=np.bool_)
+    cap_tr = max(64, n * max(t // 8, 8))
+    cap_ch = cap_tr
+    params = config.to_vector()
+    open_ = np.ascontiguousarray(bars.open)
+    close = np.ascontiguousarray(bars.close)
+    valid = np.ascontiguousarray(bars.valid)
+    while True:
+        trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
+        changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
+        nt, nc = run_all_in(open_, close, valid, feats.rsi, feats.vol, params, equity, signal, in_market, trades, changes)
+        if nt <= cap_tr and nc <= cap_ch:
+            break
+        cap_tr = max(cap_tr, nt)
+        cap_ch = max(cap_ch, nc)
+    return EngineOutput(
+        bars=bars,
+        config=config,
+        equity=equity,
+        signal=signal,
+        in_market=in_market,
+        trades=trades[:nt].copy(),
+        changes=changes[:nc].copy(),
+    )

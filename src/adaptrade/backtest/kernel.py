@@ -1,0 +1,110 @@
+"""The compiled per-stock all-in backtest loop: calls the strategy `step` for every bar of
+every stock and writes equity, signals, trades and parameter changes into preallocated arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from adaptrade.strategy.kernel import initial_state, step
+from adaptrade.strategy.state import (
+    CHANGE_FIELDS,
+    E_CHANGES,
+    E_CLOSED,
+    E_ENTRY_PRICE,
+    E_ENTRY_T,
+    E_FILL_PRICE,
+    E_FILL_SHARES,
+    E_N_CHANGES,
+    E_PNL,
+    E_RETURN,
+    E_SIGNAL,
+    EVENT_SIZE,
+    S_ENTRY_COST,
+    S_ENTRY_PRICE,
+    S_ENTRY_T,
+    S_LAST_EQUITY,
+    S_SHARES,
+)
+
+# columns of the trade buffer
+T_SYMBOL, T_ENTRY_T, T_EXIT_T, T_ENTRY_PRICE, T_EXIT_PRICE, T_SHARES, T_PNL, T_RETURN = range(8)
+TRADE_FIELDS = 8
+# columns of the parameter-change buffer
+C_SYMBOL, C_T, C_PARAM, C_OLD, C_NEW, C_REASON = range(6)
+CHANGE_LOG_FIELDS = 6
+
+
+@njit(cache=True)
+def run_all_in(
+    open_: np.ndarray,
+    close: np.ndarray,
+    valid: np.ndarray,
+    rsi: np.ndarray,
+    vol: np.ndarray,
+    params: np.ndarray,
+    equity: np.ndarray,
+    signal: np.ndarray,
+    in_market: np.ndarray,
+    trades: np.ndarray,
+    changes: np.ndarray,
+) -> tuple[int, int]:
+    """Run every stock (rows of the [symbol, t] arrays) on its own all-in account.
+
+    Returns (number of trade rows, number of change rows). When a count exceeds its buffer,
+    rows past the end are not written and the caller reruns with larger buffers.
+    """
+    n_sym, n_t = close.shape
+    cap_tr = trades.shape[0]
+    cap_ch = changes.shape[0]
+    nt = 0
+    nc = 0
+    event = np.zeros(EVENT_SIZE, dtype=np.float64)
+    for i in range(n_sym):
+        state = initial_state(params)
+        last_valid = -1
+        for t in range(n_t - 1, -1, -1):
+            if valid[i, t]:
+                last_valid = t
+                break
+        for t in range(n_t):
+            step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi[i, :, t], vol[i, t], t == last_valid, event)
+            equity[i, t] = state[S_LAST_EQUITY]
+            signal[i, t] = event[E_SIGNAL]
+            in_market[i, t] = state[S_SHARES] > 0.0
+            if event[E_CLOSED] != 0.0:
+                if nt < cap_tr:
+                    trades[nt, T_SYMBOL] = i
+                    trades[nt, T_ENTRY_T] = event[E_ENTRY_T]
+                    trades[nt, T_EXIT_T] = t
+                    trades[nt, T_ENTRY_PRICE] = event[E_ENTRY_PRICE]
+                    trades[nt, T_EXIT_PRICE] = event[E_FILL_PRICE]
+                    trades[nt, T_SHARES] = event[E_FILL_SHARES]
+                    trades[nt, T_PNL] = event[E_PNL]
+                    trades[nt, T_RETURN] = event[E_RETURN]
+                nt += 1
+            for k in range(int(event[E_N_CHANGES])):
+                if nc < cap_ch:
+                    base = E_CHANGES + CHANGE_FIELDS * k
+                    changes[nc, C_SYMBOL] = i
+                    changes[nc, C_T] = t
+                    changes[nc, C_PARAM] = event[base]
+                    changes[nc, C_OLD] = event[base + 1]
+                    changes[nc, C_NEW] = event[base + 2]
+                    changes[nc, C_REASON] = event[base + 3]
+                nc += 1
+        if state[S_SHARES] > 0.0:  # open at the end: marked to market, exit fields empty
+            if nt < cap_tr:
+                mark = close[i, last_valid]
+                value = state[S_SHARES] * mark
+                cost = state[S_ENTRY_COST]
+                trades[nt, T_SYMBOL] = i
+                trades[nt, T_ENTRY_T] = state[S_ENTRY_T]
+                trades[nt, T_EXIT_T] = -1.0
+                trades[nt, T_ENTRY_PRICE] = state[S_ENTRY_PRICE]
+                trades[nt, T_EXIT_PRICE] = np.nan
+                trades[nt, T_SHARES] = state[S_SHARES]
+                trades[nt, T_PNL] = value - cost
+                trades[nt, T_RETURN] = value / cost - 1.0
+            nt += 1
+    return nt, nc

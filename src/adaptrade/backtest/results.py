@@ -1,0 +1,158 @@
+"""Backtest results as tables: stocks, trades, parameter log and equity, all views of the
+engine's arrays (no per-bar Python work)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from adaptrade.backtest.engine import EngineOutput
+from adaptrade.backtest.kernel import (
+    C_NEW,
+    C_OLD,
+    C_PARAM,
+    C_REASON,
+    C_SYMBOL,
+    C_T,
+    T_ENTRY_PRICE,
+    T_ENTRY_T,
+    T_EXIT_PRICE,
+    T_EXIT_T,
+    T_PNL,
+    T_RETURN,
+    T_SHARES,
+    T_SYMBOL,
+)
+from adaptrade.backtest.metrics import stock_metrics
+from adaptrade.strategy.state import PARAM_NAMES, REASONS
+
+STOCK_COLUMNS = [
+    "symbol",
+    "total_return",
+    "buy_hold_return",
+    "benchmark_return",
+    "outperformance",
+    "win_rate",
+    "sharpe",
+    "max_drawdown",
+    "trades",
+    "exposure",
+    "recommended",
+]
+TRADE_COLUMNS = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "shares", "pnl", "return", "bars_held"]
+PARAM_COLUMNS = ["symbol", "date", "parameter", "old_value", "new_value", "reason"]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Everything one per-stock backtest produced, as tables plus the raw engine output."""
+
+    output: EngineOutput
+    stocks: pd.DataFrame  # one row per symbol, STOCK_COLUMNS first, then extras
+    trades: pd.DataFrame
+    params: pd.DataFrame
+    benchmark_close: np.ndarray | None
+    benchmark_symbol: str
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def dates(self) -> np.ndarray:
+        return self.output.bars.dates
+
+    def equity_long(self) -> pd.DataFrame:
+        """date, symbol, equity for every valid bar (the equity.parquet table)."""
+        bars = self.output.bars
+        sym_idx, t_idx = np.nonzero(bars.valid)
+        return pd.DataFrame(
+            {
+                "date": bars.dates[t_idx].astype("datetime64[ns]"),
+                "symbol": pd.Categorical.from_codes(sym_idx, categories=list(bars.symbols)),
+                "equity": self.output.equity[sym_idx, t_idx],
+            }
+        )
+
+
+def build_result(
+    output: EngineOutput,
+    benchmark_close: np.ndarray | None,
+    benchmark_symbol: str,
+    *,
+    risk_free_rate: float = 0.0,
+    min_sharpe: float = 2.0,
+    min_win_rate: float = 0.85,
+    settings: dict[str, object] | None = None,
+) -> BacktestResult:
+    """Metrics per stock and the trade / parameter tables from one engine run."""
+    bars = output.bars
+    tr = output.trades
+    closed = tr[:, T_EXIT_T] >= 0
+    m = stock_metrics(
+        output.equity,
+        bars.close,
+        bars.valid,
+        output.in_market,
+        tr[:, T_SYMBOL],
+        tr[:, T_RETURN],
+        closed,
+        benchmark_close,
+        output.config.initial_cash,
+        risk_free_rate,
+    )
+    symbols = np.array(bars.symbols, dtype=object)
+    stocks = pd.DataFrame({"symbol": symbols})
+    for col in STOCK_COLUMNS[1:-1]:
+        stocks[col] = m[col]
+    sharpe = np.nan_to_num(m["sharpe"], nan=-np.inf)
+    wr = np.nan_to_num(m["win_rate"], nan=0.0)
+    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate)
+    stocks["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
+    stocks["start"] = bars.dates[m["first_index"]]
+    stocks["end"] = bars.dates[m["last_index"]]
+    return BacktestResult(
+        output=output,
+        stocks=stocks,
+        trades=_trade_table(tr, bars.symbols, bars.dates),
+        params=_param_table(output.changes, bars.symbols, bars.dates),
+        benchmark_close=benchmark_close,
+        benchmark_symbol=benchmark_symbol,
+        settings=dict(settings or {}),
+    )
+
+
+def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray) -> pd.DataFrame:
+    entry_t = tr[:, T_ENTRY_T].astype(np.intp)
+    exit_t = tr[:, T_EXIT_T].astype(np.intp)
+    open_ = exit_t < 0
+    last_t = len(dates) - 1
+    exit_dates = pd.array(np.where(open_, np.datetime64("NaT"), dates[np.maximum(exit_t, 0)]), dtype="datetime64[ns]")
+    held_to = np.where(open_, last_t, exit_t)
+    return pd.DataFrame(
+        {
+            "symbol": pd.Categorical.from_codes(tr[:, T_SYMBOL].astype(np.intp), categories=list(symbols)),
+            "entry_date": dates[entry_t].astype("datetime64[ns]"),
+            "entry_price": tr[:, T_ENTRY_PRICE],
+            "exit_date": exit_dates,
+            "exit_price": tr[:, T_EXIT_PRICE],
+            "shares": tr[:, T_SHARES],
+            "pnl": tr[:, T_PNL],
+            "return": tr[:, T_RETURN],
+            "bars_held": (held_to - entry_t).astype(np.int64),
+        }
+    )
+
+
+def _param_table(ch: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray) -> pd.DataFrame:
+    pid = ch[:, C_PARAM].astype(np.intp)
+    rid = ch[:, C_REASON].astype(np.intp)
+    return pd.DataFrame(
+        {
+            "symbol": pd.Categorical.from_codes(ch[:, C_SYMBOL].astype(np.intp), categories=list(symbols)),
+            "date": dates[ch[:, C_T].astype(np.intp)].astype("datetime64[ns]"),
+            "parameter": np.array(PARAM_NAMES, dtype=object)[pid] if len(pid) else np.array([], dtype=object),
+            "old_value": ch[:, C_OLD],
+            "new_value": ch[:, C_NEW],
+            "reason": np.array(REASONS, dtype=object)[rid] if len(rid) else np.array([], dtype=object),
+        }
+    )
