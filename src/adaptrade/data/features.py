@@ -1,0 +1,265 @@
+"""Past-only features on `[symbol, t]` arrays: returns, z-scores, Wilder RSI stack, volatility, ADV.
+
+Every value at t uses bars at or before t only. Functions taking `valid` compute over each
+symbol's valid bars (compress, compute, scatter back) and return NaN on invalid bars, so a
+holiday or a halt is skipped rather than treated as a zero return. Hot paths are numba
+kernels (`cache=True`) looping over symbols inside compiled code.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numba
+import numpy as np
+
+DEFAULT_RSI_PERIODS: tuple[int, ...] = tuple(range(10, 22))
+
+
+
+def _as_rows(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """x as a C-contiguous float64 2-D array [row, t] (last axis = time) and its original shape."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 0:
+        raise ValueError("expected an array with a time axis, got a scalar")
+    return np.ascontiguousarray(arr.reshape(-1, arr.shape[-1])), arr.shape
+
+
+def _check_2d(close: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """close/valid as [symbol, t] float64 / bool; valid also requires a finite value."""
+    c = np.ascontiguousarray(close, dtype=np.float64)
+    v = np.asarray(valid, dtype=bool)
+    if c.ndim != 2 or v.shape != c.shape:
+        raise ValueError(f"expected 2-D [symbol, t] arrays of one shape, got {c.shape} and {v.shape}")
+    return c, np.ascontiguousarray(v & np.isfinite(c))
+
+
+def _check_window(window: int, minimum: int = 1) -> int:
+    """A window length as int, refusing values below `minimum`."""
+    if int(window) != window or window < minimum:
+        raise ValueError(f"window must be an integer >= {minimum}, got {window}")
+    return int(window)
+
+
+# ----------------------------------------------------------------------------- returns
+
+
+def simple_returns(close: np.ndarray) -> np.ndarray:
+    """close[t] / close[t-1] - 1 along the last axis, NaN at t=0 (the return earned into bar t)."""
+    return relative_to_prev_close(close, close)
+
+
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """log(close[t] / close[t-1]) along the last axis, NaN at t=0 (additive over time)."""
+    c = np.asarray(close, dtype=np.float64)
+    out = np.full(c.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[..., 1:] = np.log(c[..., 1:] / c[..., :-1])
+    return out
+
+
+def relative_to_prev_close(x: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """x[t] / close[t-1] - 1, NaN at t=0: prices normalised by the last known close."""
+    xa = np.asarray(x, dtype=np.float64)
+    c = np.asarray(close, dtype=np.float64)
+    if xa.shape != c.shape:
+        raise ValueError(f"x and close differ in shape: {xa.shape} vs {c.shape}")
+    out = np.full(xa.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[..., 1:] = xa[..., 1:] / c[..., :-1] - 1.0
+    return out
+
+
+# ----------------------------------------------------------------------------- z-score
+
+
+@numba.njit(cache=True)
+def _rolling_zscore_kernel(x: np.ndarray, window: int, out: np.ndarray) -> None:
+    n_rows, n = x.shape
+    for r in range(n_rows):
+        for t in range(window - 1, n):
+            s = 0.0
+            for k in range(t - window + 1, t + 1):
+                s += x[r, k]
+            mean = s / window
+            ss = 0.0
+            for k in range(t - window + 1, t + 1):
+                d = x[r, k] - mean
+                ss += d * d
+            sd = np.sqrt(ss / (window - 1))
+            if sd > 1e-13 * abs(mean):  # NaN or (rounding-level) zero spread -> stays NaN
+                out[r, t] = (x[r, t] - mean) / sd
+
+
+def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
+    """(x[t] - mean) / std (ddof=1) over x[t-window+1..t] along the last axis; NaN until full, on NaN input or zero std."""
+    w = _check_window(window, minimum=2)
+    rows, shape = _as_rows(x)
+    out = np.full(rows.shape, np.nan)
+    _rolling_zscore_kernel(rows, w, out)
+    return out.reshape(shape)
+
+
+# ----------------------------------------------------------------------------- RSI
+
+
+@numba.njit(cache=True)
+def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> None:
+    """TA-Lib TA_RSI on c[:n] into out[:n] (out pre-filled with NaN), same operation order.
+
+    The TA-Lib C library bundled with ta-lib-python 0.8 (0.8.1) scales by the reciprocal
+    `1/period` (seed and smoothing alike) rather than dividing, and writes 0.0 when
+    avg gain + avg loss is exactly 0; both are copied so the result is bit-identical.
+    """
+    if n <= period:
+        return
+    inv = 1.0 / period
+    prev_gain = 0.0
+    prev_loss = 0.0
+    prev = c[0]
+    for k in range(1, period + 1):
+        d = c[k] - prev
+        prev = c[k]
+        if d < 0.0:
+            prev_loss -= d
+        else:
+            prev_gain += d
+    prev_loss *= inv
+    prev_gain *= inv
+    tot = prev_gain + prev_loss
+    out[period] = 100.0 * (prev_gain / tot) if tot != 0.0 else 0.0
+    pm1 = float(period - 1)
+    for k in range(period + 1, n):
+        d = c[k] - prev
+        prev = c[k]
+        prev_loss *= pm1
+        prev_gain *= pm1
+        if d < 0.0:
+            prev_loss -= d
+        else:
+            prev_gain += d
+        prev_loss *= inv
+        prev_gain *= inv
+        tot = prev_gain + prev_loss
+        out[k] = 100.0 * (prev_gain / tot) if tot != 0.0 else 0.0
+
+
+def _check_period(period: int) -> int:
+    """An RSI period as int in TA-Lib's accepted range 2..100000."""
+    if int(period) != period or not 2 <= period <= 100_000:
+        raise ValueError(f"RSI period must be an integer in 2..100000, got {period}")
+    return int(period)
+
+
+def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
+    """Wilder RSI of a 1-D series, bit-identical to talib.RSI: NaN before index `period`, 0.0 when flat."""
+    p = _check_period(period)
+    c = np.ascontiguousarray(close, dtype=np.float64)
+    if c.ndim != 1:
+        raise ValueError(f"wilder_rsi expects a 1-D series, got shape {c.shape}; use rsi_stack for [symbol, t]")
+    out = np.full(c.shape, np.nan)
+    _wilder_rsi_into(c, c.shape[0], p, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray) -> None:
+    n_sym, n_t = close.shape
+    buf = np.empty(n_t)
+    res = np.empty(n_t)
+    pos = np.empty(n_t, dtype=np.int64)
+    for s in range(n_sym):
+        m = 0
+        for t in range(n_t):
+            if valid[s, t]:
+                buf[m] = close[s, t]
+                pos[m] = t
+                m += 1
+        for j in range(periods.shape[0]):
+            p = periods[j]
+            if m <= p:
+                continue
+            _wilder_rsi_into(buf, m, p, res)
+            for k in range(p, m):
+                out[s, j, pos[k]] = res[k]
+
+
+def rsi_stack(
+    close: np.ndarray, valid: np.ndarray, periods: Sequence[int] = DEFAULT_RSI_PERIODS
+) -> np.ndarray:
+    """Wilder RSI for every period over each symbol's valid bars: float64 [symbol, period, t], NaN off-bar/warm-up."""
+    c, v = _check_2d(close, valid)
+    per = np.asarray([_check_period(p) for p in periods], dtype=np.int64)
+    out = np.full((c.shape[0], per.shape[0], c.shape[1]), np.nan)
+    if per.size:
+        _rsi_stack_kernel(c, v, per, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- volatility, ADV
+
+
+@numba.njit(cache=True)
+def _rolling_vol_kernel(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray) -> None:
+    n_sym, n_t = close.shape
+    ret = np.empty(n_t)
+    pos = np.empty(n_t, dtype=np.int64)
+    for s in range(n_sym):
+        m = 0  # number of valid bars so far; ret[k] is the log return into valid bar k (k >= 1)
+        prev = 0.0
+        for t in range(n_t):
+            if valid[s, t]:
+                if m > 0:
+                    ret[m] = np.log(close[s, t] / prev)
+                prev = close[s, t]
+                pos[m] = t
+                m += 1
+        for k in range(window, m):
+            mean = 0.0
+            for i in range(k - window + 1, k + 1):
+                mean += ret[i]
+            mean /= window
+            ss = 0.0
+            for i in range(k - window + 1, k + 1):
+                d = ret[i] - mean
+                ss += d * d
+            out[s, pos[k]] = np.sqrt(ss / (window - 1)) * scale
+
+
+def rolling_volatility(
+    close: np.ndarray, valid: np.ndarray, window: int = 20, periods_per_year: int = 252
+) -> np.ndarray:
+    """Annualised std (ddof=1) of the last `window` valid-bar log returns ending at t: [symbol, t], past-only."""
+    w = _check_window(window, minimum=2)
+    c, v = _check_2d(close, valid)
+    out = np.full(c.shape, np.nan)
+    _rolling_vol_kernel(c, v, w, float(np.sqrt(periods_per_year)), out)
+    return out
+
+
+@numba.njit(cache=True)
+def _rolling_mean_valid_kernel(x: np.ndarray, valid: np.ndarray, window: int, out: np.ndarray) -> None:
+    n_sym, n_t = x.shape
+    buf = np.empty(n_t)
+    pos = np.empty(n_t, dtype=np.int64)
+    for s in range(n_sym):
+        m = 0
+        for t in range(n_t):
+            if valid[s, t]:
+                buf[m] = x[s, t]
+                pos[m] = t
+                m += 1
+        for k in range(window - 1, m):
+            acc = 0.0
+            for i in range(k - window + 1, k + 1):
+                acc += buf[i]
+            out[s, pos[k]] = acc / window
+
+
+def average_daily_volume(volume: np.ndarray, valid: np.ndarray, window: int = 20) -> np.ndarray:
+    """Trailing mean volume over the last `window` valid bars ending at t: [symbol, t], NaN until full."""
+    w = _check_window(window)
+    x, v = _check_2d(volume, valid)
+    out = np.full(x.shape, np.nan)
+    _rolling_mean_valid_kernel(x, v, w, out)
+    return out

@@ -1,0 +1,143 @@
+"""Synthetic OHLCV: bar consistency, reproducibility per symbol, calendar, parameter ranges, the two regimes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adaptrade.data import synthetic as syn
+from adaptrade.data.calendar import nyse_sessions, nyse_sessions_between
+from adaptrade.data.synthetic import generate, params_for, synthetic_benchmark
+
+HYP = settings(max_examples=30, deadline=None)
+tickers = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ.", min_size=1, max_size=6)
+universes = st.lists(tickers, min_size=1, max_size=12, unique=True)
+seeds = st.integers(min_value=0, max_value=2**63 - 1)
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _same(a, b) -> bool:
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in FIELDS + ("valid", "dates"))
+
+
+@HYP
+@given(symbols=universes, n_bars=st.integers(1, 300), seed=seeds, mr=st.booleans())
+def test_bars_are_consistent(symbols: list[str], n_bars: int, seed: int, mr: bool) -> None:
+    b = generate(symbols, n_bars, seed, mean_reversion=mr)
+    assert b.symbols == tuple(symbols) and b.close.shape == (len(symbols), n_bars)
+    assert b.valid.all() and b.adj_close is None
+    for f in FIELDS:
+        arr = getattr(b, f)
+        assert arr.dtype == np.float64 and arr.flags.c_contiguous and np.isfinite(arr).all() and (arr > 0).all()
+    assert (b.high >= np.maximum(b.open, b.close)).all()
+    assert (b.low <= np.minimum(b.open, b.close)).all()
+    assert np.array_equal(b.volume, np.rint(b.volume))
+
+
+@HYP
+@given(symbols=universes, k=st.integers(1, 12), seed=seeds, perm_seed=st.integers(0, 1000))
+def test_reproducible_prefix_stable_and_order_free(symbols: list[str], k: int, seed: int, perm_seed: int) -> None:
+    full = generate(symbols, 80, seed)
+    assert _same(full, generate(symbols, 80, seed))
+    k = min(k, len(symbols))
+    assert _same(full.select(symbols[:k]), generate(symbols[:k], 80, seed))
+    shuffled = list(np.random.default_rng(perm_seed).permutation(symbols))
+    assert _same(full.select(shuffled), generate(shuffled, 80, seed))
+
+
+@HYP
+@given(a=tickers, b=tickers, seed=seeds)
+def test_different_symbols_and_seeds_differ(a: str, b: str, seed: int) -> None:
+    if a == b:
+        b = a + "X"
+    bars = generate([a, b], 50, seed)
+    assert not np.array_equal(bars.close[0], bars.close[1])
+    other = generate([a], 50, seed + 1 if seed < 2**63 - 1 else 0)
+    assert not np.array_equal(bars.close[0], other.close[0])
+    assert params_for(a, seed) != params_for(b, seed)
+
+
+def test_dates_are_the_last_nyse_sessions() -> None:
+    b = generate(["AAA"], 260, seed=1, end="2024-03-10")  # a Sunday
+    assert b.dates.dtype == np.dtype("datetime64[D]") and len(b.dates) == 260
+    assert b.dates[-1] == np.datetime64("2024-03-08")
+    assert np.array_equal(b.dates, nyse_sessions("2024-03-08", 260))
+    weekday = (b.dates.astype("int64") + 3) % 7  # 0 = Monday
+    assert (weekday < 5).all()
+    assert np.datetime64("2023-12-25") not in b.dates and np.datetime64("2023-07-04") not in b.dates
+    assert np.datetime64("2023-12-26") in b.dates
+    between = nyse_sessions_between("2024-01-02", "2024-01-05")
+    assert between.tolist() == [np.datetime64(f"2024-01-0{d}") for d in (2, 3, 4, 5)]
+    assert len(nyse_sessions_between("2024-01-01", "2024-12-31")) == 252
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError):
+        generate(["A", "A"], 10, 1)
+    with pytest.raises(ValueError):
+        generate(["A"], 0, 1)
+    with pytest.raises(ValueError):
+        generate(["A"], 10, -1)
+    with pytest.raises(ValueError):
+        generate(["A"], 20_000, 1)  # more sessions than exist since 1990
+    with pytest.raises(ValueError):
+        nyse_sessions("2200-01-01", 5)
+
+
+def test_params_in_documented_ranges() -> None:
+    ps = [params_for(f"S{i}", 3) for i in range(400)]
+    for p in ps:
+        assert syn.MU_RANGE[0] <= p.mu <= syn.MU_RANGE[1]
+        assert syn.SIGMA_RANGE[0] <= p.sigma <= syn.SIGMA_RANGE[1]
+        assert syn.HALF_LIFE_RANGE[0] <= p.half_life <= syn.HALF_LIFE_RANGE[1]
+        assert syn.OU_RATIO_RANGE[0] * p.sigma <= p.ou_vol <= syn.OU_RATIO_RANGE[1] * p.sigma
+        assert syn.P0_RANGE[0] <= p.p0 <= syn.P0_RANGE[1] and syn.ADV_RANGE[0] <= p.adv <= syn.ADV_RANGE[1]
+    assert params_for("S0", 3) == ps[0]
+    with pytest.raises(AttributeError):
+        ps[0].mu = 1.0  # type: ignore[misc]
+
+
+def _variance_ratio(close: np.ndarray, h: int) -> np.ndarray:
+    lr = np.diff(np.log(close), axis=1)
+    c = np.cumsum(lr, axis=1)
+    return (c[:, h:] - c[:, :-h]).var(axis=1) / (h * lr.var(axis=1))
+
+
+def test_mean_reversion_is_visible_and_gbm_is_a_random_walk() -> None:
+    symbols = [f"S{i:03d}" for i in range(120)]
+    mr = generate(symbols, 2520, seed=21)
+    rw = generate(symbols, 2520, seed=21, mean_reversion=False)
+    assert np.median(_variance_ratio(mr.close, 10)) < 0.96
+    assert 0.96 < np.median(_variance_ratio(rw.close, 10)) < 1.04
+    # GBM part is shared: the random walk's annualised vol is sigma
+    sig = np.array([params_for(s, 21).sigma for s in symbols])
+    rw_vol = np.diff(np.log(rw.close), axis=1).std(axis=1) * np.sqrt(252)
+    np.testing.assert_allclose(rw_vol, sig, rtol=0.1)
+
+
+def test_volume_is_liquid_and_tracks_abs_return() -> None:
+    b = generate([f"S{i}" for i in range(40)], 1000, seed=2)
+    med = np.median(b.volume, axis=1)
+    assert (med > 0.3e6).all() and (med < 1.5e8).all()
+    absr = np.abs(np.diff(np.log(b.close), axis=1))
+    corr = [np.corrcoef(np.log(b.volume[i, 1:]), absr[i])[0, 1] for i in range(40)]
+    assert np.median(corr) > 0.2
+
+
+def test_benchmark() -> None:
+    dates = nyse_sessions("2024-03-08", 2520)
+    a = synthetic_benchmark(dates, 7)
+    assert a.shape == (2520,) and a.dtype == np.float64 and (a > 0).all() and a[0] == syn.BENCHMARK_P0
+    assert np.array_equal(a, synthetic_benchmark(dates, 7))
+    assert not np.array_equal(a, synthetic_benchmark(dates, 8))
+    vol = np.diff(np.log(a)).std() * np.sqrt(252)
+    assert 0.14 < vol < 0.18
+    assert synthetic_benchmark(dates[:0], 7).shape == (0,)
+
+
+def test_single_string_and_empty_universe() -> None:
+    assert generate("AAPL", 5, 1).symbols == ("AAPL",)
+    assert _same(generate("AAPL", 5, 1), generate(["AAPL"], 5, 1))
+    assert generate([], 5, 1).close.shape == (0, 5)
