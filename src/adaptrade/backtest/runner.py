@@ -1,0 +1,204 @@
+"""One backtest run from a request: load bars and benchmark, run in batches, build results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from adaptrade.backtest.engine import EngineOutput, run_backtest
+from adaptrade.backtest.results import BacktestResult, build_result
+from adaptrade.data.bars import Bars
+from adaptrade.errors import ConfigError
+from adaptrade.settings import Settings
+from adaptrade.strategy.params import StrategyConfig
+
+Source = Literal["synthetic", "archive"]
+SYNTHETIC_BENCHMARK = "SYNTH-SP500"
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to backtest: data source and selection, dates, strategy (costs included)."""
+
+    source: Source = "synthetic"
+    symbols: tuple[str, ...] = ()
+    universe: str | None = "nasdaq100"
+    stocks: int | None = 50
+    bars: int = 2520
+    seed: int = 42
+    start: str | None = None
+    end: str | None = None
+    data_dir: Path | None = None
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Bars ready for the engine, their benchmark, and what loading had to say."""
+
+    bars: Bars
+    benchmark_close: np.ndarray | None
+    benchmark_symbol: str
+    data_dir: Path | None
+    notes: tuple[str, ...]
+    quality: object | None = None  # data.validate.QualityReport for archive data
+
+
+def select_symbols(req: RunRequest, available: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(symbols to run, notes): explicit list, or the universe filtered to what has data."""
+    from adaptrade.universe.lists import universe_symbols
+
+    notes: list[str] = []
+    if req.symbols:
+        chosen = list(dict.fromkeys(s.strip().upper() for s in req.symbols if s.strip()))
+    elif req.universe:
+        chosen = universe_symbols(req.universe)
+        if available is not None:
+            have = set(available)
+            missing = [s for s in chosen if s not in have]
+            if missing:
+                notes.append(f"{len(missing)} {req.universe} symbols have no data file and were skipped: {', '.join(missing)}")
+            chosen = [s for s in chosen if s in have]
+    else:
+        raise ConfigError("give --symbols or --universe", field="symbols")
+    if req.stocks is not None:
+        if req.stocks < 1:
+            raise ConfigError("--stocks must be at least 1", field="stocks")
+        chosen = chosen[: req.stocks]
+    if not chosen:
+        raise ConfigError("no symbols selected", field="symbols")
+    return chosen, notes
+
+
+def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[str]]:
+    """The archive folder: --data-dir, else the setting, else the shipped sample (said so)."""
+    from adaptrade.data.sample import sample_dir
+
+    if req.data_dir is not None:
+        return Path(req.data_dir), []
+    if Path(settings.data_dir).exists():
+        return Path(settings.data_dir), []
+    return sample_dir(), [f"{settings.data_dir} not found: using the small real sample shipped with adaptrade"]
+
+
+def load_data(req: RunRequest, settings: Settings) -> LoadedData:
+    """Bars (total-return adjusted when the price basis says so) and the aligned benchmark."""
+    if req.source == "synthetic":
+        from adaptrade.data.synthetic import generate, synthetic_benchmark
+
+        symbols, notes = select_symbols(req)
+        if req.seed < 0:
+            raise ConfigError("--seed must be a non-negative integer", field="seed")
+        if req.bars < 30:
+            raise ConfigError("--bars must be at least 30", field="bars")
+        end = req.end or "2024-03-08"
+        bars = generate(symbols, req.bars, seed=req.seed, end=end)
+        if req.start:
+            bars = bars.slice_dates(req.start, None)
+        notes.append("synthetic data: GBM + Ornstein-Uhlenbeck mean reversion, which flatters RSI strategies; see docs/synthetic.md")
+        bench = synthetic_benchmark(bars.dates, req.seed)
+        return LoadedData(bars, bench, SYNTHETIC_BENCHMARK, None, tuple(notes))
+    if req.source != "archive":
+        raise ConfigError(f"unknown source '{req.source}' (synthetic|archive)", field="source")
+    from adaptrade.data.archive import available_symbols, load_archive
+    from adaptrade.data.benchmark import load_benchmark
+
+    data_dir, notes = resolve_data_dir(req, settings)
+    available = sorted(available_symbols(data_dir)) if not req.symbols else None
+    symbols, more = select_symbols(req, available)
+    notes += more
+    bars, quality = load_archive(
+        data_dir,
+        symbols,
+        policy=settings.repair_policy,
+        cache_dir=settings.cache_dir,
+        start=req.start,
+        end=req.end,
+        jump_threshold=settings.jump_threshold,
+    )
+    if settings.price_basis == "adjusted":
+        bars = bars.adjusted()
+        notes.append("prices: split- and dividend-adjusted (adj_close basis), compared with SPY total return")
+    else:
+        notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
+    bench = load_benchmark(data_dir, bars.dates, settings.price_basis)
+    return LoadedData(bars, bench.close, bench.symbol, data_dir, tuple(notes), quality)
+
+
+def merge_outputs(parts: list[EngineOutput], bars: Bars, config: StrategyConfig) -> EngineOutput:
+    """Concatenate per-batch engine outputs in symbol order, re-basing symbol indices."""
+    offset = 0
+    trades, changes = [], []
+    for p in parts:
+        tr = p.trades.copy()
+        tr[:, 0] += offset
+        ch = p.changes.copy()
+        ch[:, 0] += offset
+        trades.append(tr)
+        changes.append(ch)
+        offset += p.bars.n_symbols
+    return EngineOutput(
+        bars=bars,
+        config=config,
+        equity=np.concatenate([p.equity for p in parts]),
+        signal=np.concatenate([p.signal for p in parts]),
+        in_market=np.concatenate([p.in_market for p in parts]),
+        trades=np.concatenate(trades),
+        changes=np.concatenate(changes),
+    )
+
+
+def run(
+    req: RunRequest,
+    settings: Settings,
+    progress: Callable[[int], None] | None = None,
+    data: LoadedData | None = None,
+) -> tuple[BacktestResult, LoadedData]:
+    """Run the request in batches of stocks (calling `progress(done)` after each)."""
+    loaded = data if data is not None else load_data(req, settings)
+    bars = loaded.bars
+    parts: list[EngineOutput] = []
+    for lo in range(0, bars.n_symbols, BATCH):
+        part = bars.select(bars.symbols[lo : lo + BATCH])
+        parts.append(run_backtest(part, req.strategy))
+        if progress is not None:
+            progress(min(lo + BATCH, bars.n_symbols))
+    output = merge_outputs(parts, bars, req.strategy)
+    result = build_result(
+        output,
+        loaded.benchmark_close,
+        loaded.benchmark_symbol,
+        risk_free_rate=settings.risk_free_rate,
+        min_sharpe=settings.min_sharpe,
+        min_win_rate=settings.min_win_rate,
+        settings=run_settings(req, settings, loaded),
+    )
+    return result, loaded
+
+
+def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:
+    """The run's settings as recorded in summary.json and the run store."""
+    bars = loaded.bars
+    d: dict[str, object] = {
+        "source": req.source,
+        "data_dir": str(loaded.data_dir) if loaded.data_dir else None,
+        "seed": req.seed if req.source == "synthetic" else None,
+        "symbols": list(bars.symbols),
+        "universe": None if req.symbols else req.universe,
+        "start": str(bars.dates[0]) if bars.n_bars else None,
+        "end": str(bars.dates[-1]) if bars.n_bars else None,
+        "bars": int(bars.n_bars),
+        "price_basis": settings.price_basis if req.source == "archive" else "synthetic",
+        "repair_policy": settings.repair_policy if req.source == "archive" else None,
+        "benchmark": loaded.benchmark_symbol,
+        "risk_free_rate": settings.risk_free_rate,
+        "min_sharpe": settings.min_sharpe,
+        "min_win_rate": settings.min_win_rate,
+        "notes": list(loaded.notes),
+    }
+    d.update(req.strategy.describe())
+    return d

@@ -1,0 +1,1 @@
+"""Universe layer: which symbols to trade (constituent lists now; filters and scores later)."""

@@ -1,0 +1,25 @@
+"""Constituent lists shipped with the package (the NASDAQ-100 snapshot with sectors)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from adaptrade.errors import ConfigError
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+
+
+@lru_cache(maxsize=1)
+def nasdaq100() -> pd.DataFrame:
+    """The NASDAQ-100 constituents (2025-08-03 snapshot): symbol, name, sector, sub_industry."""
+    return pd.read_csv(RESOURCES / "nasdaq100.csv", dtype=str)
+
+
+def universe_symbols(name: str) -> list[str]:
+    """Symbols of a named universe, in list order."""
+    if name == "nasdaq100":
+        return nasdaq100()["symbol"].tolist()
+    raise ConfigError(f"unknown universe '{name}' (known: nasdaq100)", field="universe")
