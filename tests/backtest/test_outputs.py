@@ -1,0 +1,125 @@
+"""The output files follow the contract: names, columns, types, fractions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+STOCK_COLS = "symbol,total_return,buy_hold_return,benchmark_return,outperformance,win_rate,sharpe,max_drawdown,trades,exposure,recommended"
+TRADE_COLS = "symbol,entry_date,entry_price,exit_date,exit_price,shares,pnl,return,bars_held"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "adaptrade", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("run")
+    r = _cli("backtest", "--source", "synthetic", "--stocks", "12", "--bars", "1500", "--seed", "9", "--out", str(d / "out"), "--db", str(d / "runs.duckdb"), cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_files_and_headers(synthetic_run: Path) -> None:
+    out = synthetic_run / "out"
+    for name in ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html"):
+        assert (out / name).exists(), name
+    assert (out / "stocks.csv").read_text().splitlines()[0] == STOCK_COLS
+    assert (out / "trades.csv").read_text().splitlines()[0] == TRADE_COLS
+    assert (out / "params.csv").read_text().splitlines()[0] == "symbol,date,parameter,old_value,new_value,reason"
+    eq = pd.read_parquet(out / "equity.parquet")
+    assert list(eq.columns) == ["date", "symbol", "equity"]
+    assert eq["symbol"].nunique() == 12
+
+
+def test_stocks_types_and_fractions(synthetic_run: Path) -> None:
+    s = pd.read_csv(synthetic_run / "out" / "stocks.csv")
+    assert len(s) == 12
+    assert s["trades"].dtype.kind == "i"
+    assert s["recommended"].dtype == bool
+    for col in ("total_return", "buy_hold_return", "benchmark_return", "outperformance", "max_drawdown"):
+        assert s[col].dtype.kind == "f"
+        assert (s[col].abs() < 50).all()  # fractions, not percent
+    assert ((s["win_rate"].dropna() >= 0) & (s["win_rate"].dropna() <= 1)).all()
+    assert ((s["exposure"] >= 0) & (s["exposure"] <= 1)).all()
+    assert (s["max_drawdown"] <= 0).all()
+    np.testing.assert_allclose(s["outperformance"], s["total_return"] - s["benchmark_return"])
+
+
+def test_trades_dates_and_open_positions(synthetic_run: Path) -> None:
+    t = pd.read_csv(synthetic_run / "out" / "trades.csv", dtype={"exit_date": str})
+    assert t["entry_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    closed = t[t["exit_date"].notna()]
+    assert closed["exit_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    assert (closed["exit_date"] > closed["entry_date"]).all()
+    open_ = t[t["exit_date"].isna()]
+    assert open_["exit_price"].isna().all()
+    assert t.groupby("symbol")["exit_date"].apply(lambda x: x.isna().sum()).max() <= 1
+    np.testing.assert_allclose(closed["return"], closed["exit_price"] * (1 - 1e-4) / (closed["entry_price"] * (1 + 1e-4)) - 1, rtol=1e-9)
+    s = pd.read_csv(synthetic_run / "out" / "stocks.csv").set_index("symbol")
+    counts = closed.groupby("symbol").size()
+    for sym, n in counts.items():
+        assert s.loc[sym, "trades"] == n
+
+
+def test_summary_has_settings_and_aggregate(synthetic_run: Path) -> None:
+    doc = json.loads((synthetic_run / "out" / "summary.json").read_text())
+    st = doc["settings"]
+    for key in ("source", "start", "end", "commission_bps", "slippage_bps", "fill", "strategy", "seed"):
+        assert key in st, key
+    assert st["source"] == "synthetic" and st["seed"] == 9 and st["commission_bps"] == 1.0 and st["slippage_bps"] == 5.0
+    agg = doc["aggregate"]
+    s = pd.read_csv(synthetic_run / "out" / "stocks.csv")
+    assert agg["stocks"] == 12
+    assert agg["mean_return"] == pytest.approx(s["total_return"].mean())
+    assert agg["median_outperformance"] == pytest.approx(s["outperformance"].median())
+    assert agg["beat_benchmark"] == int((s["outperformance"] > 0).sum())
+    assert len(agg["best"]) == 5 and len(agg["worst"]) == 5
+    assert doc["complete"] is True
+
+
+def test_params_log_matches_rules(synthetic_run: Path) -> None:
+    p = pd.read_csv(synthetic_run / "out" / "params.csv")
+    assert set(p["parameter"]) <= {"rsi_period", "buy_threshold", "sell_threshold", "vol_scalar"}
+    rp = p[p["parameter"] == "rsi_period"]
+    assert ((rp["new_value"] - rp["old_value"]).abs() == 1).all()
+    assert rp["new_value"].between(10, 21).all()
+    assert p[p["parameter"] == "buy_threshold"]["new_value"].between(20, 35).all()
+    assert p[p["parameter"] == "sell_threshold"]["new_value"].between(65, 80).all()
+    assert p[p["parameter"] == "vol_scalar"]["new_value"].between(0.5, 2.0).all()
+    assert (p["reason"].str.len() > 0).all()
+
+
+def test_close_fill_is_labelled_optimistic(tmp_path: Path) -> None:
+    r = _cli("backtest", "--stocks", "3", "--bars", "300", "--fill", "close", "--no-store", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "OPTIMISTIC" in r.stdout
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "optimistic" in doc["settings"]["fill_note"]
+    assert "OPTIMISTIC" in (tmp_path / "o" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--strategy", "magic"], "strategy"),
+        (["--source", "ftp"], "source"),
+        (["--rsi-period", "40"], "rsi_period"),
+        (["--fill", "later"], "fill"),
+        (["--seed", "-1"], "seed"),
+        (["--source", "archive", "--symbols", "NOPE_XYZ"], "NOPE_XYZ"),
+    ],
+)
+def test_bad_flags_are_clear_errors(tmp_path: Path, args: list[str], needle: str) -> None:
+    r = _cli("backtest", "--no-store", "--out", str(tmp_path / "o"), *args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr + r.stdout
+    assert needle in r.stderr + r.stdout
+    assert not (tmp_path / "o").exists()
