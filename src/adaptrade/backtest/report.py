@@ -1,0 +1,281 @@
+"""One self-contained HTML report of a backtest: equity, drawdowns, parameter evolution, rankings.
+
+The page size does not grow with the universe: a fixed set of series (the chosen stock and the
+cross-stock average), each downsampled to at most ~MAX_POINTS points, and ranking tables capped
+at TABLE_ROWS rows from each end. plotly.js is inlined once, so the file opens offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adaptrade.backtest.aggregate import aggregate, rank
+from adaptrade.backtest.results import STOCK_COLUMNS, BacktestResult
+
+MAX_POINTS = 1000  # per plotted series
+TABLE_ROWS = 20  # top N and bottom N of each ranking
+VOL_SCALAR_START = 1.0  # strategy.kernel.initial_state() starts every stock at 1.0
+PCT_COLUMNS = {
+    "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate",
+    "max_drawdown", "exposure", "excess_vs_buy_hold",
+}  # fmt: skip
+STRATEGY, BUY_HOLD, BENCH = "#1f77b4", "#7f7f7f", "#ff7f0e"
+CSS = (
+    "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
+    "table{border-collapse:collapse;font-size:12px;margin-bottom:1em}"
+    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}"
+    ".warn{color:#b00;font-weight:bold}.settings td,.settings th{text-align:left}"
+)
+
+
+def write_report(result: BacktestResult, path: Path, symbol: str | None = None) -> Path:
+    """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path."""
+    import plotly.io as pio
+
+    bars = result.output.bars
+    if bars.n_symbols == 0:
+        raise ValueError("cannot write a report for a backtest without stocks")
+    chosen = str(rank(result.stocks, "sharpe")["symbol"].iloc[0]) if symbol is None else symbol
+    i = bars.index_of(chosen)
+    strat, bh, bench = _normalised(result)
+    x = np.datetime_as_string(bars.dates, unit="D")
+    with warnings.catch_warnings():  # "mean of empty slice" for dates no stock covers
+        warnings.simplefilter("ignore", RuntimeWarning)
+        avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
+    bname = result.benchmark_symbol or "benchmark"
+    figs = [
+        _curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname, f"{chosen}: equity vs buy & hold vs {bname} (1.0 at first bar)"),
+        _curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"),
+        _drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]),
+        _params_figure(result, chosen, i),
+    ]
+    config = {"responsive": True, "displaylogo": False}
+    divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
+        f"<style>{CSS}</style></head><body>\n{_header(result, chosen)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs along the last axis (leading NaNs stay NaN)."""
+    ok = np.isfinite(a)
+    pos = np.where(ok, np.arange(a.shape[-1]), -1)
+    j = np.maximum.accumulate(pos, axis=-1)
+    out = np.take_along_axis(a, np.maximum(j, 0), axis=-1) if a.ndim > 1 else a[np.maximum(j, 0)]
+    return np.where(j >= 0, out, np.nan)
+
+
+def _normalised(result: BacktestResult) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Strategy, buy & hold and benchmark curves [symbol, t], 1.0 at each stock's first valid bar."""
+    bars = result.output.bars
+    valid = bars.valid
+    n, t = valid.shape
+    has = valid.any(axis=1)
+    first = valid.argmax(axis=1)
+    last = t - 1 - valid[:, ::-1].argmax(axis=1)
+    tt = np.arange(t)
+    span = (tt >= first[:, None]) & (tt <= last[:, None]) & has[:, None]
+    rows = np.arange(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eq = result.output.equity
+        strat = np.where(span, eq / eq[rows, first][:, None], np.nan)
+        close = _ffill(np.where(valid, bars.close, np.nan))
+        bh = np.where(span, close / close[rows, first][:, None], np.nan)
+        bench = None
+        if result.benchmark_close is not None and np.isfinite(result.benchmark_close).any():
+            b = _ffill(np.asarray(result.benchmark_close, dtype=np.float64))
+            base = np.where(np.isfinite(b[first]), b[first], _ffill(b[::-1])[::-1][first])  # else first value after
+            bench = np.where(span, b[None, :] / base[:, None], np.nan)
+    return strat, bh, bench
+
+
+def _downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Min/max bucket decimation to <= ~max_points finite points, keeping peaks and troughs."""
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = y.size
+    if n <= max_points:
+        return x, y
+    k = math.ceil(2 * n / (max_points - 2))
+    nb = math.ceil(n / k)
+    yp = np.concatenate([y, np.full(nb * k - n, np.nan)]).reshape(nb, k)
+    nan = np.isnan(yp)
+    base = np.arange(nb) * k
+    lo = base + np.where(nan, np.inf, yp).argmin(axis=1)
+    hi = base + np.where(nan, -np.inf, yp).argmax(axis=1)
+    idx = np.unique(np.concatenate([lo, hi, [0, n - 1]]))
+    idx = idx[idx < n]
+    return x[idx], y[idx]
+
+
+def _f8(y: np.ndarray) -> dict[str, str]:
+    """A float64 array as plotly.js's compact base64 typed-array spec."""
+    return {"dtype": "f8", "bdata": base64.b64encode(np.ascontiguousarray(y, dtype="<f8").tobytes()).decode("ascii")}
+
+
+def _trace(x: np.ndarray, y: np.ndarray | None, name: str, color: str, **kw: Any) -> dict[str, Any] | None:
+    """A downsampled line trace as a plain dict (None when there is no data)."""
+    if y is None:
+        return None
+    xs, ys = _downsample(x, y)
+    line = {"color": color, **kw.pop("line", {})}
+    return {"type": "scatter", "mode": "lines", "name": name, "x": xs.tolist(), "y": _f8(ys), "line": line, **kw}
+
+
+def _figure(traces: list[dict[str, Any] | None], title: str, height: int = 380, **layout: Any) -> dict[str, Any]:
+    """A figure dict from the non-empty traces; plain dicts skip plotly's slow validation."""
+    base = {
+        "title": {"text": title},
+        "height": height,
+        "hovermode": "x unified",
+        "margin": {"t": 50, "b": 30, "l": 60, "r": 20},
+        "plot_bgcolor": "white",
+        "xaxis": {"type": "date", "gridcolor": "#eee"},
+        "yaxis": {"gridcolor": "#eee", "zerolinecolor": "#ccc"},
+    }
+    for key, val in layout.items():
+        base[key] = {**base.get(key, {}), **val} if isinstance(val, dict) else val
+    return {"data": [tr for tr in traces if tr is not None], "layout": base}
+
+
+def _curve_figure(x: np.ndarray, strat: np.ndarray, bh: np.ndarray, bench: np.ndarray | None, bname: str, title: str) -> dict[str, Any]:
+    """Strategy vs buy & hold vs benchmark, normalised."""
+    return _figure(
+        [_trace(x, strat, "strategy", STRATEGY), _trace(x, bh, "buy & hold", BUY_HOLD), _trace(x, bench, bname, BENCH)],
+        title,
+        yaxis={"title": {"text": "growth of 1.0"}},
+    )
+
+
+def _drawdown(curve: np.ndarray) -> np.ndarray:
+    """Drawdown from the running peak (0 at highs, negative below)."""
+    peak = np.fmax.accumulate(np.where(np.isfinite(curve), curve, -np.inf))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isfinite(curve), curve / peak - 1.0, np.nan)
+
+
+def _drawdown_figure(x: np.ndarray, chosen: str, strat: np.ndarray, bh: np.ndarray, avg_strat: np.ndarray, avg_bh: np.ndarray) -> dict[str, Any]:
+    """Drawdowns of the chosen stock and of the average curve, strategy and buy & hold."""
+    return _figure(
+        [
+            _trace(x, _drawdown(strat), f"{chosen} strategy", STRATEGY),
+            _trace(x, _drawdown(bh), f"{chosen} buy & hold", BUY_HOLD),
+            _trace(x, _drawdown(avg_strat), "average strategy", STRATEGY, line={"dash": "dot"}),
+            _trace(x, _drawdown(avg_bh), "average buy & hold", BUY_HOLD, line={"dash": "dot"}),
+        ],
+        "Drawdowns (chosen stock and average)",
+        yaxis={"tickformat": ".0%"},
+    )
+
+
+def _params_figure(result: BacktestResult, chosen: str, i: int) -> dict[str, Any]:
+    """Step lines of RSI period, buy/sell thresholds and vol scalar for the chosen stock (3 stacked axes)."""
+    cfg = result.output.config
+    bars = result.output.bars
+    traces: list[dict[str, Any] | None] = []
+    idx = np.flatnonzero(bars.valid[i])
+    if idx.size:
+        start, end = bars.dates[idx[0]], bars.dates[idx[-1]]
+        log = result.params[result.params["symbol"].astype(str) == chosen]
+        spec = [("rsi_period", cfg.rsi_period, "y", STRATEGY), ("buy_threshold", cfg.buy, "y2", "#2ca02c"),
+                ("sell_threshold", cfg.sell, "y2", "#d62728"), ("vol_scalar", VOL_SCALAR_START, "y3", BENCH)]  # fmt: skip
+        for name, init, axis, color in spec:
+            ch = log[log["parameter"] == name]
+            d = np.concatenate([[start], ch["date"].to_numpy().astype("datetime64[D]"), [end]])
+            v = np.concatenate([[init], ch["new_value"].to_numpy(dtype=np.float64), [np.nan]])
+            v[-1] = v[-2]
+            traces.append(_trace(np.datetime_as_string(d, unit="D"), v, name, color, yaxis=axis, line={"shape": "hv"}))
+    return _figure(
+        traces,
+        f"{chosen}: parameter evolution (from the parameter log)",
+        height=560,
+        margin={"t": 50},
+        yaxis={"domain": [0.70, 1.0], "title": {"text": "RSI period"}},
+        yaxis2={"domain": [0.36, 0.64], "title": {"text": "buy / sell"}, "gridcolor": "#eee"},
+        yaxis3={"domain": [0.0, 0.30], "title": {"text": "vol scalar"}, "gridcolor": "#eee"},
+    )
+
+
+def _fmt(col: str, v: Any) -> str:
+    """One table cell: percentages for return-like columns, dates as YYYY-MM-DD."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NaT:
+        return "–"
+    if col in PCT_COLUMNS:
+        return f"{float(v):.1%}"
+    if col == "sharpe":
+        return f"{float(v):.2f}"
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return str(pd.Timestamp(v).date())
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    return html.escape(str(v))
+
+
+def _table(df: pd.DataFrame) -> str:
+    """An HTML table of already-capped rows."""
+    cols = list(df.columns)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c, v)}</td>" for c, v in zip(cols, row)) + "</tr>" for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _tables(stocks: pd.DataFrame) -> str:
+    """Top and bottom TABLE_ROWS stocks by Sharpe and by outperformance, every stocks.csv column."""
+    cols = ["rank"] + STOCK_COLUMNS + [c for c in stocks.columns if c not in STOCK_COLUMNS]
+    parts = []
+    for by in ("sharpe", "outperformance"):
+        ranked = rank(stocks, by)[cols]
+        n = len(ranked)
+        parts.append(f"<h2>Ranking by {by}</h2><h3>Top {min(TABLE_ROWS, n)}</h3>{_table(ranked.head(TABLE_ROWS))}")
+        if n > TABLE_ROWS:
+            bottom = ranked.iloc[max(TABLE_ROWS, n - TABLE_ROWS) :]
+            parts.append(f"<h3>Bottom {len(bottom)} of {n}</h3>{_table(bottom)}")
+    return "\n".join(parts)
+
+
+def _header(result: BacktestResult, chosen: str) -> str:
+    """Run settings, warnings and the aggregate results block."""
+    cfg = result.output.config
+    bars = result.output.bars
+    s = result.settings
+    source = str(s.get("source") or bars.source or "unknown")
+    dates = f"{bars.dates[0]} to {bars.dates[-1]} ({bars.n_bars} sessions)" if bars.n_bars else "none"
+    rows = [
+        ("source", source),
+        ("dates", dates),
+        ("stocks", f"{bars.n_symbols} (chosen: {chosen})"),
+        ("benchmark", result.benchmark_symbol or "none"),
+        ("strategy", f"{cfg.kind}: RSI {cfg.rsi_period}, buy {cfg.buy:g}, sell {cfg.sell:g}"),
+        ("costs", f"commission {cfg.commission_bps:g} bps, slippage {cfg.slippage_bps:g} bps"),
+        ("fill", cfg.fill),
+    ]
+    warn = []
+    if cfg.fill == "close":
+        warn.append("OPTIMISTIC: fills at the signal bar's close")
+    if "synthetic" in source.lower() or bars.source.startswith("synthetic"):
+        warn.append("Synthetic data: synthetic mean-reverting data flatters RSI strategies; do not read these results as real-market evidence.")
+    agg = aggregate(result.stocks)
+    pct = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
+    num = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    rows += [
+        ("mean / median return", f"{pct(agg['mean_return'])} / {pct(agg['median_return'])}"),
+        ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"),
+        ("mean Sharpe", num(agg["mean_sharpe"])),
+        ("recommended", str(agg["recommended"])),
+    ]
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    warns = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warn)
+    return f'<h1>adaptrade backtest report</h1>{warns}<table class="settings">{table}</table>'

@@ -1,0 +1,211 @@
+"""The HTML report: self-contained, valid, bounded in size, and quick for a large universe."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adaptrade.backtest.engine import run_backtest
+from adaptrade.backtest.report import MAX_POINTS, TABLE_ROWS, _downsample, _normalised, _params_figure, write_report
+from adaptrade.backtest.results import BacktestResult, build_result
+from adaptrade.data.synthetic import generate, synthetic_benchmark
+from adaptrade.errors import UnknownSymbolError
+from adaptrade.strategy.params import StrategyConfig
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def _result(n: int, bars: int = 1500, seed: int = 5, **cfg: object) -> BacktestResult:
+    b = generate([f"S{i:03d}" for i in range(n)], bars, seed)
+    out = run_backtest(b, StrategyConfig(**cfg))  # type: ignore[arg-type]
+    return build_result(out, synthetic_benchmark(b.dates, seed), "^SYNTH-SPX", settings={"source": "synthetic"})
+
+
+@pytest.fixture(scope="module")
+def three() -> BacktestResult:
+    return _result(3)
+
+
+@pytest.fixture(scope="module")
+def many() -> BacktestResult:
+    return _result(200)
+
+
+class _Checker(HTMLParser):
+    """Tag balance and external references of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.tags: dict[str, int] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        a = dict(attrs)
+        if tag == "script" and a.get("src") or tag == "link" and a.get("href"):
+            self.external.append(f"{tag} {a}")
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+
+def _check(page: str) -> _Checker:
+    c = _Checker()
+    c.feed(page)
+    c.close()
+    return c
+
+
+def _payload(page: str) -> int:
+    """Page size without the inlined plotly.js bundle."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    assert page.count(js) == 1, "plotly.js must be inlined exactly once"
+    return len(page) - len(js)
+
+
+def test_page_is_valid_self_contained_html(tmp_path: Path, three: BacktestResult) -> None:
+    path = write_report(three, tmp_path / "sub" / "report.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    c = _check(page)
+    assert not c.errors and c.stack == [], (c.errors, c.stack)
+    assert c.external == [] and not re.search(r"<script[^>]*\bsrc=", page)
+    from plotly.offline import get_plotlyjs
+
+    own = page.replace(get_plotlyjs(), "")  # the bundle itself mentions cdn.plot.ly (geo topojson only)
+    assert "cdn.plot.ly" not in own and "https://" not in own
+    assert page.count('class="plotly-graph-div"') == 4
+    assert c.tags["table"] >= 3  # settings + the two rankings
+    assert "synthetic mean-reverting data flatters RSI strategies" in page
+    assert "OPTIMISTIC" not in page
+    assert "commission 1 bps, slippage 5 bps" in page and "next_open" in page
+    for col in ("total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate", "sharpe", "max_drawdown", "trades", "exposure", "recommended"):
+        assert f"<th>{col}</th>" in page
+    assert re.search(r"<td>-?\d+\.\d%</td>", page)  # percentages formatted
+
+
+def test_default_symbol_is_best_sharpe_and_choice_is_honoured(tmp_path: Path, three: BacktestResult) -> None:
+    best = three.stocks.sort_values("sharpe", ascending=False)["symbol"].iloc[0]
+    page = write_report(three, tmp_path / "a.html").read_text()
+    assert f"{best}: equity vs buy &amp; hold" in page or f"{best}: equity vs buy & hold" in page
+    other = next(s for s in three.stocks["symbol"] if s != best)
+    page = write_report(three, tmp_path / "b.html", symbol=other).read_text()
+    assert f"{other}: parameter evolution" in page
+    with pytest.raises(UnknownSymbolError):
+        write_report(three, tmp_path / "c.html", symbol="NOPE")
+
+
+def test_close_fill_is_flagged(tmp_path: Path) -> None:
+    res = _result(2, 600, fill="close")
+    page = write_report(res, tmp_path / "r.html").read_text()
+    assert "OPTIMISTIC: fills at the signal bar&#x27;s close" in page or "OPTIMISTIC: fills at the signal bar's close" in page
+
+
+def test_size_does_not_grow_with_universe(tmp_path: Path, three: BacktestResult, many: BacktestResult) -> None:
+    small = write_report(three, tmp_path / "s.html").read_text()
+    big = write_report(many, tmp_path / "b.html").read_text()
+    assert abs(len(big) - len(small)) / len(small) < 0.20
+    # without the plotly.js bundle: only the capped tables differ (3 rows vs 2 x 20 rows per ranking)
+    ps, pb = _payload(small), _payload(big)
+    assert pb < ps * 1.5, (ps, pb)
+    assert _check(big).tags["tr"] <= 2 * (2 * TABLE_ROWS + 2) + 20
+    series = re.findall(r'"bdata":"([^"]*)"', big)
+    assert 8 <= len(series) <= 14  # a fixed set of series, not one per stock
+    assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
+
+
+def test_no_benchmark_and_nan_benchmark(tmp_path: Path, three: BacktestResult) -> None:
+    page = write_report(replace(three, benchmark_close=None), tmp_path / "n.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 4
+    bench = three.benchmark_close.copy()
+    bench[:100] = np.nan
+    bench[500:510] = np.nan
+    _, _, b = _normalised(replace(three, benchmark_close=bench))
+    assert b is not None and np.all(np.isnan(b[:, :100])) and np.isfinite(b[:, 100:]).all()
+
+
+def test_normalised_at_each_stocks_first_bar(three: BacktestResult) -> None:
+    bars = three.output.bars
+    valid = bars.valid.copy()
+    valid[1, :200] = False  # a later listing
+    late = replace(three, output=replace(three.output, bars=replace(bars, valid=valid, close=np.where(valid, bars.close, np.nan))))
+    strat, bh, bench = _normalised(late)
+    assert np.isnan(strat[1, :200]).all() and np.isnan(bh[1, :200]).all()
+    assert strat[1, 200] == bh[1, 200] == bench[1, 200] == 1.0
+    assert strat[0, 0] == bh[0, 0] == bench[0, 0] == 1.0
+    assert bh[0, -1] == pytest.approx(bars.close[0, -1] / bars.close[0, 0])
+
+
+def test_parameter_steps_start_at_config(three: BacktestResult) -> None:
+    sym = three.params["symbol"].astype(str).value_counts().index[0]
+    fig = _params_figure(three, sym, three.output.bars.index_of(sym))
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["rsi_period", "buy_threshold", "sell_threshold", "vol_scalar"]
+    cfg = three.output.config
+    firsts = [np.frombuffer(base64.b64decode(t["y"]["bdata"]), "<f8")[0] for t in fig["data"]]
+    assert firsts == [cfg.rsi_period, cfg.buy, cfg.sell, 1.0]
+    assert all(t["line"]["shape"] == "hv" for t in fig["data"])
+    log = three.params[(three.params["symbol"] == sym) & (three.params["parameter"] == "rsi_period")]
+    if len(log):
+        last = np.frombuffer(base64.b64decode(fig["data"][0]["y"]["bdata"]), "<f8")[-1]
+        assert last == log["new_value"].iloc[-1]
+
+
+def test_downsample_keeps_extremes_and_bounds_points() -> None:
+    rng = np.random.default_rng(1)
+    y = np.cumsum(rng.standard_normal(10_000))
+    y[1234] = 1e6
+    y[7777] = -1e6
+    y[50:60] = np.nan
+    x = np.arange(y.size)
+    xs, ys = _downsample(x, y)
+    assert len(ys) <= MAX_POINTS + 2 and np.all(np.diff(xs) > 0)
+    assert ys.max() == 1e6 and ys.min() == -1e6 and xs[0] == 0 and xs[-1] == y.size - 1
+    assert np.isfinite(ys).all()
+    short = np.arange(10.0)
+    assert np.array_equal(_downsample(short, short)[1], short)
+
+
+def test_500_stocks_is_fast(tmp_path: Path) -> None:
+    res = _result(500, 2520)
+    write_report(res, tmp_path / "warm.html")  # plotly import and first-use costs
+    times = []
+    for k in range(3):
+        t0 = time.perf_counter()
+        write_report(res, tmp_path / f"r{k}.html")
+        times.append(time.perf_counter() - t0)
+    print(f"report 500 x 2520: {[round(t, 3) for t in times]} s")
+    assert min(times) < 0.5
+
+
+def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    real = pio.to_html
+    seen = []
+
+    def validating(fig: dict, **kw: object) -> str:
+        go.Figure(fig)  # raises on any unknown or malformed property
+        seen.append(fig["layout"]["title"]["text"])
+        return real(fig, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pio, "to_html", validating)
+    write_report(three, tmp_path / "r.html")
+    assert len(seen) == 4

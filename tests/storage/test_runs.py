@@ -1,0 +1,213 @@
+"""The DuckDB run store: round trip, listing, errors, atomicity, speed, and the `runs` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from adaptrade.backtest.aggregate import aggregate
+from adaptrade.backtest.engine import run_backtest
+from adaptrade.backtest.results import BacktestResult, build_result
+from adaptrade.data.synthetic import generate, synthetic_benchmark
+from adaptrade.errors import StoreError
+from adaptrade.storage import runs as runs_mod
+from adaptrade.storage.runs import LIST_COLUMNS, RunStore
+from adaptrade.strategy.params import StrategyConfig
+
+
+def _result(n: int, bars: int, seed: int = 3, config: StrategyConfig | None = None) -> BacktestResult:
+    b = generate([f"S{i:03d}" for i in range(n)], bars, seed)
+    out = run_backtest(b, config or StrategyConfig())
+    return build_result(out, synthetic_benchmark(b.dates, seed), "^SYNTH-SPX", settings={"source": "synthetic", "seed": seed})
+
+
+@pytest.fixture(scope="module")
+def small() -> BacktestResult:
+    return _result(6, 1500)
+
+
+def _rows(db: Path, table: str) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0
+
+
+def test_round_trip_gives_equal_frames(tmp_path: Path, small: BacktestResult) -> None:
+    assert len(small.trades) > 0 and len(small.params) > 0
+    summary = aggregate(small.stocks)
+    with RunStore(tmp_path / "r.duckdb") as st:
+        rid = st.save(small, summary)
+        run = st.load_run(rid)
+    for name in ("stocks", "trades", "params"):
+        pd.testing.assert_frame_equal(run[name], getattr(small, name), check_exact=True)
+    assert run["summary"] == json.loads(json.dumps(summary))
+    assert run["settings"]["source"] == "synthetic" and run["settings"]["stocks"] == 6
+    assert run["settings"]["strategy"] == "adaptive" and run["status"] == "complete"
+    assert run["created"].endswith("+00:00")  # UTC ISO
+
+
+def test_reopen_and_list_after_two_saves(tmp_path: Path, small: BacktestResult) -> None:
+    db = tmp_path / "r.duckdb"
+    fixed = _result(4, 800, config=StrategyConfig(kind="fixed"))  # no parameter changes: empty params table first
+    with RunStore(db) as st:
+        a = st.save(fixed, aggregate(fixed.stocks))
+    with RunStore(db) as st:
+        b = st.save(small, {"settings": small.settings, "aggregate": aggregate(small.stocks), "complete": True})
+        runs = st.list_runs()
+        again = st.load_run(a)
+    assert list(runs.columns) == LIST_COLUMNS
+    assert runs["id"].tolist() == [a, b] and a != b
+    assert runs["stocks"].tolist() == [4, 6]
+    assert runs["strategy"].tolist() == ["fixed", "adaptive"]
+    # the CLI's nested summary form is read too
+    assert runs["mean_return"].iloc[1] == pytest.approx(small.stocks["total_return"].mean())
+    assert runs["beat_share"].iloc[0] == pytest.approx(aggregate(fixed.stocks)["beat_benchmark_share"])
+    assert runs["dates"].iloc[0] == f"{fixed.dates[0]} .. {fixed.dates[-1]}"
+    pd.testing.assert_frame_equal(again["params"], fixed.params)
+    assert len(again["params"]) == 0
+
+
+def test_new_columns_are_added_and_old_runs_unchanged(tmp_path: Path, small: BacktestResult) -> None:
+    extra = replace(small, stocks=small.stocks.assign(sortino=np.linspace(0, 1, len(small.stocks))))
+    with RunStore(tmp_path / "r.duckdb") as st:
+        old = st.save(small, {})
+        new = st.save(extra, {"complete": False, "failed_symbols": ["X"]})
+        pd.testing.assert_frame_equal(st.load_run(new)["stocks"], extra.stocks)
+        pd.testing.assert_frame_equal(st.load_run(old)["stocks"], small.stocks)
+        assert st.list_runs()["status"].tolist() == ["complete", "partial"]
+
+
+def test_unknown_id_names_it(tmp_path: Path, small: BacktestResult) -> None:
+    with RunStore(tmp_path / "r.duckdb") as st:
+        st.save(small, {})
+        with pytest.raises(StoreError, match="unknown run id 'nope'") as err:
+            st.load_run("nope")
+    assert err.value.file == str(tmp_path / "r.duckdb")
+
+
+@pytest.mark.parametrize("content", [b"this is not a database\n" * 50, b""])
+def test_corrupt_file_is_a_store_error(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(content)
+    for ro in (False, True):
+        with pytest.raises(StoreError) as err:
+            RunStore(bad, read_only=ro)
+        assert str(bad) in str(err.value)
+
+
+def test_failed_save_leaves_nothing(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "r.duckdb"
+    real = runs_mod._insert_frame
+
+    def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
+        if table == "run_params":  # after runs, run_stocks and run_trades were written
+            raise RuntimeError("disk full (simulated)")
+        real(con, table, df, run_id)
+
+    with RunStore(db) as st:
+        keep = st.save(small, {})
+        monkeypatch.setattr(runs_mod, "_insert_frame", failing)
+        with pytest.raises(RuntimeError, match="simulated"):
+            st.save(small, {})
+        monkeypatch.setattr(runs_mod, "_insert_frame", real)
+        assert st.list_runs()["id"].tolist() == [keep]
+        later = st.save(small, {})  # the connection is still usable
+    assert [_rows(db, t) for t in ("runs", "run_stocks", "run_trades", "run_params")] == [
+        2, 2 * len(small.stocks), 2 * len(small.trades), 2 * len(small.params)
+    ]
+    assert later != keep
+
+
+def test_first_save_failing_creates_no_tables(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "r.duckdb"
+    real = runs_mod._insert_frame
+
+    def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
+        real(con, table, df, run_id)
+        if table == "run_trades":
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(runs_mod, "_insert_frame", failing)
+    with RunStore(db) as st, pytest.raises(RuntimeError):
+        st.save(small, {})
+    assert [_rows(db, t) for t in ("runs", "run_stocks", "run_trades")] == [0, 0, 0]
+
+
+def test_schema_version(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    RunStore(db).close()
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(runs_mod.SCHEMA_VERSION,)]
+        con.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="newer"):
+        RunStore(db)
+
+
+def test_save_is_fast_for_500_stocks(tmp_path: Path) -> None:
+    res = _result(500, 2520, config=StrategyConfig(kind="fixed", rsi_period=10, buy=48.0, sell=52.0))
+    assert len(res.trades) >= 50_000
+    summary = aggregate(res.stocks)
+    with RunStore(tmp_path / "r.duckdb") as st:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            st.save(res, summary)
+            times.append(time.perf_counter() - t0)
+    print(f"save 500 stocks / {len(res.trades)} trades: {[round(t, 3) for t in times]} s")
+    assert min(times) < 0.3
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture()
+def store(tmp_path: Path, small: BacktestResult) -> tuple[Path, list[str]]:
+    db = tmp_path / "runs.duckdb"
+    with RunStore(db) as st:
+        ids = [st.save(small, aggregate(small.stocks)), st.save(small, {"aggregate": aggregate(small.stocks)})]
+    return db, ids
+
+
+def test_cli_list_and_show(store: tuple[Path, list[str]], small: BacktestResult) -> None:
+    from adaptrade.cli import app
+
+    db, ids = store
+    runner = CliRunner()
+    r = runner.invoke(app, ["runs", "list", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert all(i in r.output for i in ids) and "synthetic" in r.output
+    r = runner.invoke(app, ["runs", "show", ids[1], "--db", str(db), "--top", "3"])
+    assert r.exit_code == 0, r.output
+    best = small.stocks.sort_values("sharpe", ascending=False)["symbol"].iloc[0]
+    assert ids[1] in r.output and "mean_return" in r.output and best in r.output and "top 3 of 6" in r.output
+
+
+def test_cli_empty_and_errors(tmp_path: Path, store: tuple[Path, list[str]]) -> None:
+    from adaptrade.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["runs", "list", "--db", str(tmp_path / "none.duckdb")])
+    assert r.exit_code == 0 and "no runs" in r.output
+    r = runner.invoke(app, ["runs", "show", "nope", "--db", str(store[0])])
+    assert r.exit_code == 2
+    assert "unknown run id 'nope'" in r.stderr and "Traceback" not in r.output
+
+
+def test_cli_subprocess_errors_without_traceback(tmp_path: Path, store: tuple[Path, list[str]]) -> None:
+    bad = tmp_path / "bad.duckdb"
+    bad.write_text("garbage")
+    for args, names in ((["runs", "list", "--db", str(bad)], str(bad)), (["runs", "show", "nope", "--db", str(store[0])], "'nope'")):
+        p = subprocess.run([sys.executable, "-m", "adaptrade", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, p
+        assert "Traceback" not in p.stderr + p.stdout
+        assert p.stderr.startswith("error:") and names in p.stderr.replace("\n", "")
