@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     min_trades_to_adapt: int = Field(5, ge=1)
     threshold_step: float = Field(1.0, gt=0, le=5)
 
+    # executors and batching (docs/performance.md "Executors", docs/scaling.md)
+    batch_size: int = Field(50, ge=1, le=10_000, description="Stocks per batch handed to a worker.")
+    executor: Literal["auto", "serial", "processes", "dask"] = Field(
+        "auto", description="auto: processes from 200 stocks x 2,520 bars of work on, else serial."
+    )
+    workers: int | None = Field(None, ge=1, description="Worker processes (default: one per core).")
+    scheduler: str | None = Field(None, description="Dask scheduler address tcp://HOST:PORT (implies dask).")
+    # universe: liquidity filter and quality score (docs/universe.md)
+    liquidity_window: int = Field(20, ge=1, le=2520, description="Sessions of average daily volume before the start.")
+    min_volume: float = Field(1_000_000.0, ge=0, description="Minimum average daily volume (shares).")
+    score_weights: tuple[float, float, float] = Field(
+        (0.5, 0.3, 0.2), description="Quality score weights of sharpe, win rate, outperformance."
+    )
+    cycle_select: int = Field(20, ge=1, description="Cycle rule: trade the top N stocks by latest score.")
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         return self

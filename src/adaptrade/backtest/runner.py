@@ -8,7 +8,21 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from adaptrade.backtest.engine import EngineOutput, run_backtest
+from adaptrade.backtest.batching import (
+    ArchiveSpec,
+    Batch,
+    BatchOutcome,
+    BatchResult,
+    DataSpec,
+    MemorySpec,
+    StockBatcher,
+    SyntheticSpec,
+    fingerprint,
+    run_batch,
+)
+from adaptrade.backtest.engine import EngineOutput
+from adaptrade.backtest.executors import BatchFn, Executor, SerialExecutor, make_executor
+from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS
 from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
@@ -17,7 +31,6 @@ from adaptrade.strategy.params import StrategyConfig
 
 Source = Literal["synthetic", "archive"]
 SYNTHETIC_BENCHMARK = "SYNTH-SP500"
-BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -129,8 +142,8 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     return LoadedData(bars, bench.close, bench.symbol, data_dir, tuple(notes), quality)
 
 
-def merge_outputs(parts: list[EngineOutput], bars: Bars, config: StrategyConfig) -> EngineOutput:
-    """Concatenate per-batch engine outputs in symbol order, re-basing symbol indices."""
+def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig) -> EngineOutput:
+    """Concatenate per-batch arrays in symbol order, re-basing symbol indices; `bars` = their symbols."""
     offset = 0
     trades, changes = [], []
     for p in parts:
@@ -140,16 +153,28 @@ def merge_outputs(parts: list[EngineOutput], bars: Bars, config: StrategyConfig)
         ch[:, 0] += offset
         trades.append(tr)
         changes.append(ch)
-        offset += p.bars.n_symbols
+        offset += len(p.symbols)
+    t = bars.n_bars
     return EngineOutput(
         bars=bars,
         config=config,
-        equity=np.concatenate([p.equity for p in parts]),
-        signal=np.concatenate([p.signal for p in parts]),
-        in_market=np.concatenate([p.in_market for p in parts]),
-        trades=np.concatenate(trades),
-        changes=np.concatenate(changes),
+        equity=np.concatenate([p.equity for p in parts]) if parts else np.empty((0, t)),
+        signal=np.concatenate([p.signal for p in parts]) if parts else np.empty((0, t), dtype=np.int8),
+        in_market=np.concatenate([p.in_market for p in parts]) if parts else np.empty((0, t), dtype=bool),
+        trades=np.concatenate(trades) if parts else np.empty((0, TRADE_FIELDS)),
+        changes=np.concatenate(changes) if parts else np.empty((0, CHANGE_LOG_FIELDS)),
     )
+
+
+def data_spec(req: RunRequest, settings: Settings, loaded: LoadedData, remote: bool) -> DataSpec:
+    """How a worker gets a batch's bars: regenerate / reload from the cache, or (serial) the loaded bars."""
+    if not remote:
+        return MemorySpec(loaded.bars)
+    if req.source == "synthetic":
+        return SyntheticSpec(n_bars=req.bars, seed=req.seed, end=req.end or "2024-03-08", start=req.start)
+    return ArchiveSpec(data_dir=str(loaded.data_dir), cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
+                       policy=settings.repair_policy, jump_threshold=settings.jump_threshold,
+                       price_basis=settings.price_basis, start=req.start, end=req.end)
 
 
 def run(
@@ -157,17 +182,46 @@ def run(
     settings: Settings,
     progress: Callable[[int], None] | None = None,
     data: LoadedData | None = None,
+    *,
+    executor: str | Executor | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fn: BatchFn = run_batch,
 ) -> tuple[BacktestResult, LoadedData]:
-    """Run the request in batches of stocks (calling `progress(done)` after each)."""
+    """Run the request in batches on an executor, calling `progress(done stocks)` as each batch ends.
+
+    Batches that fail are left out of the result and listed in its settings
+    (`complete`, `failed_symbols`, `failed_batches`); everything else is kept.
+    """
     loaded = data if data is not None else load_data(req, settings)
     bars = loaded.bars
-    parts: list[EngineOutput] = []
-    for lo in range(0, bars.n_symbols, BATCH):
-        part = bars.select(bars.symbols[lo : lo + BATCH])
-        parts.append(run_backtest(part, req.strategy))
+    ex = executor if executor is not None and not isinstance(executor, str) else make_executor(
+        executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
+        work=bars.n_symbols * bars.n_bars)
+    remote = not isinstance(ex, SerialExecutor)
+    spec = data_spec(req, settings, loaded, remote)
+    batches = []
+    for i, syms in enumerate(StockBatcher(settings.batch_size).split(bars.symbols)):
+        part = bars.select(syms) if remote else None
+        batches.append(Batch(i, syms, spec, req.strategy, dates=bars.dates if remote else None,
+                             fingerprint=fingerprint(part) if part is not None else None))
+    done = 0
+
+    def on_done(o: BatchOutcome) -> None:
+        nonlocal done
+        done += len(o.symbols)
         if progress is not None:
-            progress(min(lo + BATCH, bars.n_symbols))
-    output = merge_outputs(parts, bars, req.strategy)
+            progress(done)
+
+    outcomes = ex.map(fn, batches, on_done)
+    ok = [o for o in outcomes if o.ok and o.result is not None]
+    failed = [o for o in outcomes if not o.ok]
+    kept = bars if not failed else bars.select([s for o in ok for s in o.symbols])
+    output = merge_results([o.result for o in ok], kept, req.strategy)  # type: ignore[misc]
+    info = run_settings(req, settings, loaded)
+    info.update(executor=ex.name, workers=ex.workers, complete=not failed,
+                failed_symbols=[s for o in failed for s in o.symbols],
+                failed_batches=[{"symbols": list(o.symbols), "error": o.error} for o in failed])
     result = build_result(
         output,
         loaded.benchmark_close,
@@ -175,9 +229,15 @@ def run(
         risk_free_rate=settings.risk_free_rate,
         min_sharpe=settings.min_sharpe,
         min_win_rate=settings.min_win_rate,
-        settings=run_settings(req, settings, loaded),
+        settings=info,
     )
     return result, loaded
+
+
+def completeness(result: BacktestResult) -> dict[str, object]:
+    """The `complete` / `failed_symbols` keys of summary.json for a run."""
+    s = result.settings
+    return {"complete": bool(s.get("complete", True)), "failed_symbols": list(s.get("failed_symbols", []))}  # type: ignore[call-overload]
 
 
 def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:

@@ -1,0 +1,172 @@
+"""Executors give byte-identical output (serial / processes / Dask), and failures are reported by symbol."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adaptrade.backtest import runner
+from adaptrade.backtest.batching import Batch, BatchResult, StockBatcher, run_batch
+from adaptrade.backtest.executors import ProcessExecutor, SerialExecutor, make_executor
+from adaptrade.backtest.output import params_frame, stocks_frame, summary, trades_frame
+from adaptrade.errors import ConfigError
+from adaptrade.settings import Settings
+
+VENV_BIN = Path(sys.executable).parent
+REQ = runner.RunRequest(stocks=12, bars=400, seed=7)
+SETTINGS = Settings(batch_size=4)  # 3 batches
+
+
+def _files(result: runner.BacktestResult) -> tuple[str, str, str]:
+    """The CSV files a run writes, as the exact text."""
+    return (stocks_frame(result).to_csv(index=False), trades_frame(result).to_csv(index=False),
+            params_frame(result).to_csv(index=False))
+
+
+@pytest.fixture(scope="module")
+def serial_run() -> runner.BacktestResult:
+    return runner.run(REQ, SETTINGS, executor="serial")[0]
+
+
+def boom(batch: Batch) -> BatchResult:
+    """A batch function that raises for the batch holding the second symbol range."""
+    if batch.index == 1:
+        raise ValueError("injected failure")
+    return run_batch(batch)
+
+
+def die(batch: Batch) -> BatchResult:
+    """A batch function whose worker process dies on batch 1 (no exception, no cleanup)."""
+    if batch.index == 1:
+        os._exit(1)
+    return run_batch(batch)
+
+
+def test_batcher_keeps_order_and_size() -> None:
+    assert StockBatcher(2).split(["A", "B", "C"]) == [("A", "B"), ("C",)]
+    with pytest.raises(ConfigError):
+        StockBatcher(0)
+
+
+def test_make_executor_checks_flags() -> None:
+    assert make_executor("auto", work=10).name == "serial"
+    assert make_executor("auto", workers=2, work=500 * 2520).name == "processes"
+    assert make_executor("auto", scheduler="tcp://127.0.0.1:1").name == "dask"
+    for bad in [dict(name="gpu"), dict(name="serial", scheduler="tcp://x:1"), dict(name="dask", scheduler="x:1"), dict(name="processes", workers=0)]:
+        with pytest.raises(ConfigError):
+            make_executor(**bad)  # type: ignore[arg-type]
+
+
+def test_progress_counts_stocks(serial_run: runner.BacktestResult) -> None:
+    seen: list[int] = []
+    runner.run(REQ, SETTINGS, progress=seen.append, executor="serial")
+    assert seen == [4, 8, 12]
+    assert serial_run.settings["complete"] is True and len(serial_run.stocks) == 12
+
+
+def test_processes_equal_serial(serial_run: runner.BacktestResult) -> None:
+    seen: list[int] = []
+    par, _ = runner.run(REQ, SETTINGS, progress=seen.append, executor="processes", workers=2)
+    assert par.settings["executor"] == "processes" and sorted(seen) == [4, 8, 12]
+    assert _files(par) == _files(serial_run)
+    np.testing.assert_array_equal(par.output.equity, serial_run.output.equity)
+
+
+@pytest.mark.parametrize("ex", [SerialExecutor(), ProcessExecutor(2)], ids=["serial", "processes"])
+def test_raising_batch_is_reported_and_others_finish(ex: object, serial_run: runner.BacktestResult) -> None:
+    res, _ = runner.run(REQ, SETTINGS, executor=ex, fn=boom)  # type: ignore[arg-type]
+    lost = list(serial_run.stocks["symbol"][4:8])
+    assert res.settings["complete"] is False and res.settings["failed_symbols"] == lost
+    assert "injected failure" in res.settings["failed_batches"][0]["error"]  # type: ignore[index]
+    assert runner.completeness(res) == {"complete": False, "failed_symbols": lost}
+    kept = serial_run.stocks[~serial_run.stocks["symbol"].isin(lost)].reset_index(drop=True)
+    assert stocks_frame(res).to_csv(index=False) == kept[stocks_frame(res).columns].to_csv(index=False)
+    assert summary(res)["aggregate"]  # the partial run still aggregates
+
+
+def test_dead_process_worker_is_isolated(serial_run: runner.BacktestResult) -> None:
+    res, _ = runner.run(REQ, SETTINGS, executor=ProcessExecutor(2), fn=die)
+    lost = list(serial_run.stocks["symbol"][4:8])
+    assert res.settings["failed_symbols"] == lost
+    assert "died" in res.settings["failed_batches"][0]["error"]  # type: ignore[index]
+    assert list(res.stocks["symbol"]) == [s for s in serial_run.stocks["symbol"] if s not in lost]
+
+
+# --------------------------------------------------------------------------- a real Dask cluster
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler() -> str:
+    """A scheduler and two single-thread workers as separate processes; torn down in finally."""
+    from distributed import Client
+
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    importable = str(Path(__file__).resolve().parents[len(__name__.split(".")) - 1])  # so workers can import `die`
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([importable, os.environ.get("PYTHONPATH", "")]),
+               DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",
+               DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                       "--no-dashboard"], env=env, start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(VENV_BIN / "dask"), "worker", addr, "--nworkers", "1", "--nthreads", "1",
+                                           "--no-dashboard"], env=env, start_new_session=True,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 60
+        while True:
+            try:
+                with Client(addr, timeout="5s") as c:
+                    c.wait_for_workers(2, timeout=60)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield addr
+    finally:
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+
+@pytest.mark.slow
+def test_dask_scheduler_equals_serial(dask_scheduler: str, serial_run: runner.BacktestResult) -> None:
+    seen: list[int] = []
+    res, _ = runner.run(REQ, SETTINGS, progress=seen.append, scheduler=dask_scheduler)
+    assert res.settings["executor"] == "dask" and sorted(seen) == [4, 8, 12]
+    assert _files(res) == _files(serial_run)
+
+
+@pytest.mark.slow
+def test_dask_worker_death_fails_only_its_batch(dask_scheduler: str, serial_run: runner.BacktestResult) -> None:
+    res, _ = runner.run(REQ, SETTINGS, executor="dask", scheduler=dask_scheduler, fn=die)
+    lost = list(serial_run.stocks["symbol"][4:8])
+    assert res.settings["complete"] is False and res.settings["failed_symbols"] == lost
+    assert "KilledWorker" in res.settings["failed_batches"][0]["error"]  # type: ignore[index]
+    kept = serial_run.stocks[~serial_run.stocks["symbol"].isin(lost)].reset_index(drop=True)
+    assert stocks_frame(res).to_csv(index=False) == kept[stocks_frame(res).columns].to_csv(index=False)
