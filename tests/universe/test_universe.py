@@ -1,0 +1,72 @@
+"""Universe selection and the no-look-ahead liquidity filter, on the real shared data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adaptrade.errors import ConfigError
+from adaptrade.universe.liquidity import liquidity_filter, liquidity_from_bars
+from adaptrade.universe.universe import NasdaqUniverse
+
+
+def test_nasdaq100_and_extended(shared_data_dir: Path) -> None:
+    u = NasdaqUniverse(shared_data_dir)
+    n100 = u.nasdaq100()
+    assert len(n100) == 101 and {"AAPL", "GOOG", "GOOGL"} <= set(n100["symbol"])
+    assert (n100["sector"] != "").all() and len(u.sectors()) == 11
+    ext = u.extended()
+    assert ext["symbol"].is_unique and len(ext) == 500  # 187 + 313 files, the 101 members among them
+    assert {"PLUG", "MARA", "AAPL", "ORCL"} <= set(ext["symbol"])  # extended.csv, a member, a past member
+    assert ext.loc[ext["symbol"] == "PLUG", "source"].item() == "extended.csv"
+    assert ext.loc[ext["symbol"] == "ORCL", "source"].item() == "archive"
+
+
+def test_selections(shared_data_dir: Path) -> None:
+    u = NasdaqUniverse(shared_data_dir)
+    it = u.select("nasdaq100", sector="Information Technology")
+    assert len(it) == 40 and "AAPL" in it and "AMZN" not in it
+    assert u.select(sector="utilities") == u.select(sector="Utilities")  # case-insensitive
+    assert u.select(symbols=["aapl", " msft", "AAPL"]) == ["AAPL", "MSFT"]
+    assert u.select(symbols=["AAPL", "NOPE"], with_data=True) == ["AAPL"]
+    for bad in [dict(name="dow30"), dict(sector="Crypto"), dict(symbols=["AAPL"], sector="Utilities")]:
+        with pytest.raises(ConfigError):
+            u.select(**bad)  # type: ignore[arg-type]
+
+
+def test_shipped_list_without_data_dir() -> None:
+    assert len(NasdaqUniverse(None).nasdaq100()) == 101
+    assert NasdaqUniverse(None).archive_symbols() == []
+
+
+def test_liquidity_uses_only_data_before_start(shared_data_dir: Path) -> None:
+    # PLUG: ~132k shares/day in late 2011 (split-adjusted), tens of millions by 2020.
+    early = liquidity_filter(shared_data_dir, ["AAPL", "PLUG", "ARM", "ZZZZ"], "2012-01-03")
+    assert early.kept == ["AAPL"]
+    row = early.table.set_index("symbol").loc["PLUG"]
+    assert row["adv"] == pytest.approx(131_985.0) and row["last_date"] == "2011-12-30" and row["sessions"] == 20
+    assert any(line.startswith("PLUG: ADV 131,985 < 1,000,000") for line in early.lines())
+    assert early.table.set_index("symbol").loc["ARM", "reason"] == "no data before the start"
+    assert early.table.set_index("symbol").loc["ZZZZ", "reason"] == "no data file"
+    assert liquidity_filter(shared_data_dir, ["PLUG"], "2021-01-04").kept == ["PLUG"]
+
+
+def test_liquidity_ignores_tampered_future(shared_data_dir: Path) -> None:
+    from adaptrade.data.archive import load_archive
+
+    bars, _ = load_archive(shared_data_dir, ["PLUG", "AAPL"], start="2011-06-01", end="2012-06-29")
+    before = liquidity_from_bars(bars, "2012-01-03").table
+    t0 = int(np.searchsorted(bars.dates, np.datetime64("2012-01-03")))
+    bars.volume[:, t0:] *= 1000.0  # a look-ahead filter would now keep PLUG
+    after = liquidity_from_bars(bars, "2012-01-03").table
+    assert before.equals(after) and after.set_index("symbol").loc["PLUG", "kept"] == False  # noqa: E712
+    assert liquidity_from_bars(bars, "2012-01-03", window=500).kept == []  # not enough history: dropped, said why
+
+
+def test_liquidity_checks_arguments(shared_data_dir: Path) -> None:
+    with pytest.raises(ConfigError):
+        liquidity_filter(shared_data_dir, ["AAPL"], "2012-13-45")
+    with pytest.raises(ConfigError):
+        liquidity_filter(shared_data_dir, ["AAPL"], "2012-01-03", window=0)
