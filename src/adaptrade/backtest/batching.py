@@ -156,6 +156,8 @@ def load_batch(batch: Batch) -> Bars:
         if spec.price_basis == "adjusted":
             bars = bars.adjusted()
     if batch.dates is not None:
+        if len(batch.dates):  # the driver's window may be shorter than what the spec regenerates
+            bars = bars.slice_dates(batch.dates[0], batch.dates[-1])
         bars = reindex(bars, batch.dates)
     if batch.fingerprint is not None and fingerprint(bars) != batch.fingerprint:
         raise DataError(f"worker data for {batch.symbols[0]}..{batch.symbols[-1]} differs from the driver's")
