@@ -8,7 +8,9 @@ import numpy as np
 
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS, run_all_in
 from adaptrade.data.bars import Bars
+from adaptrade.strategy.kernel import initial_state
 from adaptrade.strategy.params import PERIODS, StrategyConfig
+from adaptrade.strategy.state import STATE_SIZE
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,26 @@ class EngineOutput:
     in_market: np.ndarray  # [symbol, t] bool: holding shares at t's close
     trades: np.ndarray  # [k, TRADE_FIELDS] (see kernel.T_*), exit_t = -1 for open trades
     changes: np.ndarray  # [m, CHANGE_LOG_FIELDS] (see kernel.C_*)
+    final_states: np.ndarray | None = None  # [symbol, STATE_SIZE] strategy states after the last bar
 
 
-def run_backtest(bars: Bars, config: StrategyConfig, features: Features | None = None) -> EngineOutput:
-    """Run every symbol of `bars` on its own all-in account with `config`."""
+def initial_states(n: int, config: StrategyConfig) -> np.ndarray:
+    """Fresh strategy states for `n` stocks: flat, starting parameters, nothing learned."""
+    row = initial_state(config.to_vector())
+    return np.repeat(row[None, :], n, axis=0)
+
+
+def run_backtest(
+    bars: Bars,
+    config: StrategyConfig,
+    features: Features | None = None,
+    states: np.ndarray | None = None,
+) -> EngineOutput:
+    """Run every symbol of `bars` on its own all-in account with `config`.
+
+    `states` ([symbol, STATE_SIZE]) starts each stock from a given strategy state (e.g. what
+    was learned in-sample); it is not modified. The final states come back in the output.
+    """
     feats = features if features is not None else Features.compute(bars)
     n, t = bars.close.shape
     equity = np.empty((n, t), dtype=np.float64)
@@ -51,10 +69,14 @@ def run_backtest(bars: Bars, config: StrategyConfig, features: Features | None =
     open_ = np.ascontiguousarray(bars.open)
     close = np.ascontiguousarray(bars.close)
     valid = np.ascontiguousarray(bars.valid)
+    start = initial_states(n, config) if states is None else np.array(states, dtype=np.float64)
+    if start.shape != (n, STATE_SIZE):
+        raise ValueError(f"states must have shape {(n, STATE_SIZE)}, got {start.shape}")
     while True:
+        work = start.copy()
         trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
         changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
-        nt, nc = run_all_in(open_, close, valid, feats.rsi, feats.vol, params, equity, signal, in_market, trades, changes)
+        nt, nc = run_all_in(open_, close, valid, feats.rsi, feats.vol, params, work, equity, signal, in_market, trades, changes)
         if nt <= cap_tr and nc <= cap_ch:
             break
         cap_tr = max(cap_tr, nt)
@@ -67,4 +89,5 @@ def run_backtest(bars: Bars, config: StrategyConfig, features: Features | None =
         in_market=in_market,
         trades=trades[:nt].copy(),
         changes=changes[:nc].copy(),
+        final_states=work,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adaptrade.strategy.kernel import initial_state, step
+from adaptrade.strategy.kernel import step
 from adaptrade.strategy.state import (
     CHANGE_FIELDS,
     E_CHANGES,
@@ -43,6 +43,7 @@ def run_all_in(
     rsi: np.ndarray,
     vol: np.ndarray,
     params: np.ndarray,
+    states: np.ndarray,
     equity: np.ndarray,
     signal: np.ndarray,
     in_market: np.ndarray,
@@ -50,6 +51,8 @@ def run_all_in(
     changes: np.ndarray,
 ) -> tuple[int, int]:
     """Run every stock (rows of the [symbol, t] arrays) on its own all-in account.
+
+    `states[i]` is stock i's strategy state: read as the starting state, left as the final one.
 
     Returns (number of trade rows, number of change rows). When a count exceeds its buffer,
     rows past the end are not written and the caller reruns with larger buffers.
@@ -61,7 +64,7 @@ def run_all_in(
     nc = 0
     event = np.zeros(EVENT_SIZE, dtype=np.float64)
     for i in range(n_sym):
-        state = initial_state(params)
+        state = states[i]
         last_valid = -1
         for t in range(n_t - 1, -1, -1):
             if valid[i, t]:

@@ -203,10 +203,7 @@ def _buy(state: np.ndarray, params: np.ndarray, t: int, price: float, event: np.
     if cost > cash:  # float rounding on the all-in fractional buy
         cost = cash
     state[S_CASH] = cash - cost
-    state[S_SHARES] = shares
-    state[S_ENTRY_PRICE] = px
-    state[S_ENTRY_COST] = cost
-    state[S_ENTRY_T] = t
+    open_position(state, t, shares, px, cost)
     event[E_FILL] = 1.0
     event[E_FILL_PRICE] = px
     event[E_FILL_SHARES] = shares
@@ -219,19 +216,52 @@ def _sell(state: np.ndarray, params: np.ndarray, t: int, price: float, vol: floa
         return
     px = price * (1.0 - params[P_SLIPPAGE])
     proceeds = shares * px * (1.0 - params[P_COMMISSION])
-    cost = state[S_ENTRY_COST]
     state[S_CASH] += proceeds
-    state[S_SHARES] = 0.0
     event[E_FILL] = -1.0
     event[E_FILL_PRICE] = px
     event[E_FILL_SHARES] = shares
+    close_position(state, params, proceeds, vol, event)
+
+
+@njit(cache=True)
+def decide(state: np.ndarray, params: np.ndarray, rsi_t: np.ndarray) -> int:
+    """The signal at this bar's close from the current position and RSI: +1 buy, -1 sell, 0 none.
+
+    Pure (reads the state, changes nothing): the per-stock loop and the portfolio loop both use it.
+    """
+    r = rsi_t[int(state[S_PERIOD_IDX])]
+    if not math.isfinite(r):
+        return 0
+    buy, sell = effective_thresholds(state, params)
+    if state[S_SHARES] == 0.0 and r < buy:
+        return 1
+    if state[S_SHARES] > 0.0 and r > sell:
+        return -1
+    return 0
+
+
+@njit(cache=True)
+def open_position(state: np.ndarray, t: int, shares: float, price: float, cost: float) -> None:
+    """Record an entry filled elsewhere (portfolio mode): shares at `price`, `cost` paid in total."""
+    state[S_SHARES] = shares
+    state[S_ENTRY_PRICE] = price
+    state[S_ENTRY_COST] = cost
+    state[S_ENTRY_T] = t
+
+
+@njit(cache=True)
+def close_position(state: np.ndarray, params: np.ndarray, proceeds: float, vol: float, event: np.ndarray) -> float:
+    """Record an exit filled elsewhere (portfolio mode) and learn from it; returns the trade return."""
+    cost = state[S_ENTRY_COST]
+    state[S_SHARES] = 0.0
+    ret = proceeds / cost - 1.0
     event[E_CLOSED] = 1.0
     event[E_ENTRY_T] = state[S_ENTRY_T]
     event[E_ENTRY_PRICE] = state[S_ENTRY_PRICE]
     event[E_PNL] = proceeds - cost
-    ret = proceeds / cost - 1.0
     event[E_RETURN] = ret
     learn(state, params, ret, vol, event)
+    return ret
 
 
 @njit(cache=True)
@@ -247,7 +277,7 @@ def step(
     last: bool,
     event: np.ndarray,
 ) -> int:
-    """Advance one stock by one bar; returns the signal issued at this close (+1, -1 or 0).
+    """Advance one stock on its own all-in account by one bar; returns the signal at this close.
 
     `rsi_t[k]` is RSI(10 + k) at bar t, `vol_t` the 20-day volatility at t. `last` marks the
     final bar of a backtest: its signal is recorded but never filled.
@@ -265,14 +295,7 @@ def step(
             _sell(state, params, t, px, vol_t, event)
         state[S_PENDING] = 0.0
         state[S_SIGNAL_T] = -1.0
-    signal = 0
-    r = rsi_t[int(state[S_PERIOD_IDX])]
-    if math.isfinite(r):
-        buy, sell = effective_thresholds(state, params)
-        if state[S_SHARES] == 0.0 and r < buy:
-            signal = 1
-        elif state[S_SHARES] > 0.0 and r > sell:
-            signal = -1
+    signal = decide(state, params, rsi_t)
     if signal != 0:
         event[E_SIGNAL] = signal
         if fill_close:
