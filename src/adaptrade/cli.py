@@ -489,7 +489,10 @@ def demo(
     syn = _request("synthetic", None, None, stocks=50, **common)  # type: ignore[arg-type]
     _run_and_report(syn, settings, "1) the seed's experiment: 50 NASDAQ-100 names on SYNTHETIC mean-reverting data", out / "synthetic", True, 10)
     console.print()
-    real = _request("archive", sample_dir(), None, stocks=None, **common)  # type: ignore[arg-type]
+    from adaptrade.data.archive import available_symbols
+
+    shipped = ",".join(sorted(available_symbols(sample_dir())))
+    real = _request("archive", sample_dir(), shipped, stocks=None, **common)  # type: ignore[arg-type]
     _run_and_report(real, settings, "2) the same strategy on REAL daily data (shipped sample)", out / "real", True, 10)
     console.print(
         "\n[bold]Read these together:[/bold] synthetic data is built with a mean-reverting component that an RSI "
