@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # executors and batching (docs/performance.md "Executors", docs/scaling.md)
     batch_size: int = Field(50, ge=1, le=10_000, description="Stocks per batch handed to a worker.")
     executor: Literal["auto", "serial", "processes", "dask"] = Field(
-        "auto", description="auto: processes from 200 stocks x 2,520 bars of work on, else serial."
+        "auto", description="auto: dask with a scheduler, processes with workers > 1 or 2,000 x 2,520 stock-bars on 4+ cores, else serial."
     )
     workers: int | None = Field(None, ge=1, description="Worker processes (default: one per core).")
     scheduler: str | None = Field(None, description="Dask scheduler address tcp://HOST:PORT (implies dask).")

@@ -18,9 +18,13 @@ from adaptrade.errors import ConfigError
 BatchFn = Callable[[Batch], BatchResult]
 OnDone = Callable[[BatchOutcome], None]
 EXECUTORS = ("auto", "serial", "processes", "dask")
-# `auto` picks processes from this much work (stocks x bars) on: measured in benchmarks/scaling.py,
-# below it the pool start-up (~1 s) eats the gain (see docs/performance.md, "Executors").
-AUTO_PROCESSES_MIN_WORK = 200 * 2520
+# `auto` = serial unless the machine has AUTO_MIN_CORES and the run has AUTO_PROCESSES_MIN_WORK stock-bars
+# (or --workers is given). Measured on 2 cores (benchmarks/scaling.py, docs/performance.md "Executors"):
+# the engine does 500 x 2,520 in ~0.2 s serially and 2 warm workers were still slower (regenerating a batch
+# costs about as much as backtesting it), so serial won at every size tried; the 4-core / 2,000-stock
+# threshold is an extrapolation (~workers/2 speed-up once start-up is amortised), not a measurement.
+AUTO_MIN_CORES = 4
+AUTO_PROCESSES_MIN_WORK = 2000 * 2520
 
 
 class Executor(Protocol):
@@ -68,7 +72,7 @@ class ProcessExecutor:
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["adaptrade.backtest.batching", "adaptrade.backtest.engine"])
+            ctx.set_forkserver_preload(["adaptrade.backtest.warmup"])  # workers fork from a warm server
         return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
     def map(self, fn: BatchFn, batches: Sequence[Batch], on_done: OnDone | None = None) -> list[BatchOutcome]:
@@ -162,7 +166,7 @@ class DaskExecutor:
 
 
 def make_executor(name: str, workers: int | None = None, scheduler: str | None = None, work: int = 0) -> Executor:
-    """The executor for a flag value; `auto` = processes for large work, else serial; a scheduler means dask."""
+    """The executor for a flag value; `auto`: a scheduler means dask, --workers N>1 or large work on 4+ cores processes, else serial."""
     if name not in EXECUTORS:
         raise ConfigError(f"unknown executor '{name}' ({'|'.join(EXECUTORS)})", field="executor")
     if workers is not None and workers < 1:
@@ -175,7 +179,8 @@ def make_executor(name: str, workers: int | None = None, scheduler: str | None =
         if scheduler:
             name = "dask"
         else:
-            name = "processes" if work >= AUTO_PROCESSES_MIN_WORK and (workers or os.cpu_count() or 1) > 1 else "serial"
+            big = work >= AUTO_PROCESSES_MIN_WORK and (os.cpu_count() or 1) >= AUTO_MIN_CORES
+            name = "processes" if (workers is not None and workers > 1) or big else "serial"
     if name == "serial":
         return SerialExecutor()
     if name == "processes":
