@@ -454,13 +454,14 @@ def cycle(
         raise typer.Exit(exc.exit_code) from None
     tab = summary_table(reps)
     t = Table(title=f"selected vs unselected, out of sample per cycle (run {run_id})", title_justify="left")
-    for col in ["cycle", "period", "scored before", "sel n", "sel return", "unsel return", "sel sharpe", "unsel sharpe", "sel beat", "unsel beat"]:
+    for col in ["cycle", "period", "scored before", "sel n", "sel return", "unsel return", "sel sharpe", "unsel sharpe", "sel beat", "unsel beat", "beats random"]:
         t.add_column(col, justify="right")
     pct = lambda x: "—" if x != x else f"{x * 100:+.2f}%"  # noqa: E731
     for r in tab.itertuples(index=False):
         t.add_row(str(r.cycle), f"{r.start}..{r.end}", "yes" if r.scored_before else "no (baseline)", f"{r.selected_n}/{r.selected_n + r.unselected_n}",
                   pct(r.selected_mean_return), pct(r.unselected_mean_return), f"{r.selected_mean_sharpe:.2f}", f"{r.unselected_mean_sharpe:.2f}",
-                  f"{r.selected_beat_share * 100:.0f}%", f"{r.unselected_beat_share * 100:.0f}%")
+                  f"{r.selected_beat_share * 100:.0f}%", f"{r.unselected_beat_share * 100:.0f}%",
+                  "—" if r.random_percentile != r.random_percentile else f"{r.random_percentile * 100:.0f}%")
     console.print(t)
     console.print(verdict(tab), highlight=False, soft_wrap=True)
     if source == "synthetic":

@@ -72,3 +72,13 @@ def test_cycle_and_scores_commands(tmp_path: Path) -> None:
     assert s.exit_code == 0 and "latest quality scores (4 shown)" in s.output
     bad = cli.invoke(app, ["cycle", "--period-bars", "60", "--years", "1"])
     assert bad.exit_code == 2 and "not both" in bad.output
+
+
+def test_placebo_percentile() -> None:
+    from adaptrade.universe.cycles import placebo_percentile
+
+    r = np.arange(10, dtype=float)
+    top = np.array([False] * 8 + [True] * 2)
+    assert placebo_percentile(r, top) > 0.95  # the two best: few random picks do as well
+    assert placebo_percentile(r, top[::-1]) == 0.0  # the two worst
+    assert np.isnan(placebo_percentile(r, np.zeros(10, dtype=bool)))

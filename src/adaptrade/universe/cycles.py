@@ -52,7 +52,30 @@ class CycleReport:
             out[f"{name}_mean_sharpe"] = float(g["sharpe"].mean()) if len(g) else np.nan
             out[f"{name}_beat_share"] = float((g["outperformance"] > 0).mean()) if len(g) else np.nan
         out["scored_before"] = bool(self.selection["score"].notna().any())
+        out["random_percentile"] = placebo_percentile(self.stocks["total_return"].to_numpy(np.float64),
+                                                      self.stocks["symbol"].isin(sel).to_numpy())
         return out
+
+
+def placebo_percentile(returns: np.ndarray, selected: np.ndarray, draws: int = 2000, seed: int = 0) -> float:
+    """Share of random same-size selections whose mean-return gap (selected - rest) is below the actual one.
+
+    ~0.5 means the rule did no better than picking at random; near 1.0 means few random picks did as well.
+    """
+    ok = np.isfinite(returns)
+    r, m = returns[ok], selected[ok]
+    k, n = int(m.sum()), len(r)
+    if k == 0 or k == n:
+        return float("nan")
+    gap = lambda mask: r[mask].mean() - r[~mask].mean()  # noqa: E731
+    actual = gap(m)
+    rng = np.random.default_rng(seed)
+    idx = np.argsort(rng.random((draws, n)), axis=1)[:, :k]
+    masks = np.zeros((draws, n), dtype=bool)
+    np.put_along_axis(masks, idx, True, axis=1)
+    sums = masks @ r
+    gaps = sums / k - (r.sum() - sums) / (n - k)
+    return float(np.mean(gaps < actual))
 
 
 def periods(source: str, cycles: int, period_bars: int, start: str | None, end: str | None) -> list[np.ndarray]:
@@ -149,4 +172,6 @@ def verdict(table: pd.DataFrame) -> str:
     return (f"Out of sample ({len(t)} cycles with prior scores): the selected stocks' mean return was "
             f"{'above' if m_ret > 0 else 'NOT above'} the unselected ones' on average "
             f"({m_ret * 100:+.2f} points; ahead in {wins} of {len(t)} cycles), mean Sharpe difference "
-            f"{m_sh:+.2f}. With this few cycles the difference is not statistically meaningful either way.")
+            f"{m_sh:+.2f}; the selection's return gap beat {', '.join(f'{p * 100:.0f}%' for p in t['random_percentile'])} "
+            "of random same-size selections (50% = no better than chance). "
+            "With this few cycles none of this is statistically meaningful either way.")
