@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numba
@@ -126,14 +127,18 @@ def generate(
     seed: int,
     end: str = "2024-03-08",
     mean_reversion: bool = True,
+    cache_dir: Path | str | None = None,
 ) -> Bars:
-    """Synthetic daily Bars for `symbols` on the last `n_bars` NYSE sessions up to `end`, reproducible per symbol."""
+    """Synthetic daily Bars for `symbols` on the last `n_bars` NYSE sessions up to `end`, reproducible per symbol.
+
+    `cache_dir` keeps the NYSE calendar on disk between processes (see data.calendar).
+    """
     syms = (symbols,) if isinstance(symbols, str) else tuple(str(s) for s in symbols)
     if len(set(syms)) != len(syms):
         raise ValueError("symbols must be unique")
     if int(n_bars) != n_bars or n_bars < 1:
         raise ValueError(f"n_bars must be a positive integer, got {n_bars!r}")
-    dates = nyse_sessions(end, int(n_bars))
+    dates = nyse_sessions(end, int(n_bars), cache_dir)
     n_sym, n = len(syms), int(n_bars) + 1  # one extra leading step: the close before bar 0
 
     z = np.empty((n_sym, _N_SHOCKS, n))

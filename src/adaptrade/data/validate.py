@@ -9,10 +9,7 @@ Everything here works on whole numpy columns: only the symbol loop is Python.
 
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import asdict, dataclass, fields
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -288,29 +285,9 @@ def _raise_first(file: Path, d: np.ndarray, c: np.ndarray, nan: np.ndarray, zero
         raise DataError(f"{msg} ({hint})", file=file, row=row, field=fld)
 
 
-@functools.lru_cache(maxsize=4)
-def _xnys(start: str, end: str) -> np.ndarray:
-    """Sessions of exchange_calendars' XNYS between start and end (importing it takes ~0.5 s)."""
-    import exchange_calendars as xc
-
-    return xc.get_calendar("XNYS", start=start, end=end).sessions.values.astype("datetime64[D]")
-
-
 def nyse_sessions(first: np.datetime64, last: np.datetime64, cache_dir: Path | None = None) -> np.ndarray:
-    """NYSE sessions covering [first, last] as datetime64[D], kept on disk under cache_dir to skip the import."""
-    start = min("1990-01-01", str(np.asarray(first, dtype="datetime64[D]")))
-    end = f"{str(np.asarray(last, dtype='datetime64[D]'))[:4]}-12-31"
-    if cache_dir is None:
-        return _xnys(start, end)
-    path = Path(cache_dir) / "calendar" / f"XNYS-{version('exchange-calendars')}-{start}-{end}.npy"
-    try:
-        return np.load(path)
-    except (OSError, ValueError):
-        sessions = _xnys(start, end)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, sessions)
-        os.replace(tmp, path)
-        return sessions
+    """NYSE sessions covering [first, last] as datetime64[D] (the shared calendar, disk-cached under cache_dir)."""
+    from adaptrade.data.calendar import nyse_sessions_between
+
+    return nyse_sessions_between(first, last, cache_dir)
 
