@@ -109,7 +109,7 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
         if req.bars < 30:
             raise ConfigError("--bars must be at least 30", field="bars")
         end = req.end or "2024-03-08"
-        bars = generate(symbols, req.bars, seed=req.seed, end=end)
+        bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
             bars = bars.slice_dates(req.start, None)
         notes.append("synthetic data: GBM + Ornstein-Uhlenbeck mean reversion, which flatters RSI strategies; see docs/synthetic.md")
