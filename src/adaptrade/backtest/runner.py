@@ -61,8 +61,12 @@ class LoadedData:
     quality: object | None = None  # data.validate.QualityReport for archive data
 
 
-def select_symbols(req: RunRequest, available: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """(symbols to run, notes): explicit list, or the universe filtered to what has data."""
+def select_symbols(req: RunRequest, available: list[str] | None = None, pad: bool = False) -> tuple[list[str], list[str]]:
+    """(symbols to run, notes): explicit list, or the universe filtered to what has data.
+
+    With `pad` (synthetic data, where a symbol is only a label) a universe shorter than
+    `--stocks` is extended with generated names SYN0001, SYN0002, ... and a note says so.
+    """
     from adaptrade.universe.lists import universe_symbols
 
     notes: list[str] = []
@@ -74,8 +78,13 @@ def select_symbols(req: RunRequest, available: list[str] | None = None) -> tuple
             have = set(available)
             missing = [s for s in chosen if s not in have]
             if missing:
-                notes.append(f"{len(missing)} {req.universe} symbols have no data file and were skipped: {', '.join(missing)}")
+                shown = ", ".join(missing[:12]) + (", ..." if len(missing) > 12 else "")
+                notes.append(f"{len(missing)} {req.universe} symbols have no data file and were skipped: {shown}")
             chosen = [s for s in chosen if s in have]
+        if pad and req.stocks is not None and req.stocks > len(chosen):
+            extra = req.stocks - len(chosen)
+            chosen = chosen + [f"SYN{k:04d}" for k in range(1, extra + 1)]
+            notes.append(f"{req.universe} has fewer than {req.stocks} names: {extra} synthetic names SYN0001.. added")
     else:
         raise ConfigError("give --symbols or --universe", field="symbols")
     if req.stocks is not None:
@@ -103,7 +112,7 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     if req.source == "synthetic":
         from adaptrade.data.synthetic import generate, synthetic_benchmark
 
-        symbols, notes = select_symbols(req)
+        symbols, notes = select_symbols(req, pad=True)
         if req.seed < 0:
             raise ConfigError("--seed must be a non-negative integer", field="seed")
         if req.bars < 30:
