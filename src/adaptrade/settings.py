@@ -67,5 +67,15 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (CLI flags) on top."""
+    from pydantic import ValidationError
+
+    from adaptrade.errors import ConfigError
+
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        source = "flag or setting" if name in clean else f"environment variable ADAPTRADE_{name.upper()}"
+        raise ConfigError(f"invalid {source}: {err.get('msg', 'invalid value')} (got {err.get('input')!r})", field=name) from None
