@@ -60,7 +60,7 @@ def startup(workers: int) -> dict[str, float]:
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as c, Client(c) as cl:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40) as c, Client(c) as cl:
         cl.submit(abs, 1).result()
     out["dask"] = time.perf_counter() - t0
     return out
@@ -121,7 +121,7 @@ def main() -> None:
     rows.append(("dask, new LocalCluster per run", a.workers, t_dask))
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as lc:
+    with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40) as lc:
         small = runner.RunRequest(stocks=2 * a.workers, bars=100)
         runner.run(small, Settings(batch_size=1), executor="dask", scheduler=lc.scheduler_address)  # warm the workers
         t_warm, r_warm = timed(req, settings, data, "dask", a.workers, a.repeat, scheduler=lc.scheduler_address)

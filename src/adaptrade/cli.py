@@ -336,6 +336,15 @@ def _executor_flags(executor: Optional[str], workers: Optional[int], scheduler: 
     return {"executor": executor, "workers": workers, "scheduler": scheduler}
 
 
+def _universe_symbols(universe: Optional[str], sector: Optional[str], data_dir: Optional[Path], settings: "object", source: str) -> str:
+    """--universe extended / --sector as an explicit symbol list (archive: only symbols with a data file)."""
+    from adaptrade.universe.universe import NasdaqUniverse
+
+    root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)  # type: ignore[attr-defined]
+    chosen = NasdaqUniverse(root if root.exists() else None).select(universe or "nasdaq100", sector, None, with_data=source == "archive")
+    return ",".join(chosen)
+
+
 def _print_failures(result: "object") -> None:
     """Say loudly which stocks a run could not compute (the run is then marked incomplete)."""
     from rich.markup import escape
@@ -354,7 +363,7 @@ def backtest(
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Archive folder (default: ADAPTRADE_DATA_DIR, ../shared/data, else the shipped sample)."),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
-    universe: Optional[str] = typer.Option(None, "--universe", help="Named universe when --symbols is absent: nasdaq100."),
+    universe: Optional[str] = typer.Option(None, "--universe", help="Named universe when --symbols is absent: nasdaq100 | extended."),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="Take the first N symbols of the selection (default 50 for synthetic)."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
@@ -378,6 +387,7 @@ def backtest(
     executor: Optional[str] = typer.Option(None, "--executor", help="serial | processes | dask (default auto: serial; processes with --workers > 1 or 2,000 x 2,520 stock-bars on 4+ cores; dask with --scheduler)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for processes / a local Dask cluster (default: one per core)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler, tcp://HOST:PORT (implies --executor dask)."),
+    sector: Optional[str] = typer.Option(None, "--sector", help='Only this GICS sector of the universe, e.g. "Information Technology".'),
 ) -> None:
     """Backtest the RSI strategy per stock (all-in), rank the stocks and aggregate."""
     from adaptrade.settings import load_settings
@@ -385,6 +395,8 @@ def backtest(
     settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, **_executor_flags(executor, workers, scheduler))
     if stocks is None and not symbols and source == "synthetic":
         stocks = 50
+    if not symbols and (sector or universe == "extended"):
+        symbols = _universe_symbols(universe, sector, data_dir, settings, source)
     req = _request(source, data_dir, symbols, universe, stocks, bars, seed, start, end, strategy, rsi_period, buy, sell, fill, commission_bps, slippage_bps, whole_shares, settings)
     _run_and_report(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol)
 

@@ -182,3 +182,25 @@ def test_archive_processes_equal_serial(shared_data_dir: Path, tmp_path: Path) -
     par, _ = runner.run(req, s, executor="processes", workers=2)
     assert par.settings["complete"] is True, par.settings["failed_batches"]
     assert _files(par) == _files(ser)
+
+
+@pytest.mark.slow
+def test_cli_stocks_csv_byte_identical(tmp_path: Path) -> None:
+    """`adaptrade backtest --out`: stocks.csv is the same file for serial, processes and a Dask LocalCluster."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from adaptrade.cli import app
+
+    base = ["backtest", "--stocks", "12", "--bars", "300", "--seed", "3", "--no-store"]
+    runs = {"serial": ["--executor", "serial"], "processes": ["--executor", "processes", "--workers", "2"],
+            "dask": ["--executor", "dask", "--workers", "2"]}
+    for name, flags in runs.items():
+        r = CliRunner().invoke(app, base + flags + ["--out", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    ref = (tmp_path / "serial" / "stocks.csv").read_bytes()
+    for name in ("processes", "dask"):
+        assert (tmp_path / name / "stocks.csv").read_bytes() == ref
+        doc = json.loads((tmp_path / name / "summary.json").read_text())
+        assert doc["complete"] is True and doc["failed_symbols"] == [] and doc["settings"]["executor"] == name

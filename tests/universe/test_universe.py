@@ -70,3 +70,16 @@ def test_liquidity_checks_arguments(shared_data_dir: Path) -> None:
         liquidity_filter(shared_data_dir, ["AAPL"], "2012-13-45")
     with pytest.raises(ConfigError):
         liquidity_filter(shared_data_dir, ["AAPL"], "2012-01-03", window=0)
+
+
+def test_backtest_command_sector_and_extended(shared_data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from adaptrade.cli import app
+
+    r = CliRunner().invoke(app, ["backtest", "--source", "archive", "--data-dir", str(shared_data_dir), "--sector", "Utilities",
+                                 "--start", "2022-01-03", "--no-store", "--out", str(tmp_path / "u")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "u" / "stocks.csv").read_text().splitlines()[1:] != [] and "4 stocks" in r.output
+    bad = CliRunner().invoke(app, ["backtest", "--sector", "Crypto", "--no-store"])
+    assert bad.exit_code != 0

@@ -140,7 +140,7 @@ class DaskExecutor:
                     raise ConfigError(f"cannot reach Dask scheduler {self.scheduler}: {exc}", field="scheduler") from None
             else:
                 cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
                 client = Client(cluster)
             with client:
                 return self._map(client, as_completed, fn, batches, on_done)
