@@ -1,0 +1,91 @@
+"""Walk-forward: windows tile the data, start states carry only what was learned, and no
+out-of-sample bar ever changes an in-sample decision (property test)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adaptrade.backtest.engine import run_backtest
+from adaptrade.data.bars import Bars
+from adaptrade.data.synthetic import generate, synthetic_benchmark
+from adaptrade.errors import ConfigError
+from adaptrade.research.walkforward import LEARNED_SLOTS, carried_states, frozen_states, summarize, walk_forward, windows
+from adaptrade.strategy.params import StrategyConfig
+from adaptrade.strategy.state import S_BUY, S_CASH, S_PENDING, S_PERIOD_IDX, S_SELL, S_SHARES, S_VOL_SCALAR
+
+SYMS = ["AAA", "BBB", "CCC", "DDD"]
+BARS = generate(SYMS, 700, seed=5)
+CFG = StrategyConfig(buy=35.0, sell=65.0, min_trades_to_adapt=2)  # trades often, so it learns within a window
+
+
+def test_windows_tile_the_out_of_sample_span() -> None:
+    ws = windows(1000, 300, 200)
+    assert [(w.is_start, w.is_end, w.oos_end) for w in ws] == [(0, 300, 500), (200, 500, 700), (400, 700, 900), (600, 900, 1000)]
+    for a, b in zip(ws, ws[1:]):
+        assert a.oos_end == b.is_end  # out-of-sample windows are consecutive and disjoint
+    with pytest.raises(ConfigError):
+        windows(100, 300, 50)
+    with pytest.raises(ConfigError):
+        walk_forward(BARS, CFG, 200, 100, mode="sideways")  # type: ignore[arg-type]
+
+
+def test_carried_and_frozen_states() -> None:
+    ins = run_backtest(BARS, CFG)
+    final = ins.final_states
+    assert final is not None
+    carry = carried_states(final, CFG)
+    idx = list(LEARNED_SLOTS)
+    np.testing.assert_array_equal(carry[:, idx], final[:, idx])
+    assert (carry[:, S_SHARES] == 0).all() and (carry[:, S_PENDING] == 0).all()
+    assert (carry[:, S_CASH] == CFG.initial_cash).all()
+    frozen, fixed = frozen_states(final, CFG)
+    assert fixed.kind == "fixed" and (frozen[:, S_VOL_SCALAR] == 1.0).all()
+    np.testing.assert_array_equal(frozen[:, S_PERIOD_IDX], final[:, S_PERIOD_IDX])
+    assert ((frozen[:, S_BUY] >= 20) & (frozen[:, S_BUY] <= 35) & (frozen[:, S_SELL] >= 65) & (frozen[:, S_SELL] <= 80)).all()
+    assert (frozen[:, S_SHARES] == 0).all()
+
+
+def test_frozen_mode_never_adapts_out_of_sample() -> None:
+    runs = walk_forward(BARS, CFG, 250, 150, mode="frozen")
+    assert runs and all(len(r.out_of_sample.changes) == 0 for r in runs)
+    assert any(len(r.in_sample.changes) > 0 for r in runs)  # it did learn in-sample
+
+
+def _perturb(bars: Bars, cut: int, seed: int, scale: float) -> Bars:
+    """Bars with every price from bar `cut` on moved by a random walk (valid OHLC kept)."""
+    rng = np.random.default_rng(seed)
+    f = np.ones(bars.close.shape)
+    f[:, cut:] = np.exp(np.cumsum(rng.normal(0, scale, (bars.n_symbols, bars.n_bars - cut)), axis=1))
+    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f, _index={})
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(0, 3), seed=st.integers(0, 10_000), scale=st.floats(0.005, 0.1), mode=st.sampled_from(["carry", "frozen", "reset"]))
+def test_out_of_sample_bars_change_no_in_sample_decision(k: int, seed: int, scale: float, mode: str) -> None:
+    base = walk_forward(BARS, CFG, 250, 100, mode)  # type: ignore[arg-type]
+    k = min(k, len(base) - 1)
+    cut = base[k].window.is_end  # first out-of-sample bar of window k
+    moved = walk_forward(_perturb(BARS, cut, seed, scale), CFG, 250, 100, mode)  # type: ignore[arg-type]
+    for a, b in zip(base[: k + 1], moved[: k + 1]):  # every in-sample window that ends at or before the cut
+        for name in ("signal", "equity", "in_market", "trades", "changes", "final_states"):
+            np.testing.assert_array_equal(getattr(a.in_sample, name), getattr(b.in_sample, name), err_msg=f"{name} of window {a.window.index}")
+    for a, b in zip(base[:k], moved[:k]):  # earlier out-of-sample windows end before the cut too
+        np.testing.assert_array_equal(a.out_of_sample.signal, b.out_of_sample.signal)
+    assert not np.array_equal(base[k].out_of_sample.bars.close, moved[k].out_of_sample.bars.close)  # the change was real
+
+
+def test_summary_separates_in_and_out_of_sample() -> None:
+    bench = synthetic_benchmark(BARS.dates, 5)
+    runs = walk_forward(BARS, CFG, 250, 150, "carry")
+    s = summarize(runs, BARS, bench, "carry")
+    assert s["mode"] == "carry" and len(s["windows"]) == len(runs)  # type: ignore[arg-type]
+    row = s["windows"][0]  # type: ignore[index]
+    assert {"is_mean_return", "oos_mean_return", "is_start", "oos_start"} <= set(row)
+    oos = s["out_of_sample"]
+    assert oos["start"] == str(BARS.dates[250]) and oos["stocks"] == 4  # type: ignore[index]
+    assert "verdict" in oos and isinstance(oos["verdict"]["verdict"], str)  # type: ignore[index]
