@@ -398,7 +398,9 @@ def backtest(
     if not symbols and (sector or universe == "extended"):
         symbols = _universe_symbols(universe, sector, data_dir, settings, source)
     req = _request(source, data_dir, symbols, universe, stocks, bars, seed, start, end, strategy, rsi_period, buy, sell, fill, commission_bps, slippage_bps, whole_shares, settings)
-    _run_and_report(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol)
+    result = _run_and_report(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol)
+    if result.settings.get("complete") is False:  # type: ignore[attr-defined]
+        raise typer.Exit(3)  # incomplete: what was computed is written and stored, failed symbols listed
 
 
 @app.command("cycle")

@@ -204,3 +204,22 @@ def test_cli_stocks_csv_byte_identical(tmp_path: Path) -> None:
         assert (tmp_path / name / "stocks.csv").read_bytes() == ref
         doc = json.loads((tmp_path / name / "summary.json").read_text())
         assert doc["complete"] is True and doc["failed_symbols"] == [] and doc["settings"]["executor"] == name
+
+
+def test_cli_incomplete_run_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed batch: outputs still written, summary.json lists the symbols, the command exits 3."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from adaptrade.cli import app
+
+    real_run = runner.run
+    monkeypatch.setattr(runner, "run", lambda *a, **k: real_run(*a, **{**k, "fn": boom}))
+    r = CliRunner().invoke(app, ["backtest", "--stocks", "12", "--bars", "300", "--no-store", "--out", str(tmp_path / "o")],
+                           env={"ADAPTRADE_BATCH_SIZE": "4"})
+    assert r.exit_code == 3, r.output
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert doc["complete"] is False and len(doc["failed_symbols"]) == 4
+    assert "INCOMPLETE" in r.output and "injected failure" in r.output
+    assert len((tmp_path / "o" / "stocks.csv").read_text().splitlines()) == 1 + 8
