@@ -1,0 +1,274 @@
+"""Compiled daily fill model of the portfolio loop: works one stock's active order against bar t
+(market at the open, limit if the range crosses, participation cap, impact, costs), records fills and
+order states, and feeds entries/exits to the strategy state (open_position / close_position)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from adaptrade.backtest.kernel import (
+    T_ENTRY_PRICE,
+    T_ENTRY_T,
+    T_EXIT_PRICE,
+    T_EXIT_T,
+    T_PNL,
+    T_RETURN,
+    T_SHARES,
+    T_SYMBOL,
+)
+from adaptrade.backtest.portfolio_layout import (
+    A_ADV,
+    A_BARS_WORKED,
+    A_FILLED,
+    A_FILLED_VALUE,
+    A_ID,
+    A_LIMIT,
+    A_MAX_BARS,
+    A_QTY,
+    A_REM_NOTIONAL,
+    A_REM_QTY,
+    A_SIDE,
+    A_TYPE,
+    A_VOL,
+    F_COMMISSION,
+    F_IMPACT_BPS,
+    F_ORDER,
+    F_PX,
+    F_QTY,
+    F_SIDE,
+    F_SYM,
+    F_T,
+    H_FILLED,
+    H_ORDER,
+    H_STATUS,
+    H_T,
+    H_WHEN,
+    N_EVENTS,
+    N_FILLS,
+    N_HIST,
+    N_TRADES,
+    O_AVG_PX,
+    O_FILLED,
+    O_LAST_T,
+    O_STATUS,
+    P_AVG_LOSS,
+    P_AVG_WIN,
+    P_COST,
+    P_ENTRY_T,
+    P_EXIT_COST,
+    P_EXIT_PROCEEDS,
+    P_EXITING,
+    P_REALIZED,
+    P_SHARES,
+    RE_AFTER,
+    RE_BEFORE,
+    RE_RULE,
+    RE_SYM,
+    RE_T,
+    T_EXIT_REASON,
+    T_PAPER,
+)
+from adaptrade.execution.liquidity import impact_fraction, participation_cap
+from adaptrade.execution.orders import CANCELLED, FILLED, LIMIT, PARTIAL
+from adaptrade.risk.limits import R_IMPACT_K, R_PARTICIPATION
+from adaptrade.risk.rules import RULE_UNFILLED
+from adaptrade.strategy.kernel import close_position, open_position
+from adaptrade.strategy.params import P_ALPHA, P_COMMISSION, P_SLIPPAGE, P_WHOLE_SHARES
+from adaptrade.strategy.state import E_PNL, E_RETURN, S_ENTRY_PRICE, S_ENTRY_T, S_SHARES
+
+B_CASH, B_RESERVED = 0, 1  # the account's cash box
+
+
+@njit(cache=True)
+def log_hist(hist: np.ndarray, counts: np.ndarray, oid: float, t: int, status: int, filled: float, when: int) -> None:
+    """Append one order state change (grow-and-rerun: rows past the buffer are counted, not written)."""
+    k = int(counts[N_HIST])
+    if k < hist.shape[0]:
+        hist[k, H_ORDER] = oid
+        hist[k, H_T] = t
+        hist[k, H_STATUS] = status
+        hist[k, H_FILLED] = filled
+        hist[k, H_WHEN] = when
+    counts[N_HIST] = k + 1
+
+
+@njit(cache=True)
+def log_event(events: np.ndarray, counts: np.ndarray, t: int, sym: int, rule: int, before: float, after: float) -> None:
+    """Append one risk event: which rule fired, on which stock (-1 = account), value before/after."""
+    k = int(counts[N_EVENTS])
+    if k < events.shape[0]:
+        events[k, RE_T] = t
+        events[k, RE_SYM] = sym
+        events[k, RE_RULE] = rule
+        events[k, RE_BEFORE] = before
+        events[k, RE_AFTER] = after
+    counts[N_EVENTS] = k + 1
+
+
+@njit(cache=True)
+def record_trade(trades: np.ndarray, counts: np.ndarray, i: int, entry_t: float, exit_t: float, entry_px: float,
+                 exit_px: float, shares: float, pnl: float, ret: float, paper: float, reason: float) -> None:
+    """Append one trade row (per-stock layout + paper flag + exit reason)."""
+    k = int(counts[N_TRADES])
+    if k < trades.shape[0]:
+        trades[k, T_SYMBOL] = i
+        trades[k, T_ENTRY_T] = entry_t
+        trades[k, T_EXIT_T] = exit_t
+        trades[k, T_ENTRY_PRICE] = entry_px
+        trades[k, T_EXIT_PRICE] = exit_px
+        trades[k, T_SHARES] = shares
+        trades[k, T_PNL] = pnl
+        trades[k, T_RETURN] = ret
+        trades[k, T_PAPER] = paper
+        trades[k, T_EXIT_REASON] = reason
+    counts[N_TRADES] = k + 1
+
+
+@njit(cache=True)
+def learn_sizes(pos_i: np.ndarray, ret: float, params: np.ndarray) -> None:
+    """EMA of winning and of losing trade returns (the Kelly win/loss ratio), same factor as the strategy."""
+    a = params[P_ALPHA]
+    if ret > 0.0:
+        pos_i[P_AVG_WIN] = ret if math.isnan(pos_i[P_AVG_WIN]) else a * ret + (1.0 - a) * pos_i[P_AVG_WIN]
+    else:
+        loss = -ret
+        pos_i[P_AVG_LOSS] = loss if math.isnan(pos_i[P_AVG_LOSS]) else a * loss + (1.0 - a) * pos_i[P_AVG_LOSS]
+
+
+@njit(cache=True)
+def limit_price_fill(side: int, limit: float, open_t: float, high_t: float, low_t: float) -> float:
+    """Fill price of a limit order on a bar, NaN when the range does not reach the limit."""
+    if side > 0:
+        if open_t <= limit:
+            return open_t
+        return limit if low_t <= limit else np.nan
+    if open_t >= limit:
+        return open_t
+    return limit if high_t >= limit else np.nan
+
+
+@njit(cache=True)
+def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float, vol_t: float,
+               act_i: np.ndarray, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray, risk: np.ndarray,
+               book: np.ndarray, orders: np.ndarray, fills: np.ndarray, hist: np.ndarray, trades: np.ndarray,
+               events: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
+    """Work stock i's active order on bar t (a bar after the order was created)."""
+    oid = act_i[A_ID]
+    k = int(oid)
+    side = int(act_i[A_SIDE])
+    base = o if (math.isfinite(o) and o > 0.0) else c
+    if int(act_i[A_TYPE]) == LIMIT:
+        base = limit_price_fill(side, act_i[A_LIMIT], base, h, lo)
+    act_i[A_BARS_WORKED] += 1.0
+    q = 0.0
+    px = 0.0
+    unit = 0.0
+    imp = 0.0
+    fee = 0.0
+    if math.isfinite(base):
+        room = participation_cap(v, risk[R_PARTICIPATION])
+        slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
+        if side > 0:
+            px0 = base * (1.0 + slip)
+            q = min(act_i[A_REM_NOTIONAL], book[B_CASH]) / (px0 * (1.0 + comm))
+            q = min(q, room)
+            imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
+            px = base * (1.0 + slip + imp)
+            unit = px * (1.0 + comm)
+            q = min(q, min(act_i[A_REM_NOTIONAL], book[B_CASH]) / unit)
+        else:
+            q = min(act_i[A_REM_QTY], room, pos_i[P_SHARES])
+            imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
+            px = base * (1.0 - slip - imp)
+        if params[P_WHOLE_SHARES] != 0.0:
+            q = math.floor(q + 1e-9) if side < 0 else math.floor(q)
+        if q > 0.0 and side > 0:
+            cost = q * unit
+            cost = min(cost, book[B_CASH])
+            book[B_CASH] -= cost
+            book[B_RESERVED] -= min(cost, act_i[A_REM_NOTIONAL])
+            act_i[A_REM_NOTIONAL] -= cost
+            first = pos_i[P_SHARES] == 0.0
+            pos_i[P_SHARES] += q
+            pos_i[P_COST] += cost
+            if first:
+                pos_i[P_ENTRY_T] = t
+            avg = (state[S_ENTRY_PRICE] * (pos_i[P_SHARES] - q) + px * q) / pos_i[P_SHARES] if not first else px
+            open_position(state, int(pos_i[P_ENTRY_T]), pos_i[P_SHARES], avg, pos_i[P_COST])
+            fee = cost - q * px
+        elif q > 0.0:
+            proceeds = q * px * (1.0 - comm)
+            frac = q / pos_i[P_SHARES]
+            basis = pos_i[P_COST] * frac
+            book[B_CASH] += proceeds
+            pos_i[P_REALIZED] += proceeds - basis
+            pos_i[P_COST] -= basis
+            pos_i[P_SHARES] -= q
+            pos_i[P_EXIT_PROCEEDS] += proceeds
+            pos_i[P_EXIT_COST] += q * px
+            act_i[A_REM_QTY] -= q
+            fee = q * px * comm
+        if q > 0.0:
+            act_i[A_FILLED] += q
+            act_i[A_FILLED_VALUE] += q * px
+            nf = int(counts[N_FILLS])
+            if nf < fills.shape[0]:
+                fills[nf, F_ORDER] = oid
+                fills[nf, F_SYM] = i
+                fills[nf, F_SIDE] = side
+                fills[nf, F_QTY] = q
+                fills[nf, F_PX] = px
+                fills[nf, F_T] = t
+                fills[nf, F_COMMISSION] = fee
+                fills[nf, F_IMPACT_BPS] = imp * 1e4
+            counts[N_FILLS] = nf + 1
+    if side > 0:
+        rem = act_i[A_REM_NOTIONAL]
+        done = rem <= 1e-9 * max(1.0, rem + act_i[A_FILLED_VALUE])
+        if params[P_WHOLE_SHARES] != 0.0 and math.isfinite(base):
+            done = done or rem < base * (1.0 + params[P_SLIPPAGE]) * (1.0 + params[P_COMMISSION])
+    else:
+        done = pos_i[P_SHARES] <= 1e-12
+    status = FILLED if done else (PARTIAL if q > 0.0 else -1)
+    if status >= 0:
+        log_hist(hist, counts, oid, t, status, act_i[A_FILLED], 0)
+    expired = (not done) and act_i[A_BARS_WORKED] >= act_i[A_MAX_BARS]
+    if expired:
+        log_hist(hist, counts, oid, t, CANCELLED, act_i[A_FILLED], 1)
+        log_event(events, counts, t, i, RULE_UNFILLED, act_i[A_QTY], act_i[A_FILLED])
+        status = CANCELLED
+    if k < orders.shape[0]:
+        if status >= 0:
+            orders[k, O_STATUS] = status
+        orders[k, O_FILLED] = act_i[A_FILLED]
+        orders[k, O_AVG_PX] = act_i[A_FILLED_VALUE] / act_i[A_FILLED] if act_i[A_FILLED] > 0 else np.nan
+        orders[k, O_LAST_T] = t
+    if side > 0 and (done or expired):
+        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
+        act_i[A_REM_NOTIONAL] = 0.0
+    if side < 0 and done:
+        finish_exit(i, t, vol_t, pos_i, state, params, trades, counts, event)
+    if done or expired:
+        act_i[A_ID] = -1.0
+
+
+@njit(cache=True)
+def finish_exit(i: int, t: int, vol_t: float, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray,
+                trades: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
+    """The position is fully sold: close it in the strategy (learning runs) and record the trade."""
+    shares = state[S_SHARES]
+    entry_t = state[S_ENTRY_T]
+    entry_px = state[S_ENTRY_PRICE]
+    exit_px = pos_i[P_EXIT_COST] / shares if shares > 0.0 else np.nan
+    ret = close_position(state, params, pos_i[P_EXIT_PROCEEDS], vol_t, event)
+    learn_sizes(pos_i, ret, params)
+    reason = pos_i[P_EXITING] - 1.0 if pos_i[P_EXITING] > 0 else 0.0
+    record_trade(trades, counts, i, entry_t, t, entry_px, exit_px, shares, event[E_PNL], event[E_RETURN], 0.0, reason)
+    pos_i[P_SHARES] = 0.0
+    pos_i[P_COST] = 0.0
+    pos_i[P_EXITING] = 0.0
+    pos_i[P_EXIT_PROCEEDS] = 0.0
+    pos_i[P_EXIT_COST] = 0.0

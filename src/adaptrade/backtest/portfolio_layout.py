@@ -1,0 +1,39 @@
+"""Column layouts of the portfolio loop's per-stock account rows and its record buffers."""
+
+from __future__ import annotations
+
+# per-stock account row pos[i, P_*]
+(P_SHARES, P_COST, P_REALIZED, P_LAST_CLOSE, P_PAPER, P_PAPER_PENDING, P_EXITING, P_EXIT_PROCEEDS,
+ P_AVG_WIN, P_AVG_LOSS, P_LAST_VALID, P_ENTRY_T, P_EXIT_COST) = range(13)
+POS_FIELDS = 13
+
+# active order of a stock act[i, A_*] (A_ID = -1: none)
+(A_ID, A_SIDE, A_TYPE, A_TIF, A_LIMIT, A_REM_NOTIONAL, A_REM_QTY, A_FILLED, A_FILLED_VALUE, A_CREATED_T,
+ A_MAX_BARS, A_BARS_WORKED, A_ADV, A_VOL, A_REASON, A_QTY) = range(16)
+ACT_FIELDS = 16
+
+# order buffer (row = order id)
+(O_SYM, O_SIDE, O_TYPE, O_TIF, O_LIMIT, O_QTY, O_NOTIONAL, O_CREATED_T, O_STATUS, O_FILLED, O_AVG_PX,
+ O_REASON, O_LAST_T, O_EST_COST_BPS) = range(14)
+ORDER_FIELDS = 14
+
+# fill buffer
+F_ORDER, F_SYM, F_SIDE, F_QTY, F_PX, F_T, F_COMMISSION, F_IMPACT_BPS = range(8)
+FILL_FIELDS = 8
+
+# order state history: H_WHEN 0 = at the bar's open (fills), 1 = at its close (new, cancels)
+H_ORDER, H_T, H_STATUS, H_FILLED, H_WHEN = range(5)
+HIST_FIELDS = 5
+
+# trades: the per-stock layout (backtest.kernel.T_*) plus these two
+T_PAPER, T_EXIT_REASON = 8, 9
+PTRADE_FIELDS = 10
+EXIT_REASONS = ("signal", "stop_pct", "stop_vol", "")  # T_EXIT_REASON codes (3 = still open)
+
+# risk events: symbol -1 = the account
+RE_T, RE_SYM, RE_RULE, RE_BEFORE, RE_AFTER = range(5)
+RISK_EVENT_FIELDS = 5
+
+# counters returned by the loop
+N_ORDERS, N_FILLS, N_HIST, N_TRADES, N_CHANGES, N_EVENTS = range(6)
+N_COUNTERS = 6

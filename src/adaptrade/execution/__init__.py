@@ -1,0 +1,1 @@
+"""Execution: orders, liquidity analysis, TWAP/VWAP schedulers and a simulated broker."""
