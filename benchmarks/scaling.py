@@ -160,7 +160,7 @@ def main() -> None:
     print(section)
     if not a.no_write:
         text = DOC.read_text() if DOC.exists() else "# Performance\n"
-        pat = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
+        pat = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
         text = pat.sub(lambda _: section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section
         DOC.write_text(text)
         print(f"updated {DOC}")

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from adaptrade.errors import ConfigError, StoreError
 from adaptrade.storage.scores import ScoreStore
-from adaptrade.universe.scoring import FORMULA, quality_scores, rank_by_score, select_top
+from adaptrade.universe.scoring import (
+    FORMULA,
+    quality_scores,
+    rank_by_score,
+    select_top,
+)
 
 
 def _stocks(**cols: list[float]) -> pd.DataFrame:

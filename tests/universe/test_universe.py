@@ -61,7 +61,7 @@ def test_liquidity_ignores_tampered_future(shared_data_dir: Path) -> None:
     t0 = int(np.searchsorted(bars.dates, np.datetime64("2012-01-03")))
     bars.volume[:, t0:] *= 1000.0  # a look-ahead filter would now keep PLUG
     after = liquidity_from_bars(bars, "2012-01-03").table
-    assert before.equals(after) and after.set_index("symbol").loc["PLUG", "kept"] == False  # noqa: E712
+    assert before.equals(after) and after.set_index("symbol").loc["PLUG", "kept"] == False
     assert liquidity_from_bars(bars, "2012-01-03", window=500).kept == []  # not enough history: dropped, said why
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from adaptrade.backtest.batching import Batch, BatchOutcome, BatchResult, guarded
 from adaptrade.errors import ConfigError

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -21,7 +22,12 @@ from adaptrade.backtest.batching import (
     run_batch,
 )
 from adaptrade.backtest.engine import EngineOutput
-from adaptrade.backtest.executors import BatchFn, Executor, SerialExecutor, make_executor
+from adaptrade.backtest.executors import (
+    BatchFn,
+    Executor,
+    SerialExecutor,
+    make_executor,
+)
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS
 from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.data.bars import Bars

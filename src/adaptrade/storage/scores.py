@@ -3,7 +3,7 @@ latest score of a stock and how it got there can both be read back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -45,7 +45,7 @@ class ScoreStore:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the score store: {_first_line(exc)}", file=self.path) from None
 
-    def __enter__(self) -> "ScoreStore":
+    def __enter__(self) -> ScoreStore:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
@@ -60,7 +60,7 @@ class ScoreStore:
         """Append one cycle's scores atomically; returns the number of rows written."""
         import duckdb
 
-        now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
         df = pd.DataFrame({
             "run_id": run_id, "cycle": int(cycle), "scored_at": now,
             "period_start": period[0] if period else None, "period_end": period[1] if period else None,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ class CycleReport:
         out: dict[str, object] = {"cycle": self.cycle, "start": self.start, "end": self.end}
         for name, mask in (("selected", self.stocks["symbol"].isin(sel)), ("unselected", ~self.stocks["symbol"].isin(sel))):
             g = self.stocks[mask]
-            out[f"{name}_n"] = int(len(g))
+            out[f"{name}_n"] = len(g)
             out[f"{name}_mean_return"] = float(g["total_return"].mean()) if len(g) else np.nan
             out[f"{name}_mean_sharpe"] = float(g["sharpe"].mean()) if len(g) else np.nan
             out[f"{name}_beat_share"] = float((g["outperformance"] > 0).mean()) if len(g) else np.nan
@@ -67,7 +67,7 @@ def placebo_percentile(returns: np.ndarray, selected: np.ndarray, draws: int = 2
     k, n = int(m.sum()), len(r)
     if k == 0 or k == n:
         return float("nan")
-    gap = lambda mask: r[mask].mean() - r[~mask].mean()  # noqa: E731
+    gap = lambda mask: r[mask].mean() - r[~mask].mean()
     actual = gap(m)
     rng = np.random.default_rng(seed)
     idx = np.argsort(rng.random((draws, n)), axis=1)[:, :k]
@@ -123,7 +123,7 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
 
     blocks = periods(req.source, cycles, period_bars, req.start, req.end)
     full_end = str(blocks[-1][-1])
-    run_id = f"cycle-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    run_id = f"cycle-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     scores = pd.DataFrame(columns=["symbol", "score"])
     reports: list[CycleReport] = []
     for k, days in enumerate(blocks, start=1):

@@ -3,9 +3,9 @@ start, so which stocks are traded cannot depend on anything the backtest is abou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -3,8 +3,8 @@ symbol the shared data knows about; selections by name, sector or explicit list.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
