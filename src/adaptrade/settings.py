@@ -59,6 +59,22 @@ class Settings(BaseSettings):
         (0.5, 0.3, 0.2), description="Quality score weights of sharpe, win rate, outperformance."
     )
     cycle_select: int = Field(20, ge=1, description="Cycle rule: trade the top N stocks by latest score.")
+    # portfolio mode: risk and execution (docs/risk.md, docs/execution.md)
+    kelly_fraction: float = Field(0.25, ge=0, le=1, description="Fraction of full Kelly per entry; 0 = size at max_position.")
+    kelly_min_trades: int = Field(5, ge=0, description="Closed trades (real or paper) before Kelly sizes anything.")
+    max_position: float = Field(0.10, gt=0, le=1, description="Per-stock position cap, share of equity.")
+    max_gross: float = Field(1.0, gt=0, le=1, description="Gross exposure cap, share of equity.")
+    stop_loss_pct: float = Field(0.10, ge=0, lt=1, description="Fixed stop below entry (0 = off).")
+    stop_loss_vol_k: float = Field(3.0, ge=0, description="Volatility stop: k x daily vol below entry (0 = off).")
+    max_drawdown: float = Field(0.20, gt=0, description="Drawdown that trips the circuit breaker.")
+    breaker_cooldown: int = Field(20, ge=1, description="Bars the breaker stays on before it resets.")
+    corr_limit: float = Field(0.7, gt=-1, description="Average correlation with the book above which entries shrink (> 1 = off).")
+    corr_window: int = Field(60, ge=5, description="Bars of returns in the rolling correlation.")
+    corr_refuse: bool = Field(False, description="Refuse correlated entries instead of scaling them down.")
+    participation: float = Field(0.10, gt=0, description="Max share of a bar's volume one order takes.")
+    impact_k: float = Field(0.1, ge=0, description="Square-root impact coefficient.")
+    max_order_bars: int = Field(5, ge=1, description="Bars a market/GTC order works before the rest is cancelled.")
+    limit_above_bps: float = Field(25.0, ge=0, description="Entries costing more than this to cross go as limit orders.")
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -35,7 +35,7 @@ RULES = (
     "stop_pct",  # 11: fixed-percentage stop-loss hit: exit
     "stop_vol",  # 12: volatility-scaled stop-loss hit: exit
     "too_small",  # 13: final size below min_weight: refused
-    "participation_unfilled",  # 14: order expired with quantity left (participation cap / limit not crossed)
+    "unfilled",  # 14: order expired with quantity left (participation cap, limit not reached, no cash)
 )
 RULE_CODE = {name: i for i, name in enumerate(RULES) if name}
 
