@@ -388,6 +388,7 @@ def backtest(
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for processes / a local Dask cluster (default: one per core)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler, tcp://HOST:PORT (implies --executor dask)."),
     sector: Optional[str] = typer.Option(None, "--sector", help='Only this GICS sector of the universe, e.g. "Information Technology".'),
+    mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account) | portfolio (one account, execution + risk; docs/risk.md)."),
 ) -> None:
     """Backtest the RSI strategy per stock (all-in), rank the stocks and aggregate."""
     from adaptrade.settings import load_settings
@@ -398,6 +399,15 @@ def backtest(
     if not symbols and (sector or universe == "extended"):
         symbols = _universe_symbols(universe, sector, data_dir, settings, source)
     req = _request(source, data_dir, symbols, universe, stocks, bars, seed, start, end, strategy, rsi_period, buy, sell, fill, commission_bps, slippage_bps, whole_shares, settings)
+    if mode not in ("per-stock", "portfolio"):
+        from adaptrade.errors import ConfigError
+
+        raise ConfigError(f"unknown mode '{mode}' (per-stock|portfolio)", field="mode")
+    if mode == "portfolio":
+        from adaptrade.backtest.portfolio_run import run_portfolio_mode
+
+        run_portfolio_mode(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol, console)
+        return
     result = _run_and_report(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol)
     if result.settings.get("complete") is False:  # type: ignore[attr-defined]
         raise typer.Exit(3)  # incomplete: what was computed is written and stored, failed symbols listed

@@ -1,0 +1,85 @@
+"""`adaptrade backtest --mode portfolio`: load, run the portfolio engine, print, write files, store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from adaptrade.backtest.portfolio_results import PortfolioResult
+
+
+def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any]:
+    """Run a RunRequest in portfolio mode (one account, risk limits from settings)."""
+    from adaptrade.backtest import runner
+    from adaptrade.backtest.portfolio import run_portfolio_backtest
+    from adaptrade.backtest.portfolio_results import build_portfolio_result
+    from adaptrade.risk.limits import RiskLimits
+
+    loaded = runner.load_data(req, settings)
+    limits = RiskLimits.from_settings(settings).with_(initial_cash=req.strategy.initial_cash)
+    if req.strategy.fill == "close":
+        from adaptrade.errors import ConfigError
+
+        raise ConfigError("portfolio mode fills orders from the next bar on; --fill close is per-stock only", field="fill")
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits)
+    info = runner.run_settings(req, settings, loaded)
+    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[])
+    pr = build_portfolio_result(out, loaded.benchmark_close, loaded.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
+                                min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate, settings=info)
+    return pr, loaded
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x * 100:+.2f}%"
+
+
+def account_table(pr: PortfolioResult) -> Table:
+    """The account block printed under the per-stock attribution table."""
+    a = pr.account_summary()
+    t = Table(title="portfolio account (one pot of cash)", title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    rows = [
+        ("starting cash -> final equity", f"{a['initial_cash']:,.0f} -> {a['final_equity']:,.0f}"),
+        ("total return", _pct(a["total_return"])),
+        ("sharpe", "—" if a["sharpe"] is None else f"{a['sharpe']:.2f}"),
+        ("max drawdown", "—" if a["max_drawdown"] is None else f"{a['max_drawdown'] * 100:.2f}%"),
+        ("gross exposure mean / max", f"{a['mean_gross'] * 100:.1f}% / {a['max_gross'] * 100:.1f}%"),
+        ("orders / fills / unfilled", f"{a['orders']} / {a['fills']} / {a['orders_unfilled']}"),
+        ("trades (real / paper)", f"{a['trades']} / {a['paper_trades']}"),
+        ("risk rules fired", ", ".join(f"{k} {v}" for k, v in a["rules_fired"].items()) or "none"),
+        ("drawdown breaker", f"{sum(1 for e in a['breaker_events'] if e['rule'] == 'breaker_tripped')} trips" if a["breaker_events"] else "never tripped"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, store: bool, top: int,
+                       report_symbol: str | None, console: Console) -> PortfolioResult:
+    """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account."""
+    from adaptrade.backtest.output import summary, write_outputs
+    from adaptrade.backtest.portfolio_results import write_portfolio_files
+    from adaptrade.backtest.present import print_run
+
+    pr, _ = run_portfolio_request(req, settings)
+    doc = summary(pr.result)
+    doc["portfolio"] = pr.account_summary()
+    print_run(console, pr.result, doc, f"{title} (portfolio mode: per-stock rows are P&L attribution)", top=top)
+    console.print(account_table(pr))
+    if out is not None:
+        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc)
+        write_portfolio_files(pr, out)
+        console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
+                      "orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
+    if store:
+        from adaptrade.storage.runs import RunStore
+
+        with RunStore(settings.db_path) as rs:
+            run_id = rs.save(pr.result, doc)
+        console.print(f"stored as run {run_id} in {settings.db_path}")
+    return pr
