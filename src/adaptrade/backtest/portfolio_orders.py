@@ -1,0 +1,192 @@
+"""Helpers of the compiled portfolio loop: order creation and cancel, paper fills, the change log and
+entry sizing through the risk rules (each refusal or resize logged with its rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from adaptrade.backtest.kernel import C_NEW, C_OLD, C_PARAM, C_REASON, C_SYMBOL, C_T
+from adaptrade.backtest.portfolio_fills import (
+    B_CASH,
+    B_RESERVED,
+    learn_sizes,
+    log_event,
+    log_hist,
+    record_trade,
+)
+from adaptrade.backtest.portfolio_layout import (
+    A_ADV,
+    A_BARS_WORKED,
+    A_CREATED_T,
+    A_FILLED,
+    A_ID,
+    A_LIMIT,
+    A_MAX_BARS,
+    A_QTY,
+    A_REASON,
+    A_REM_NOTIONAL,
+    A_REM_QTY,
+    A_SIDE,
+    A_TIF,
+    A_TYPE,
+    A_VOL,
+    N_CHANGES,
+    N_ORDERS,
+    O_AVG_PX,
+    O_CREATED_T,
+    O_EST_COST_BPS,
+    O_FILLED,
+    O_LAST_T,
+    O_LIMIT,
+    O_NOTIONAL,
+    O_QTY,
+    O_REASON,
+    O_SIDE,
+    O_STATUS,
+    O_SYM,
+    O_TIF,
+    O_TYPE,
+    P_AVG_LOSS,
+    P_AVG_WIN,
+    P_PAPER,
+    P_PAPER_PENDING,
+    P_SHARES,
+)
+from adaptrade.execution.orders import CANCELLED, NEW
+from adaptrade.risk.limits import (
+    R_CORR_LIMIT,
+    R_CORR_WINDOW,
+    R_MAX_GROSS,
+    R_MAX_POSITION,
+)
+from adaptrade.risk.rules import (
+    A_BREAKER,
+    RULE_BREAKER,
+    RULE_CASH,
+    RULE_MAX_GROSS,
+    RULE_MAX_POSITION,
+    RULE_TOO_SMALL,
+    avg_correlation,
+    cap,
+    correlation_scale,
+    kelly_weight,
+    too_small,
+)
+from adaptrade.strategy.kernel import close_position, open_position
+from adaptrade.strategy.params import P_COMMISSION, P_SLIPPAGE
+from adaptrade.strategy.state import (
+    CHANGE_FIELDS,
+    E_CHANGES,
+    E_N_CHANGES,
+    S_EMA_WIN,
+    S_ENTRY_PRICE,
+    S_ENTRY_T,
+    S_N_TRADES,
+)
+
+
+@njit(cache=True)
+def log_changes(changes: np.ndarray, counts: np.ndarray, event: np.ndarray, i: int, t: int) -> None:
+    """Copy the parameter changes of one strategy event into the change log."""
+    for k in range(int(event[E_N_CHANGES])):
+        nc = int(counts[N_CHANGES])
+        if nc < changes.shape[0]:
+            b = E_CHANGES + CHANGE_FIELDS * k
+            changes[nc, C_SYMBOL] = i
+            changes[nc, C_T] = t
+            changes[nc, C_PARAM] = event[b]
+            changes[nc, C_OLD] = event[b + 1]
+            changes[nc, C_NEW] = event[b + 2]
+            changes[nc, C_REASON] = event[b + 3]
+        counts[N_CHANGES] = nc + 1
+    event[E_N_CHANGES] = 0.0
+
+
+@njit(cache=True)
+def paper_fill(i: int, t: int, base: float, vol_t: float, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray,
+                trades: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
+    """The strategy follows a signal the account did not take, on paper (1 share, same costs), to keep learning."""
+    slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
+    if pos_i[P_PAPER_PENDING] > 0.0:
+        px = base * (1.0 + slip)
+        open_position(state, t, 1.0, px, px * (1.0 + comm))
+        pos_i[P_PAPER] = 1.0
+    else:
+        entry_t, entry_px = state[S_ENTRY_T], state[S_ENTRY_PRICE]
+        px = base * (1.0 - slip)
+        ret = close_position(state, params, px * (1.0 - comm), vol_t, event)
+        learn_sizes(pos_i, ret, params)
+        record_trade(trades, counts, i, entry_t, t, entry_px, px, 0.0, 0.0, ret, 1.0, 0.0)
+        pos_i[P_PAPER] = 0.0
+    pos_i[P_PAPER_PENDING] = 0.0
+
+
+@njit(cache=True)
+def new_order(i: int, t: int, side: int, otype: int, tif: int, limit: float, qty: float, notional: float,
+               reason: int, max_bars: float, adv: float, vol: float, cost_bps: float, act_i: np.ndarray,
+               orders: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:
+    """Create an order at bar t's close (works from the next bar on) and make it the stock's active order."""
+    k = int(counts[N_ORDERS])
+    if k < orders.shape[0]:
+        row = orders[k]
+        row[O_SYM], row[O_SIDE], row[O_TYPE], row[O_TIF], row[O_LIMIT] = i, side, otype, tif, limit
+        row[O_QTY], row[O_NOTIONAL], row[O_CREATED_T], row[O_STATUS], row[O_FILLED] = qty, notional, t, NEW, 0.0
+        row[O_AVG_PX], row[O_REASON], row[O_LAST_T], row[O_EST_COST_BPS] = np.nan, reason, t, cost_bps
+    counts[N_ORDERS] = k + 1
+    log_hist(hist, counts, float(k), t, NEW, 0.0, 1)
+    act_i[:] = 0.0
+    act_i[A_ID], act_i[A_SIDE], act_i[A_TYPE], act_i[A_TIF], act_i[A_LIMIT] = k, side, otype, tif, limit
+    act_i[A_REM_NOTIONAL], act_i[A_REM_QTY], act_i[A_CREATED_T], act_i[A_MAX_BARS] = notional, qty, t, max_bars
+    act_i[A_ADV], act_i[A_VOL], act_i[A_REASON], act_i[A_QTY], act_i[A_BARS_WORKED] = adv, vol, reason, qty, 0.0
+
+
+@njit(cache=True)
+def cancel(act_i: np.ndarray, t: int, book: np.ndarray, orders: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:
+    """Cancel the stock's active order at bar t's close; a buy's unused cash reservation is released."""
+    k = int(act_i[A_ID])
+    log_hist(hist, counts, float(k), t, CANCELLED, act_i[A_FILLED], 1)
+    if k < orders.shape[0]:
+        orders[k, O_STATUS] = CANCELLED
+        orders[k, O_LAST_T] = t
+    if act_i[A_SIDE] > 0:
+        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
+    act_i[A_ID] = -1.0
+
+
+@njit(cache=True)
+def size_entry(i: int, t: int, eq: float, exposure: float, st: np.ndarray, pos: np.ndarray, act: np.ndarray,
+                book: np.ndarray, acct: np.ndarray, ret: np.ndarray, risk: np.ndarray, events: np.ndarray,
+                counts: np.ndarray, held: np.ndarray) -> float:
+    """Entry weight (share of equity) after every risk rule; each refusal or resize is logged with its rule."""
+    w0, rule = kelly_weight(st[S_EMA_WIN], pos[i, P_AVG_WIN], pos[i, P_AVG_LOSS], st[S_N_TRADES], risk)
+    if acct[A_BREAKER] != 0.0:
+        log_event(events, counts, t, i, RULE_BREAKER, w0, 0.0)
+        return 0.0
+    if rule != 0:
+        log_event(events, counts, t, i, rule, w0, 0.0)
+        return 0.0
+    w, r = cap(w0, risk[R_MAX_POSITION], RULE_MAX_POSITION)
+    if r != 0:
+        log_event(events, counts, t, i, r, w0, w)
+    if risk[R_CORR_LIMIT] < 1.0:
+        nh = 0
+        for j in range(pos.shape[0]):
+            if pos[j, P_SHARES] > 0.0 or (act[j, A_ID] >= 0.0 and act[j, A_SIDE] > 0.0):
+                held[nh] = j
+                nh += 1
+        if nh > 0:
+            s, r = correlation_scale(avg_correlation(ret, i, held, nh, t, int(risk[R_CORR_WINDOW])), risk)
+            if r != 0:
+                log_event(events, counts, t, i, r, w, w * s)
+                w *= s
+    w1, r = cap(w, (risk[R_MAX_GROSS] * eq - exposure) / eq, RULE_MAX_GROSS)
+    if r != 0:
+        log_event(events, counts, t, i, r, w, w1)
+    w2, r = cap(w1, (book[B_CASH] - book[B_RESERVED]) / eq, RULE_CASH)
+    if r != 0:
+        log_event(events, counts, t, i, r, w1, w2)
+    if w2 > 0.0 and too_small(w2, risk):
+        log_event(events, counts, t, i, RULE_TOO_SMALL, w2, 0.0)
+        return 0.0
+    return w2
