@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     impact_k: float = Field(0.1, ge=0, description="Square-root impact coefficient.")
     max_order_bars: int = Field(5, ge=1, description="Bars a market/GTC order works before the rest is cancelled.")
     limit_above_bps: float = Field(25.0, ge=0, description="Entries costing more than this to cross go as limit orders.")
+    # research: walk-forward and overfitting statistics (docs/research.md)
+    wf_in_sample_bars: int = Field(756, ge=60, description="Walk-forward in-sample window (bars).")
+    wf_out_of_sample_bars: int = Field(252, ge=20, description="Walk-forward out-of-sample window and step (bars).")
+    wf_mode: Literal["carry", "frozen", "reset"] = Field(
+        "carry", description="What out-of-sample starts from: learned state carried, learned parameters frozen, or fresh."
+    )
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for confidence intervals.")
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
