@@ -526,6 +526,13 @@ def demo(
     )
 
 
+# --------------------------------------------------------------------------- research: experiment phase7|walkforward, sweep
+
+from adaptrade.research.cli import register as _register_research  # noqa: E402
+
+_register_research(app)
+
+
 def _not_built(name: str) -> int:
     err_console.print(f"[red]{name}: not built yet[/red]")
     return 3

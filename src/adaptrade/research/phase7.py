@@ -47,7 +47,7 @@ def variant_name(costs: bool, fill: str) -> str:
     return f"costs-{'on' if costs else 'off'}/{fill}"
 
 
-def _config(settings: Settings, costs: bool, fill: str) -> Any:
+def strategy_config(settings: Settings, costs: bool, fill: str) -> Any:
     """The seed's strategy (adaptive RSI 14, 30/70) with this variant's costs and fill."""
     from adaptrade.strategy.params import StrategyConfig
 
@@ -86,12 +86,12 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
         raise ConfigError(f"unknown source '{source}' (synthetic|archive)", field="source")
     t0 = time.perf_counter()
     start = _synthetic_start(cfg)
-    base = _request(source, cfg, start, data_dir, _config(settings, True, "next_open"))
+    base = _request(source, cfg, start, data_dir, strategy_config(settings, True, "next_open"))
     loaded = runner.load_data(base, settings)
     bars = loaded.bars
     results = {}
     for costs, fill in VARIANTS:
-        req = replace(base, strategy=_config(settings, costs, fill))
+        req = replace(base, strategy=strategy_config(settings, costs, fill))
         res, _ = runner.run(req, settings, data=loaded, executor="serial")
         results[(costs, fill)] = res
         log(f"{source} {variant_name(costs, fill)}: {bars.n_symbols} stocks done")
@@ -118,7 +118,7 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
 
         feats = Features.compute(bars)
         for mode in cfg.wf_modes:
-            runs = walk_forward(bars, _config(settings, True, "next_open"), cfg.wf_in_sample_bars, cfg.wf_out_of_sample_bars, mode, feats)  # type: ignore[arg-type]
+            runs = walk_forward(bars, strategy_config(settings, True, "next_open"), cfg.wf_in_sample_bars, cfg.wf_out_of_sample_bars, mode, feats)  # type: ignore[arg-type]
             wf[mode] = summarize(runs, bars, loaded.benchmark_close, mode, seed=cfg.seed)
             log(f"{source} walk-forward ({mode}): {len(runs)} windows done")
     return {

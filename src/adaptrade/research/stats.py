@@ -94,15 +94,19 @@ class Deflated:
     sr_variance: float
 
 
-def dsr(sr: float, n: int, skew: float, kurt: float, trial_sharpes: Sequence[float]) -> Deflated:
-    """Deflated Sharpe Ratio: PSR against SR0 from every trial's per-period SR (order does not matter)."""
+def dsr(sr: float, n: int, skew: float, kurt: float, trial_sharpes: Sequence[float], n_trials: int | None = None) -> Deflated:
+    """Deflated Sharpe Ratio: PSR against SR0 from every trial's per-period SR (order does not matter).
+
+    `n_trials` counts configurations tried when it exceeds the finite Sharpe ratios given (failed trials).
+    """
     srs = np.sort(np.asarray(list(trial_sharpes), dtype=np.float64))  # sorted: order-invariant to the last bit
     srs = srs[np.isfinite(srs)]
     if srs.size == 0:
         raise ValueError("dsr needs at least one finite trial Sharpe ratio")
     v = float(np.var(srs, ddof=1)) if srs.size > 1 else 0.0
-    sr0 = expected_max_sharpe(v, int(srs.size))
-    return Deflated(psr(sr, sr0, n, skew, kurt), sr0, int(srs.size), v)
+    count = max(int(srs.size), n_trials or 0)
+    sr0 = expected_max_sharpe(v, count)
+    return Deflated(psr(sr, sr0, n, skew, kurt), sr0, count, v)
 
 
 def bootstrap_ci(

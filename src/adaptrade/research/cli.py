@@ -1,0 +1,155 @@
+"""The research commands: `adaptrade experiment phase7|walkforward` and `adaptrade sweep`.
+
+Registered on the main app by `register(app)`; heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from adaptrade.errors import AdaptradeError, ConfigError
+
+experiment_app = typer.Typer(no_args_is_help=True, help="Reproduce and stress-test the seed's experiment (walk-forward, PSR/DSR, real data).")
+console = Console(width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
+def _fail(exc: AdaptradeError) -> typer.Exit:
+    """One line for an expected error; the Exit to raise."""
+    err.print(f"[bold red]error:[/bold red] {escape(exc.describe())}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _sources(source: str) -> tuple[str, ...]:
+    """--source synthetic|archive|all -> the sources to run."""
+    if source == "all":
+        return ("synthetic", "archive")
+    if source not in ("synthetic", "archive"):
+        raise ConfigError(f"unknown source '{source}' (synthetic|archive|all)", field="source")
+    return (source,)
+
+
+@experiment_app.command("phase7")
+def phase7(
+    source: str = typer.Option("all", "--source", help="synthetic | archive | all (both, the default)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write phase7.json, phase7.csv and per-stock verdict CSVs here."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root (default: ADAPTRADE_DATA_DIR, ../shared/data)."),
+    stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names (the seed used 50)."),
+    in_sample: Optional[int] = typer.Option(None, "--in-sample", help="Walk-forward in-sample bars (default: setting wf_in_sample_bars, 756)."),
+    out_of_sample: Optional[int] = typer.Option(None, "--out-of-sample", help="Walk-forward out-of-sample bars (default 252)."),
+    write_docs: Optional[Path] = typer.Option(None, "--write-docs", help="Also run the sweeps and the random-walk check and write this Markdown file (docs/results.md)."),
+    sweep_trials: int = typer.Option(200, "--sweep-trials", help="With --write-docs: random-sweep trials per source."),
+) -> None:
+    """The seed's Phase 7 experiment on synthetic and real data, costs on/off, both fills, vs the seed's own figures."""
+    from adaptrade.research.phase7 import Phase7Config, run_phase7, write_outputs
+    from adaptrade.research.present import print_phase7
+    from adaptrade.settings import load_settings
+
+    try:
+        settings = load_settings(data_dir=data_dir)
+        cfg = Phase7Config(sources=_sources(source), stocks=stocks,
+                           wf_in_sample_bars=in_sample or settings.wf_in_sample_bars,
+                           wf_out_of_sample_bars=out_of_sample or settings.wf_out_of_sample_bars,
+                           n_boot=settings.bootstrap_samples)
+        doc = run_phase7(cfg, settings, data_dir, log=lambda m: err.print(escape(m), highlight=False))
+        print_phase7(console, doc)
+        if out is not None:
+            files = write_outputs(doc, out)
+            console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv)")
+        if write_docs is not None:
+            from adaptrade.research.docs import write_results
+
+            write_results(write_docs, doc, settings, data_dir, sweep_trials, log=lambda m: err.print(escape(m), highlight=False))
+            console.print(f"wrote {escape(str(write_docs))}")
+    except AdaptradeError as exc:
+        raise _fail(exc) from None
+
+
+@experiment_app.command("walkforward")
+def walkforward(
+    source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root."),
+    stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names."),
+    bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
+    seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
+    start: Optional[str] = typer.Option(None, "--start", help="Archive: first date."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="carry | frozen | reset | all (default: setting wf_mode, carry)."),
+    in_sample: Optional[int] = typer.Option(None, "--in-sample", help="In-sample bars per window (default 756)."),
+    out_of_sample: Optional[int] = typer.Option(None, "--out-of-sample", help="Out-of-sample bars per window (default 252)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write walkforward.json here."),
+) -> None:
+    """Rolling in-sample / out-of-sample windows: learn in-sample, score only out of sample."""
+    import json
+
+    from adaptrade.backtest import runner
+    from adaptrade.backtest.engine import Features
+    from adaptrade.research.phase7 import jsonable, strategy_config
+    from adaptrade.research.present import print_walk_forward
+    from adaptrade.research.walkforward import MODES, summarize, walk_forward
+    from adaptrade.settings import load_settings
+
+    try:
+        settings = load_settings(data_dir=data_dir)
+        modes = list(MODES) if mode == "all" else [mode or settings.wf_mode]
+        if any(m not in MODES for m in modes):
+            raise ConfigError(f"unknown mode '{mode}' (carry|frozen|reset|all)", field="mode")
+        cfg = strategy_config(settings, True, settings.fill)
+        req = runner.RunRequest(source=_sources(source)[0], universe="nasdaq100", stocks=stocks, bars=bars, seed=seed,  # type: ignore[arg-type]
+                                start=start, end=end or "2024-03-08", data_dir=data_dir, strategy=cfg)
+        loaded = runner.load_data(req, settings)
+        feats = Features.compute(loaded.bars)
+        docs = {}
+        for m in modes:
+            runs = walk_forward(loaded.bars, cfg, in_sample or settings.wf_in_sample_bars, out_of_sample or settings.wf_out_of_sample_bars, m, feats)  # type: ignore[arg-type]
+            docs[m] = summarize(runs, loaded.bars, loaded.benchmark_close, m, seed=seed)
+            print_walk_forward(console, docs[m], f"walk-forward ({m}) on {source}, {loaded.bars.n_symbols} stocks, benchmark {loaded.benchmark_symbol}")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "walkforward.json").write_text(json.dumps(jsonable(docs), indent=2) + "\n")
+            console.print(f"wrote {escape(str(out))}/walkforward.json")
+    except AdaptradeError as exc:
+        raise _fail(exc) from None
+
+
+def sweep(
+    method: str = typer.Option("random", "--method", help="grid | random"),
+    params: Optional[str] = typer.Option(None, "--params", help="'rsi_period=10..21;buy=25,30;kind=adaptive,fixed' (grid: the product; random: restricts the draws)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Random: number of trials (grid: cap)."),
+    sweep_seed: int = typer.Option(0, "--sweep-seed", help="Random: seed of the parameter draws."),
+    source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root."),
+    stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names."),
+    bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
+    seed: int = typer.Option(42, "--seed", help="Synthetic: data seed."),
+    start: Optional[str] = typer.Option(None, "--start", help="Archive: first date."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial | processes | dask (Dask for big sweeps)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file for the trials (default ./adaptrade.duckdb)."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not record the trials (the DSR then counts this sweep only)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write trials.csv and sweep.json here."),
+    top: int = typer.Option(10, "--top", help="Best trials to print."),
+) -> None:
+    """Sweep strategy settings (grid or random) on an executor; record every trial; deflate the best by all of them."""
+    from adaptrade.research.sweepcmd import run_sweep_command
+
+    try:
+        run_sweep_command(console, err, method=method, params=params, trials=trials, sweep_seed=sweep_seed, source=_sources(source)[0],
+                          data_dir=data_dir, stocks=stocks, bars=bars, seed=seed, start=start, end=end, executor=executor,
+                          workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top)
+    except AdaptradeError as exc:
+        raise _fail(exc) from None
+
+
+def register(app: Any) -> None:
+    """Add `experiment` (phase7, walkforward) and `sweep` to the main typer app."""
+    app.add_typer(experiment_app, name="experiment")
+    app.command("sweep")(sweep)

@@ -1,0 +1,111 @@
+"""Terminal tables for the research commands (rich): seed vs measured, walk-forward, sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from adaptrade.research.phase7 import COMPARE
+
+
+def fmt(v: Any, kind: str) -> str:
+    """A value for a table cell: pct (+1.23%), pct0 (94%), pct1 (93.2%), num (3.825), count, text."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if kind == "pct":
+        return f"{v * 100:+.2f}%"
+    if kind == "pct0":
+        return f"{v * 100:.0f}%"
+    if kind == "pct1":
+        return f"{v * 100:.1f}%"
+    if kind == "num":
+        return f"{v:.3f}"
+    if kind == "bp":
+        return f"{v * 1e4:+.2f} bp"
+    return str(v)
+
+
+def ci(pair: Any, kind: str) -> str:
+    """A confidence interval 'lo..hi'."""
+    lo, hi = pair
+    return f"{fmt(lo, kind)}..{fmt(hi, kind)}"
+
+
+def print_phase7(console: Console, doc: dict[str, Any]) -> None:
+    """The seed's table next to every measured variant, then the evidence rows and verdicts."""
+    seed = doc["seed_figures"]
+    cols = [(s, v) for s in doc["sources"] for v in s["variants"]]
+    t = Table(title="Phase 7 reproduced: the seed's figures vs measured (50 NASDAQ-100 names, adaptive RSI, per-stock all-in)",
+              title_justify="left")
+    t.add_column("metric")
+    t.add_column("seed", justify="right")
+    for s, v in cols:
+        t.add_column(f"{s['source']}\n{v['variant'].replace('/', chr(10))}", justify="right")
+    for label, key, seed_key, kind in COMPARE:
+        sv = seed.get(seed_key) if seed_key else None
+        if key == "beat_benchmark":
+            cells = [f"{v['aggregate'][key]}/{v['aggregate']['stocks']}" for _, v in cols]
+            t.add_row(label + " (benchmark)", f"{sv}/{seed['stocks']}", *cells)
+            continue
+        t.add_row(label, fmt(sv, kind), *[fmt(v["aggregate"].get(key), kind) for _, v in cols])
+    t.add_row("benchmark", "S&P 500", *[s["benchmark"] for s, _ in cols])
+    t.add_row("mean outperf. 95% CI", "—", *[ci(v["portfolio"]["outperformance_ci"], "pct") for _, v in cols])
+    t.add_row("beat share 95% CI", "—", *[ci(v["portfolio"]["beat_share_ci"], "pct0") for _, v in cols])
+    t.add_row("daily excess vs B&H", "—", *[fmt(v["portfolio"]["mean_daily_excess"], "bp") for _, v in cols])
+    t.add_row("PSR (excess > 0)", "—", *[fmt(v["portfolio"]["psr"], "num") for _, v in cols])
+    t.add_row("DSR (N variants)", "—", *[f"{fmt(v['portfolio']['dsr'], 'num')} ({v['portfolio']['n_trials']})" for _, v in cols])
+    t.add_row("stocks beat / same / trail B&H", "—", *[
+        f"{v['stock_verdicts'].get('beats buy-and-hold', 0)}/{v['stock_verdicts'].get('indistinguishable from buy-and-hold', 0)}/"
+        f"{v['stock_verdicts'].get('trails buy-and-hold', 0)}" for _, v in cols])
+    console.print(t)
+    console.print(escape(f"seed: {doc['seed_note']}"), highlight=False)
+    for s in doc["sources"]:
+        console.print(f"\n[bold]{s['source']}[/bold] {s['start']}..{s['end']} ({s['stocks']} stocks, benchmark {s['benchmark']}, {s['seconds']} s)")
+        for v in s["variants"]:
+            console.print(f"  {v['variant']}: {escape(v['portfolio']['verdict'])}", highlight=False, soft_wrap=True)
+        console.print(f"  survivorship: {escape(str(s['survivorship']['statement']))}", highlight=False, soft_wrap=True)
+        for mode, wf in s["walk_forward"].items():
+            print_walk_forward(console, wf, f"  walk-forward ({mode})")
+
+
+def print_walk_forward(console: Console, wf: dict[str, Any], title: str) -> None:
+    """In-sample vs out-of-sample per window, then the stitched out-of-sample totals and verdict."""
+    t = Table(title=escape(title), title_justify="left")
+    for c in ("window", "in-sample", "IS return", "IS B&H", "IS Sharpe", "out-of-sample", "OOS return", "OOS B&H", "OOS Sharpe", "OOS beat B&H"):
+        t.add_column(c, justify="right")
+    for r in wf["windows"]:
+        t.add_row(str(r["window"]), f"{r['is_start']}..{r['is_end']}", fmt(r["is_mean_return"], "pct"), fmt(r["is_mean_buy_hold"], "pct"),
+                  fmt(r["is_mean_sharpe"], "num"), f"{r['oos_start']}..{r['oos_end']}", fmt(r["oos_mean_return"], "pct"),
+                  fmt(r["oos_mean_buy_hold"], "pct"), fmt(r["oos_mean_sharpe"], "num"), fmt(r["oos_beat_buy_hold_share"], "pct0"))
+    console.print(t)
+    o = wf["out_of_sample"]
+    console.print(f"    out of sample {o['start']}..{o['end']} chained: mean return {fmt(o['mean_return'], 'pct')}, buy & hold "
+                  f"{fmt(o['mean_buy_hold'], 'pct')}, benchmark {fmt(o['mean_benchmark'], 'pct')}, mean Sharpe {fmt(o['mean_sharpe'], 'num')}",
+                  highlight=False)
+    console.print(f"    verdict: {escape(o['verdict']['verdict'])}", highlight=False, soft_wrap=True)
+
+
+def print_sweep(console: Console, res: Any, history: dict[str, Any] | None, top: int = 10) -> None:
+    """The best trials by excess Sharpe and the deflation over every trial tried."""
+    df = res.trials
+    good = df[df["ok"]].sort_values(["excess_sharpe", "trial"], ascending=[False, True]).head(top)
+    t = Table(title=f"sweep: {len(df)} trials on {res.executor} ({res.workers} workers), {res.seconds:.1f} s; best {len(good)} by excess Sharpe",
+              title_justify="left")
+    for c in ("trial", "params", "mean return", "mean B&H", "beat bench", "mean Sharpe", "excess SR/day", "trades"):
+        t.add_column(c, justify="left" if c == "params" else "right")
+    for r in good.itertuples(index=False):
+        t.add_row(str(r.trial), escape(str(r.params)), fmt(r.mean_return, "pct"), fmt(r.mean_buy_hold, "pct"),
+                  fmt(r.beat_benchmark_share, "pct0"), fmt(r.mean_sharpe, "num"), fmt(r.excess_sharpe, "num"), str(r.trades))
+    console.print(t)
+    d = res.deflated
+    console.print(f"best trial {d['best_trial']}: DSR {fmt(d['dsr'], 'num')} against SR0 {fmt(d['sr0'], 'num')} per day "
+                  f"({d['n_trials']} trials, {d['failed_trials']} failed, V[SR] {d['sr_variance']:.2e})", highlight=False)
+    if history:
+        console.print(f"counting all {history['n_trials']} trials stored for this data: DSR {fmt(history['dsr'], 'num')} "
+                      f"(SR0 {fmt(history['sr0'], 'num')})", highlight=False)
+    edge = d["dsr"] == d["dsr"] and d["dsr"] > 0.95 and (not history or history["dsr"] > 0.95)
+    console.print("verdict: " + ("the best configuration beats buy-and-hold after deflating for every trial (95%)" if edge else
+                  "no edge: after deflating for every configuration tried, the best one is indistinguishable from luck at 95%"))

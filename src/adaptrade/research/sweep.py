@@ -1,0 +1,246 @@
+"""Parameter sweeps: grid or random over strategy settings, each trial a task on an executor.
+
+A trial is a `Batch` (all the sweep's stocks, a data spec, the trial's StrategyConfig) mapped by
+the executors of `backtest/executors.py`, so serial, process and Dask runs share one code path.
+A worker keeps the bars and features of the last data spec it saw (they do not depend on the
+strategy settings), so after the first trial it only runs the compiled kernel. A trial returns
+small per-stock arrays and the moments of its daily excess over buy-and-hold, never equity.
+Every trial, failed ones included, is recorded (`research/trialstore.py`) and counted by the DSR.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from adaptrade.backtest.batching import Batch, load_batch
+from adaptrade.errors import ConfigError
+from adaptrade.strategy.params import StrategyConfig
+
+# Default value lists per parameter (random sweeps draw from them; a grid takes the product of the given ones).
+SPACE: dict[str, list[Any]] = {
+    "kind": ["adaptive", "fixed"],
+    "rsi_period": list(range(10, 22)),
+    "buy": [20.0, 22.5, 25.0, 27.5, 30.0, 32.5, 35.0],
+    "sell": [65.0, 67.5, 70.0, 72.5, 75.0, 77.5, 80.0],
+    "learning_alpha": [0.1, 0.2, 0.3],
+    "threshold_step": [0.5, 1.0, 2.0],
+    "min_trades_to_adapt": [3, 5, 8],
+}
+_CAST: dict[str, Callable[[str], Any]] = {"kind": str, "rsi_period": int, "buy": float, "sell": float,
+                                          "learning_alpha": float, "threshold_step": float, "min_trades_to_adapt": int}
+
+
+def parse_space(spec: str | None) -> dict[str, list[Any]]:
+    """'rsi_period=10,14,21;buy=25,30' -> value lists (ranges 'a..b' for integers); unknown names are errors."""
+    out: dict[str, list[Any]] = {}
+    for part in (spec or "").split(";"):
+        if not part.strip():
+            continue
+        name, sep, values = part.partition("=")
+        name = name.strip()
+        if not sep or name not in _CAST:
+            raise ConfigError(f"bad sweep parameter '{part.strip()}' (NAME=v1,v2,...; names: {', '.join(_CAST)})", field="params")
+        try:
+            vals: list[Any] = []
+            for v in values.split(","):
+                v = v.strip()
+                if ".." in v and _CAST[name] is int:
+                    a, b = v.split("..")
+                    vals += list(range(int(a), int(b) + 1))
+                elif v:
+                    vals.append(_CAST[name](v))
+        except ValueError:
+            raise ConfigError(f"bad value in '{part.strip()}'", field="params") from None
+        if not vals:
+            raise ConfigError(f"no values for '{name}'", field="params")
+        out[name] = vals
+    return out
+
+
+def trial_settings(method: str, space: dict[str, list[Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+    """The trials' parameter dicts: the full grid of `space`, or n random draws from SPACE updated by `space`."""
+    if method == "grid":
+        if not space:
+            raise ConfigError("a grid sweep needs --params, e.g. 'rsi_period=10,14,21;buy=25,30'", field="params")
+        names = list(space)
+        combos = [dict(zip(names, c)) for c in itertools.product(*(space[k] for k in names))]
+        return combos[:n] if n else combos
+    if method != "random":
+        raise ConfigError(f"unknown sweep method '{method}' (grid|random)", field="method")
+    if not n or n < 1:
+        raise ConfigError("a random sweep needs --trials N >= 1", field="trials")
+    full = {**SPACE, **space}
+    rng = random.Random(seed)
+    return [{k: rng.choice(v) for k, v in full.items()} for _ in range(n)]
+
+
+def make_config(base: StrategyConfig, params: dict[str, Any]) -> StrategyConfig:
+    """The base config with a trial's parameters (a ConfigError names an invalid combination)."""
+    return replace(base, **params)
+
+
+@dataclass(frozen=True)
+class TrialMetrics:
+    """What one trial sends back: per-stock arrays and the portfolio excess series' moments."""
+
+    total_return: np.ndarray
+    buy_hold_return: np.ndarray
+    sharpe: np.ndarray
+    win_rate: np.ndarray
+    trades: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    excess_sharpe: float
+    excess_skew: float
+    excess_kurt: float
+    n_obs: int
+    mean_daily_excess: float
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _bars_and_features(batch: Batch) -> tuple[Any, Any]:
+    """This worker's bars and features for the batch's data (kept while the data spec is the same)."""
+    from adaptrade.backtest.batching import MemorySpec
+    from adaptrade.backtest.engine import Features
+
+    key = (id(batch.spec) if isinstance(batch.spec, MemorySpec) else repr(batch.spec), batch.symbols, batch.fingerprint)
+    if _CACHE.get("key") != key:
+        bars = load_batch(batch)
+        _CACHE.clear()
+        _CACHE.update(key=key, bars=bars, features=Features.compute(bars))
+    return _CACHE["bars"], _CACHE["features"]
+
+
+def run_trial(batch: Batch) -> TrialMetrics:
+    """Run one trial (the function the executors map); returns metrics, not equity."""
+    from adaptrade.backtest.engine import run_backtest
+    from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
+    from adaptrade.backtest.metrics import stock_metrics
+    from adaptrade.research.stats import moments
+    from adaptrade.research.verdict import excess_panel, portfolio_series
+
+    bars, feats = _bars_and_features(batch)
+    out = run_backtest(bars, batch.config, feats)
+    tr = out.trades
+    m = stock_metrics(out.equity, bars.close, bars.valid, out.in_market, tr[:, T_SYMBOL], tr[:, T_RETURN],
+                      tr[:, T_EXIT_T] >= 0, None, batch.config.initial_cash)
+    series = portfolio_series(excess_panel(out.equity, bars.close, bars.valid))
+    mo = moments(series)
+    return TrialMetrics(m["total_return"], m["buy_hold_return"], m["sharpe"], m["win_rate"], m["trades"],
+                        m["first_index"], m["last_index"], mo.sharpe, mo.skew, mo.kurt, mo.n,
+                        float(np.mean(series)) if series.size else math.nan)
+
+
+def _at_or_before(series: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """series[idx], or the last finite value before idx (NaN if none): benchmark closes on a stock's dates."""
+    pos = np.maximum.accumulate(np.where(np.isfinite(series), np.arange(series.size), -1))
+    j = pos[np.nan_to_num(idx, nan=0).astype(np.intp)]
+    return np.where(j >= 0, series[np.maximum(j, 0)], np.nan)
+
+
+def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm: TrialMetrics | None,
+              bench: np.ndarray | None, error: str | None) -> dict[str, Any]:
+    """One recorded trial: its settings (all of them) and its metrics (NaN when it failed)."""
+    row: dict[str, Any] = {"trial": index, "params": ",".join(f"{k}={v}" for k, v in params.items())}
+    base = (cfg or StrategyConfig()).describe()
+    row.update({k: base[k] for k in ("strategy", "rsi_period", "buy", "sell", "learning_alpha", "threshold_step",
+                                     "min_trades_to_adapt", "commission_bps", "slippage_bps", "fill")})
+    nan = math.nan
+    if tm is None:
+        row.update(ok=False, error=error or "invalid configuration", mean_return=nan, median_return=nan, mean_buy_hold=nan,
+                   beat_buy_hold_share=nan, beat_benchmark_share=nan, median_outperformance=nan, mean_sharpe=nan,
+                   mean_win_rate=nan, trades=0, excess_sharpe=nan, excess_skew=nan, excess_kurt=nan, n_obs=0, mean_daily_excess=nan)
+        return row
+    ok = np.isfinite(tm.total_return)
+    if bench is not None:
+        b = _at_or_before(bench, tm.last) / _at_or_before(bench, tm.first) - 1.0
+        outp = tm.total_return - b
+    else:
+        outp = np.full(tm.total_return.shape, nan)
+    with np.errstate(invalid="ignore"):
+        row.update(ok=True, error=None, mean_return=float(np.nanmean(tm.total_return)), median_return=float(np.nanmedian(tm.total_return)),
+                   mean_buy_hold=float(np.nanmean(tm.buy_hold_return)),
+                   beat_buy_hold_share=float(np.mean((tm.total_return > tm.buy_hold_return)[ok])) if ok.any() else nan,
+                   beat_benchmark_share=float(np.mean(outp[ok] > 0)) if ok.any() and bench is not None else nan,
+                   median_outperformance=float(np.nanmedian(outp)) if bench is not None else nan,
+                   mean_sharpe=float(np.nanmean(tm.sharpe)), mean_win_rate=float(np.nanmean(tm.win_rate)),
+                   trades=int(tm.trades.sum()), excess_sharpe=tm.excess_sharpe, excess_skew=tm.excess_skew,
+                   excess_kurt=tm.excess_kurt, n_obs=tm.n_obs, mean_daily_excess=tm.mean_daily_excess)
+    return row
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Every trial's row (in trial order), the best trial and the DSR over all trials tried."""
+
+    trials: Any  # pandas DataFrame, one row per trial
+    best: dict[str, Any]
+    deflated: dict[str, Any]
+    executor: str
+    workers: int
+    seconds: float
+
+
+def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor: str | None = None,
+              workers: int | None = None, scheduler: str | None = None,
+              progress: Callable[[int], None] | None = None, data: Any = None) -> SweepResult:
+    """Run every trial on an executor; record all of them; deflate the best trial's excess Sharpe by their number."""
+    import time
+
+    import pandas as pd
+
+    from adaptrade.backtest import runner
+    from adaptrade.backtest.batching import fingerprint
+    from adaptrade.backtest.executors import SerialExecutor, make_executor
+    from adaptrade.research.stats import dsr
+
+    t0 = time.perf_counter()
+    loaded = data if data is not None else runner.load_data(req, settings)
+    bars = loaded.bars
+    ex = make_executor(executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
+                       work=bars.n_symbols * bars.n_bars * len(params))
+    remote = not isinstance(ex, SerialExecutor)
+    spec = runner.data_spec(req, settings, loaded, remote)
+    fp = fingerprint(bars) if remote else None
+    configs: list[StrategyConfig | None] = []
+    errors: dict[int, str] = {}
+    for i, p in enumerate(params):
+        try:
+            configs.append(make_config(req.strategy, p))
+        except (ConfigError, TypeError) as exc:
+            configs.append(None)
+            errors[i] = str(exc)
+    batches = [Batch(i, bars.symbols, spec, c, dates=bars.dates if remote else None, fingerprint=fp)
+               for i, c in enumerate(configs) if c is not None]
+    done = 0
+
+    def on_done(_: Any) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done)
+
+    outcomes = {o.index: o for o in ex.map(run_trial, batches, on_done)}  # type: ignore[arg-type]
+    rows = []
+    for i, (p, c) in enumerate(zip(params, configs)):
+        o = outcomes.get(i)
+        tm = o.result if o is not None and o.ok else None
+        rows.append(trial_row(i, p, c, tm, loaded.benchmark_close, errors.get(i) or (o.error if o is not None else None)))  # type: ignore[arg-type]
+    df = pd.DataFrame(rows)
+    good = df[df["ok"] & np.isfinite(df["excess_sharpe"])]
+    if good.empty:
+        raise ConfigError("every trial failed; see the error column of the trials", field="params")
+    best = good.sort_values(["excess_sharpe", "trial"], ascending=[False, True]).iloc[0].to_dict()
+    d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]),
+            good["excess_sharpe"].tolist(), n_trials=len(df))
+    deflated = {"dsr": d.dsr, "sr0": d.sr0, "n_trials": d.n_trials, "sr_variance": d.sr_variance,
+                "failed_trials": int((~df["ok"]).sum()), "best_trial": int(best["trial"])}
+    return SweepResult(df, best, deflated, ex.name, ex.workers, time.perf_counter() - t0)

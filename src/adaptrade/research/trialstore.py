@@ -1,0 +1,93 @@
+"""Every sweep trial in DuckDB (tables `sweeps`, `sweep_trials`), so a DSR can count all trials ever tried.
+
+Trials are keyed by the data they ran on (`data_key`: source, symbols, dates, costs), so
+`history_sharpes(data_key)` returns the excess Sharpe ratios of every earlier trial on the same
+data: trying again on the same data is more trials, and the deflation must grow with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from adaptrade.errors import StoreError
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS sweeps (sweep_id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, data_key VARCHAR NOT NULL, "
+    "settings JSON, summary JSON)",
+)
+
+
+def data_key(source: str, symbols: tuple[str, ...], start: str, end: str, extra: str = "") -> str:
+    """A short stable key for 'the same data': source, symbol list, dates (and anything else that matters)."""
+    h = hashlib.blake2b(f"{source}|{','.join(symbols)}|{start}|{end}|{extra}".encode(), digest_size=8).hexdigest()
+    return f"{source}:{start}..{end}:{len(symbols)}:{h}"
+
+
+class TrialStore:
+    """A DuckDB file holding sweeps and their trials; a context manager."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        import duckdb
+
+        self.path = Path(path)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            if not read_only:
+                for ddl in _DDL:
+                    self._con.execute(ddl)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the trial store: {str(exc).splitlines()[0]}", file=self.path) from None
+
+    def __enter__(self) -> "TrialStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def _has_trials(self) -> bool:
+        return bool(self._con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sweep_trials'").fetchone()[0])  # type: ignore[index]
+
+    def history_sharpes(self, key: str) -> list[float]:
+        """Excess Sharpe ratios (NaN for failed trials) of every stored trial on the same data."""
+        if not self._has_trials():
+            return []
+        rows = self._con.execute("SELECT excess_sharpe FROM sweep_trials WHERE data_key = ?", [key]).fetchall()
+        return [float("nan") if r[0] is None else float(r[0]) for r in rows]
+
+    def save(self, key: str, settings: dict[str, Any], summary: dict[str, Any], trials: pd.DataFrame) -> str:
+        """Store one sweep and all its trials in one transaction; returns the sweep id."""
+        import duckdb
+
+        sid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        frame = trials.copy()
+        frame.insert(0, "data_key", key)
+        frame.insert(0, "sweep_id", sid)
+        frame["error"] = frame["error"].astype("string")
+        try:
+            self._con.execute("BEGIN")
+            self._con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?)", [sid, datetime.now(timezone.utc).isoformat(), key,
+                                                                          json.dumps(settings, default=str), json.dumps(summary, default=str)])
+            self._con.register("_trials", frame)
+            if self._has_trials():
+                self._con.execute("INSERT INTO sweep_trials BY NAME SELECT * FROM _trials")
+            else:
+                self._con.execute("CREATE TABLE sweep_trials AS SELECT * FROM _trials")
+            self._con.unregister("_trials")
+            self._con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._con.execute("ROLLBACK")
+            raise StoreError(f"cannot save the sweep: {str(exc).splitlines()[0]}", file=self.path) from None
+        return sid
+
+    def trials(self, sweep_id: str) -> pd.DataFrame:
+        """The stored trials of one sweep, in trial order."""
+        if not self._has_trials():
+            return pd.DataFrame()
+        return self._con.execute("SELECT * FROM sweep_trials WHERE sweep_id = ? ORDER BY trial", [sweep_id]).df()
