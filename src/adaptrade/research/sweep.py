@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -165,7 +166,8 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
         outp = tm.total_return - b
     else:
         outp = np.full(tm.total_return.shape, nan)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # all-NaN columns (e.g. no closed trades anywhere) give NaN, said so in the table
+        warnings.simplefilter("ignore", RuntimeWarning)
         row.update(ok=True, error=None, mean_return=float(np.nanmean(tm.total_return)), median_return=float(np.nanmedian(tm.total_return)),
                    mean_buy_hold=float(np.nanmean(tm.buy_hold_return)),
                    beat_buy_hold_share=float(np.mean((tm.total_return > tm.buy_hold_return)[ok])) if ok.any() else nan,

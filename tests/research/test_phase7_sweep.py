@@ -1,0 +1,100 @@
+"""The phase7 experiment and the sweep, end to end on small inputs (synthetic, and the real shared data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from adaptrade.backtest.runner import RunRequest
+from adaptrade.cli import app
+from adaptrade.errors import ConfigError
+from adaptrade.research.phase7 import SEED, Phase7Config, run_phase7, write_outputs
+from adaptrade.research.sweep import parse_space, run_sweep, trial_settings
+from adaptrade.settings import load_settings
+
+runner = CliRunner()
+SMALL = dict(stocks=6, bars=800, wf_in_sample_bars=300, wf_out_of_sample_bars=200, n_boot=200)
+
+
+def test_phase7_synthetic_document_and_files(tmp_path: Path) -> None:
+    doc = run_phase7(Phase7Config(sources=("synthetic",), **SMALL), load_settings())  # type: ignore[arg-type]
+    assert doc["seed_figures"] == SEED and SEED["mean_return"] == 0.3414
+    src = doc["sources"][0]
+    assert [v["variant"] for v in src["variants"]] == ["costs-on/next_open", "costs-on/close", "costs-off/next_open", "costs-off/close"]
+    assert src["variants"][2]["commission_bps"] == 0.0 and src["variants"][0]["slippage_bps"] == 5.0
+    assert all(v["portfolio"]["n_trials"] == 4 for v in src["variants"])  # the DSR counts every variant tried
+    assert set(src["walk_forward"]) == {"carry", "frozen"}
+    files = write_outputs(doc, tmp_path)
+    assert {p.name for p in files} >= {"phase7.json", "phase7.csv", "stocks_synthetic_costs-on_next_open.csv"}
+    back = json.loads((tmp_path / "phase7.json").read_text())
+    assert back["sources"][0]["survivorship"]["statement"]
+    csv = pd.read_csv(tmp_path / "phase7.csv")
+    row = csv[(csv.metric == "mean_return") & (csv.variant == "costs-on/next_open")].iloc[0]
+    assert row.seed == pytest.approx(0.3414)
+    stocks = pd.read_csv(tmp_path / "stocks_synthetic_costs-on_next_open.csv")
+    assert len(stocks) == 6 and stocks["verdict"].str.contains("buy-and-hold at 95%").all()
+
+
+def test_phase7_real_data_states_survivorship(shared_data_dir: Path) -> None:
+    settings = load_settings(data_dir=shared_data_dir)
+    doc = run_phase7(Phase7Config(sources=("archive",), stocks=8, wf_modes=(), n_boot=200), settings, shared_data_dir)
+    src = doc["sources"][0]
+    assert src["benchmark"] == "SPY" and src["start"] == "2014-03-06" and src["end"] == "2024-03-08"
+    s = src["survivorship"]
+    assert "not all NASDAQ-100 members" in str(s["statement"]) and s["members_at_start"] + len(s["not_members_at_start"]) + len(s["membership_unclear"]) == 8  # type: ignore[operator]
+    assert len(s["members_at_start_without_data"]) > 0  # type: ignore[arg-type]
+
+
+def test_sweep_space_parsing_and_trials() -> None:
+    assert parse_space("rsi_period=10..12;buy=25,30") == {"rsi_period": [10, 11, 12], "buy": [25.0, 30.0]}
+    assert len(trial_settings("grid", parse_space("rsi_period=10..12;buy=25,30"), None, 0)) == 6
+    r1, r2 = trial_settings("random", {}, 5, 7), trial_settings("random", {}, 5, 7)
+    assert r1 == r2 and len(r1) == 5
+    for bad in ("nope=1", "buy=", "rsi_period=x"):
+        with pytest.raises(ConfigError):
+            parse_space(bad)
+    with pytest.raises(ConfigError):
+        trial_settings("grid", {}, None, 0)
+
+
+def test_sweep_counts_failed_trials_and_processes_match_serial() -> None:
+    settings = load_settings()
+    req = RunRequest(source="synthetic", stocks=4, bars=400, seed=3)
+    params = trial_settings("grid", parse_space("rsi_period=10,14;buy=25,40"), None, 0)  # buy=40 is invalid for adaptive
+    res = run_sweep(req, settings, params, executor="serial")
+    assert len(res.trials) == 4 and int((~res.trials["ok"]).sum()) == 2 and res.deflated["n_trials"] == 4
+    par = run_sweep(req, settings, params, executor="processes", workers=2)
+    cols = ["trial", "ok", "mean_return", "excess_sharpe", "trades"]
+    pd.testing.assert_frame_equal(res.trials[cols], par.trials[cols])
+
+
+def test_cli_sweep_records_every_trial_and_deflates_history(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    args = ["sweep", "--trials", "6", "--stocks", "4", "--bars", "400", "--db", str(db), "--out", str(tmp_path / "o")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(tmp_path / "o" / "trials.csv")) == 6
+    r2 = runner.invoke(app, args + ["--sweep-seed", "1"])
+    assert r2.exit_code == 0 and "counting all 12 trials" in r2.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sweep_trials").fetchone()[0] == 12  # type: ignore[index]
+        assert con.execute("SELECT count(*) FROM sweeps").fetchone()[0] == 2  # type: ignore[index]
+
+
+def test_cli_phase7_and_clear_errors(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["experiment", "phase7", "--source", "synthetic", "--stocks", "3", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "+34.14%" in r.output and "47/50" in r.output and (tmp_path / "phase7.json").exists()
+    for args in (["experiment", "phase7", "--source", "nowhere"], ["sweep", "--method", "grid", "--params", "foo=1"],
+                 ["experiment", "walkforward", "--mode", "sideways"], ["sweep", "--method", "grid"]):
+        bad = runner.invoke(app, args)
+        assert bad.exit_code == 2 and "error:" in bad.output and "Traceback" not in bad.output, args
+    wf = runner.invoke(app, ["experiment", "walkforward", "--stocks", "3", "--bars", "600", "--in-sample", "300",
+                             "--out-of-sample", "100", "--mode", "all", "--out", str(tmp_path)])
+    assert wf.exit_code == 0, wf.output
+    assert set(json.loads((tmp_path / "walkforward.json").read_text())) == {"carry", "frozen", "reset"}
