@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean results
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/load_archive.py
+
+# docs/results.md from a clean checkout (real data in ../shared/data or ADAPTRADE_DATA_DIR); see docs/research.md
+results: $(STAMP)
+	$(BIN)/adaptrade experiment phase7 --out results_out --write-docs docs/results.md
 
 clean:
 	rm -rf $(VENV) .adaptrade_cache .pytest_cache .hypothesis
