@@ -25,7 +25,7 @@ bench: $(STAMP)
 
 # docs/results.md from a clean checkout (real data in ../shared/data or ADAPTRADE_DATA_DIR); see docs/research.md
 results: $(STAMP)
-	$(BIN)/adaptrade experiment phase7 --out results_out --write-docs docs/results.md
+	$(BIN)/adaptrade experiment phase7 --out out/results --write-docs docs/results.md
 
 clean:
 	rm -rf $(VENV) .adaptrade_cache .pytest_cache .hypothesis
