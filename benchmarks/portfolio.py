@@ -10,8 +10,8 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -31,9 +31,27 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
+def _cases(bars, feats, pfeats, cfg) -> list[tuple[str, Callable[[], object]]]:
+    """The timed calls for one universe: per-stock mode, portfolio features, portfolio with and without risk."""
+    from adaptrade.backtest.engine import run_backtest
+    from adaptrade.backtest.portfolio import PortfolioFeatures, run_portfolio_backtest
+    from adaptrade.risk.limits import RiskLimits
+
+    full, off, no_corr = RiskLimits(), RiskLimits.off(), RiskLimits(corr_limit=2.0)
+    return [
+        ("per-stock all-in: total (features + kernel)", lambda: run_backtest(bars, cfg)),
+        ("per-stock all-in: kernel only", lambda: run_backtest(bars, cfg, features=feats)),
+        ("portfolio features (RSI, vol, ADV, spread, returns)", lambda: PortfolioFeatures.compute(bars)),
+        ("portfolio, all risk rules: total", lambda: run_portfolio_backtest(bars, cfg, full)),
+        ("portfolio, all risk rules: loop only", lambda: run_portfolio_backtest(bars, cfg, full, pfeats)),
+        ("portfolio, risk rules without correlation: loop only", lambda: run_portfolio_backtest(bars, cfg, no_corr, pfeats)),
+        ("portfolio, risk layer off: loop only", lambda: run_portfolio_backtest(bars, cfg, off, pfeats)),
+    ]
+
+
 def measure(repeats: int) -> list[dict[str, object]]:
     """One row per (universe size, engine): seconds, bars/s, and what ran."""
-    from adaptrade.backtest.engine import Features, run_backtest
+    from adaptrade.backtest.engine import Features
     from adaptrade.backtest.portfolio import PortfolioFeatures, run_portfolio_backtest
     from adaptrade.data.synthetic import generate
     from adaptrade.risk.limits import RiskLimits
@@ -45,21 +63,11 @@ def measure(repeats: int) -> list[dict[str, object]]:
         bars = generate([f"SYN{i:04d}" for i in range(n)], N_BARS, SEED)
         feats = Features.compute(bars)
         pfeats = PortfolioFeatures.compute(bars, feats)
-        full, off = RiskLimits(), RiskLimits.off()
-        no_corr = RiskLimits(corr_limit=2.0)
-        cases = [
-            ("per-stock all-in: total (features + kernel)", lambda: run_backtest(bars, cfg)),
-            ("per-stock all-in: kernel only", lambda: run_backtest(bars, cfg, features=feats)),
-            ("portfolio features (RSI, vol, ADV, spread, returns)", lambda: PortfolioFeatures.compute(bars)),
-            ("portfolio, all risk rules: total", lambda: run_portfolio_backtest(bars, cfg, full)),
-            ("portfolio, all risk rules: loop only", lambda: run_portfolio_backtest(bars, cfg, full, pfeats)),
-            ("portfolio, risk rules without correlation: loop only", lambda: run_portfolio_backtest(bars, cfg, no_corr, pfeats)),
-            ("portfolio, risk layer off: loop only", lambda: run_portfolio_backtest(bars, cfg, off, pfeats)),
-        ]
+        cases = _cases(bars, feats, pfeats, cfg)
         for label, fn in cases:
             sec = best_of(fn, repeats)
             rows.append({"stocks": n, "case": label, "seconds": sec, "bars_per_s": n * N_BARS / sec})
-        out = run_portfolio_backtest(bars, cfg, full, pfeats)
+        out = run_portfolio_backtest(bars, cfg, RiskLimits(), pfeats)
         rows[-3]["note"] = f"{len(out.orders):,} orders, {len(out.fills):,} fills, {len(out.events):,} risk events"
     return rows
 
