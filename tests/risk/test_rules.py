@@ -88,3 +88,15 @@ def test_bad_limits_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="max_gross"):
         RiskLimits(max_gross=1.5)
     assert RULES[RULE_STOP_VOL] == "stop_vol"
+
+
+def test_held_correlation_matrix_agrees_with_the_compiled_average() -> None:
+    from adaptrade.risk.correlation import held_correlation
+
+    rng = np.random.default_rng(1)
+    ret = rng.normal(size=(4, 120))
+    ret[2] = 0.5 * ret[0] + 0.5 * ret[2]
+    m = held_correlation(ret, ("A", "B", "C", "D"), np.array([1, 1, 1, 0]), 119, 60)
+    assert list(m.columns) == ["A", "B", "C"] and np.allclose(np.diag(m), 1.0)
+    avg = avg_correlation(ret, 0, np.array([1, 2], dtype=np.int64), 2, 119, 60)
+    assert avg == pytest.approx((m.loc["A", "B"] + m.loc["A", "C"]) / 2, rel=1e-9)

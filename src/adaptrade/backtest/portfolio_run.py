@@ -33,6 +33,20 @@ def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any
     return pr, loaded
 
 
+def per_stock_beside(pr: PortfolioResult, settings: Any) -> dict[str, Any]:
+    """The per-stock all-in mode on the same bars and strategy, summarised for comparison."""
+    from adaptrade.backtest.aggregate import aggregate
+    from adaptrade.backtest.engine import run_backtest
+    from adaptrade.backtest.results import build_result
+
+    out = pr.output
+    res = build_result(run_backtest(out.bars, out.config), pr.result.benchmark_close, pr.result.benchmark_symbol,
+                       risk_free_rate=settings.risk_free_rate)
+    agg = aggregate(res.stocks)
+    return {"mean_return": agg.get("mean_return"), "median_return": agg.get("median_return"),
+            "trades": int(res.stocks["trades"].sum())}
+
+
 def _pct(x: Any) -> str:
     return "—" if x is None or math.isnan(x) else f"{x * 100:+.2f}%"
 
@@ -69,8 +83,13 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     pr, _ = run_portfolio_request(req, settings)
     doc = summary(pr.result)
     doc["portfolio"] = pr.account_summary()
+    doc["per_stock_mode"] = per_stock_beside(pr, settings)
     print_run(console, pr.result, doc, f"{title} (portfolio mode: per-stock rows are P&L attribution)", top=top)
     console.print(account_table(pr))
+    b = doc["per_stock_mode"]
+    console.print(f"beside it, per-stock all-in mode on the same bars: mean return {_pct(b['mean_return'])} "
+                  f"(= an equal-weight book of the {len(pr.result.stocks)} all-in strategies, no limits), "
+                  f"{b['trades']} closed trades", highlight=False)
     if out is not None:
         write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc)
         write_portfolio_files(pr, out)

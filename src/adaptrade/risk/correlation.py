@@ -1,0 +1,25 @@
+"""Portfolio correlation tracking for reports and alerting: the rolling correlation matrix of the
+held positions' daily log returns at a bar (the compiled loop uses rules.avg_correlation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def held_correlation(ret: np.ndarray, symbols: tuple[str, ...], held: np.ndarray, t: int, window: int = 60) -> pd.DataFrame:
+    """Pairwise Pearson correlation of the held stocks' last `window` returns ending at bar t (pairwise-complete)."""
+    rows = np.flatnonzero(np.asarray(held, dtype=bool))
+    lo = max(0, t - window + 1)
+    frame = pd.DataFrame(ret[rows, lo : t + 1].T, columns=[symbols[i] for i in rows])
+    return frame.corr(min_periods=5)
+
+
+def book_correlation(out: object, t: int, window: int | None = None) -> pd.DataFrame:
+    """The correlation matrix of the positions a portfolio run held at bar t's close."""
+    from adaptrade.backtest.portfolio import PortfolioFeatures
+
+    bars = out.bars  # type: ignore[attr-defined]
+    ret = PortfolioFeatures.compute(bars).ret
+    w = window if window is not None else out.limits.corr_window  # type: ignore[attr-defined]
+    return held_correlation(ret, bars.symbols, out.in_market[:, t], t, w)  # type: ignore[attr-defined]
