@@ -148,3 +148,14 @@ def test_no_lookahead_future_bars_do_not_change_the_past() -> None:
     np.testing.assert_allclose(a.curves[:, : cut + 1], b.curves[:, : cut + 1])
     ka, kb = a.orders[a.orders[:, O_CREATED_T] <= cut], b.orders[b.orders[:, O_CREATED_T] <= cut]
     np.testing.assert_allclose(ka[:, [O_SYM, O_SIDE, O_NOTIONAL]], kb[:, [O_SYM, O_SIDE, O_NOTIONAL]])
+
+
+def test_limit_entries_never_fill_above_their_limit() -> None:
+    bars = generate([f"S{i}" for i in range(6)], 800, seed=21)
+    out = run_portfolio_backtest(bars, StrategyConfig(), RiskLimits(limit_above_bps=0.0, kelly_fraction=0.0))
+    from adaptrade.backtest.portfolio_layout import O_LIMIT, O_TYPE
+
+    lim_orders = out.orders[:, O_TYPE] == 1
+    assert lim_orders.any()
+    f = out.fills[lim_orders[out.fills[:, F_ORDER].astype(int)]]
+    assert len(f) and (f[:, F_PX] <= out.orders[f[:, F_ORDER].astype(int), O_LIMIT] + 1e-12).all()

@@ -160,7 +160,8 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
     k = int(oid)
     side = int(act_i[A_SIDE])
     base = o if (math.isfinite(o) and o > 0.0) else c
-    if int(act_i[A_TYPE]) == LIMIT:
+    is_limit = int(act_i[A_TYPE]) == LIMIT
+    if is_limit:
         base = limit_price_fill(side, act_i[A_LIMIT], base, h, lo)
     act_i[A_BARS_WORKED] += 1.0
     q = 0.0
@@ -177,12 +178,16 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
             q = min(q, room)
             imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
             px = base * (1.0 + slip + imp)
+            if is_limit and px > act_i[A_LIMIT]:  # a limit order never pays more than its limit
+                px = act_i[A_LIMIT]
             unit = px * (1.0 + comm)
             q = min(q, min(act_i[A_REM_NOTIONAL], book[B_CASH]) / unit)
         else:
             q = min(act_i[A_REM_QTY], room, pos_i[P_SHARES])
             imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
             px = base * (1.0 - slip - imp)
+            if is_limit and px < act_i[A_LIMIT]:
+                px = act_i[A_LIMIT]
         if params[P_WHOLE_SHARES] != 0.0:
             q = math.floor(q + 1e-9) if side < 0 else math.floor(q)
         if q > 0.0 and side > 0:

@@ -103,6 +103,8 @@ class SimulatedBroker:
                 continue
             imp = impact_fraction(q, self.adv, self.vol_annual, self.impact_k)
             px = base * (1.0 + o.side * (self.slippage_bps / 1e4 + imp))
+            if o.order_type == LIMIT:  # never worse than the limit
+                px = min(px, o.limit_price) if o.side == SIDE_BUY else max(px, o.limit_price)
             o.fill(q, px, bars.timestamps[k])
             room -= q
             f = Fill(o.order_id, symbol, o.side, q, px, bars.timestamps[k], q * px * self.commission_bps / 1e4, imp * 1e4)
