@@ -140,6 +140,29 @@ def run_trial(batch: Batch) -> TrialMetrics:
                         float(np.mean(series)) if series.size else math.nan)
 
 
+@dataclass(frozen=True)
+class TrialBatch(Batch):
+    """Several trials in one task (index, config), so per-task executor overhead is paid once per chunk."""
+
+    trials: tuple[tuple[int, StrategyConfig], ...] = ()
+
+
+def run_trials(batch: TrialBatch) -> list[tuple[int, TrialMetrics | None, str | None]]:
+    """Run a chunk of trials on the same data; a trial that raises is reported alone, the others still run."""
+    out: list[tuple[int, TrialMetrics | None, str | None]] = []
+    for index, cfg in batch.trials:
+        try:
+            out.append((index, run_trial(replace(batch, config=cfg)), None))
+        except Exception as exc:  # recorded as a failed trial (and counted by the DSR)
+            out.append((index, None, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def chunk_size(n_trials: int, workers: int, remote: bool) -> int:
+    """Trials per task: one task per trial serially; on workers ~10 tasks per worker, at most 50 trials each."""
+    return 1 if not remote else max(1, min(50, math.ceil(n_trials / (workers * 10))))
+
+
 def _at_or_before(series: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """series[idx], or the last finite value before idx (NaN if none): benchmark closes on a stock's dates."""
     pos = np.maximum.accumulate(np.where(np.isfinite(series), np.arange(series.size), -1))
@@ -220,22 +243,28 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
         except (ConfigError, TypeError) as exc:
             configs.append(None)
             errors[i] = str(exc)
-    batches = [Batch(i, bars.symbols, spec, c, dates=bars.dates if remote else None, fingerprint=fp)
-               for i, c in enumerate(configs) if c is not None]
+    todo = [(i, c) for i, c in enumerate(configs) if c is not None]
+    k = chunk_size(len(todo), ex.workers, remote)
+    batches = [TrialBatch(j, bars.symbols, spec, todo[a][1], dates=bars.dates if remote else None, fingerprint=fp,
+                          trials=tuple(todo[a:a + k])) for j, a in enumerate(range(0, len(todo), k))]
     done = 0
 
-    def on_done(_: Any) -> None:
+    def on_done(o: Any) -> None:
         nonlocal done
-        done += 1
+        done += len(batches[o.index].trials)
         if progress is not None:
             progress(done)
 
-    outcomes = {o.index: o for o in ex.map(run_trial, batches, on_done)}  # type: ignore[arg-type]
+    results: dict[int, tuple[TrialMetrics | None, str | None]] = {}
+    for o in ex.map(run_trials, batches, on_done):  # type: ignore[arg-type]
+        if o.ok:
+            results.update({i: (tm, e) for i, tm, e in o.result})  # type: ignore[union-attr]
+        else:  # the whole chunk failed (e.g. its worker died): every trial in it is a failed trial
+            results.update({i: (None, o.error) for i, _ in batches[o.index].trials})
     rows = []
     for i, (p, c) in enumerate(zip(params, configs)):
-        o = outcomes.get(i)
-        tm = o.result if o is not None and o.ok else None
-        rows.append(trial_row(i, p, c, tm, loaded.benchmark_close, errors.get(i) or (o.error if o is not None else None)))  # type: ignore[arg-type]
+        tm, e = results.get(i, (None, None))
+        rows.append(trial_row(i, p, c, tm, loaded.benchmark_close, errors.get(i) or e))
     df = pd.DataFrame(rows)
     good = df[df["ok"] & np.isfinite(df["excess_sharpe"])]
     if good.empty:
