@@ -35,9 +35,11 @@ from adaptrade.backtest.portfolio_layout import (
     RISK_EVENT_FIELDS,
 )
 from adaptrade.data.bars import Bars
+from adaptrade.errors import ConfigError
 from adaptrade.risk.limits import RiskLimits
 from adaptrade.risk.rules import ACCOUNT_SIZE
 from adaptrade.strategy.params import StrategyConfig
+from adaptrade.strategy.state import STATE_SIZE
 
 CURVES = ("equity", "cash", "gross", "drawdown", "breaker")
 
@@ -114,6 +116,8 @@ def run_portfolio_backtest(
     arrs = [np.ascontiguousarray(a, dtype=np.float64) for a in (bars.open, bars.high, bars.low, bars.close, bars.volume)]
     valid = np.ascontiguousarray(bars.valid)
     start = initial_states(n, config) if states is None else np.array(states, dtype=np.float64)
+    if start.shape != (n, STATE_SIZE):
+        raise ConfigError(f"states must have shape {(n, STATE_SIZE)}, got {start.shape}", field="states")
     cap = max(256, n * max(T // 8, 8))
     caps = {"orders": cap, "fills": 2 * cap, "hist": 3 * cap, "trades": cap, "changes": cap, "events": 2 * cap}
     while True:

@@ -48,6 +48,7 @@ def per_stock_beside(pr: PortfolioResult, settings: Any) -> dict[str, Any]:
 
 
 def _pct(x: Any) -> str:
+    """A fraction as a signed percentage, a dash when missing."""
     return "—" if x is None or math.isnan(x) else f"{x * 100:+.2f}%"
 
 
