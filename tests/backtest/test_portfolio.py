@@ -159,3 +159,12 @@ def test_limit_entries_never_fill_above_their_limit() -> None:
     assert lim_orders.any()
     f = out.fills[lim_orders[out.fills[:, F_ORDER].astype(int)]]
     assert len(f) and (f[:, F_PX] <= out.orders[f[:, F_ORDER].astype(int), O_LIMIT] + 1e-12).all()
+
+
+def test_buffers_grow_and_rerun_to_the_same_result() -> None:
+    bars = generate([f"S{i}" for i in range(5)], 600, seed=13)
+    a = run_portfolio_backtest(bars, StrategyConfig())
+    b = run_portfolio_backtest(bars, StrategyConfig(), capacity=2)
+    for name in ("orders", "fills", "history", "trades", "changes", "events", "curves"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert len(a.orders) > 2

@@ -107,8 +107,12 @@ def run_portfolio_backtest(
     limits: RiskLimits | None = None,
     features: PortfolioFeatures | None = None,
     states: np.ndarray | None = None,
+    capacity: int | None = None,
 ) -> PortfolioOutput:
-    """Run all symbols of `bars` against one account of `limits.initial_cash`."""
+    """Run all symbols of `bars` against one account of `limits.initial_cash`.
+
+    `capacity` (rows of the record buffers to start with) is for tests of the grow-and-rerun path.
+    """
     lim = limits if limits is not None else RiskLimits(initial_cash=config.initial_cash)
     feats = features if features is not None else PortfolioFeatures.compute(bars)
     n, T = bars.close.shape
@@ -118,7 +122,7 @@ def run_portfolio_backtest(
     start = initial_states(n, config) if states is None else np.array(states, dtype=np.float64)
     if start.shape != (n, STATE_SIZE):
         raise ConfigError(f"states must have shape {(n, STATE_SIZE)}, got {start.shape}", field="states")
-    cap = max(256, n * max(T // 8, 8))
+    cap = capacity if capacity is not None else max(256, n * max(T // 8, 8))
     caps = {"orders": cap, "fills": 2 * cap, "hist": 3 * cap, "trades": cap, "changes": cap, "events": 2 * cap}
     while True:
         work = start.copy()
