@@ -163,8 +163,9 @@ def test_limit_entries_never_fill_above_their_limit() -> None:
 
 def test_buffers_grow_and_rerun_to_the_same_result() -> None:
     bars = generate([f"S{i}" for i in range(5)], 600, seed=13)
-    a = run_portfolio_backtest(bars, StrategyConfig())
-    b = run_portfolio_backtest(bars, StrategyConfig(), capacity=2)
+    lim = RiskLimits(kelly_fraction=0.0, participation=0.001)
+    a = run_portfolio_backtest(bars, StrategyConfig(), lim)
+    b = run_portfolio_backtest(bars, StrategyConfig(), lim, capacity=2)
     for name in ("orders", "fills", "history", "trades", "changes", "events", "curves"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert len(a.orders) > 2
