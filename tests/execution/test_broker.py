@@ -94,3 +94,18 @@ def test_bad_order_is_rejected_and_logged() -> None:
     o = broker.submit("SYN", SIDE_BUY, -5, "2024-03-08T09:30:00-05:00", 0)
     assert o.status == 4 and broker.history(o.order_id)["status"].tolist() == ["new", "rejected"]
     assert math.isnan(o.avg_price)
+
+
+def test_session_for_uses_real_minutes_when_present_else_synthetic(shared_data_dir) -> None:
+    from adaptrade.execution.intraday import session_for
+
+    d = shared_data_dir / "ohlcv" / "intraday"
+    real, prof = session_for("AMZN", "2025-01-17", (0, 0, 0, 0, 0), d)
+    assert not real.synthetic and len(real) == 390 and real.timestamps[0].startswith("2025-01-17T09:30")
+    assert prof.sum() == pytest.approx(1.0) and prof[0] > prof[6]
+    syn, prof2 = session_for("AAPL", "2024-03-08", (170.0, 173.0, 168.0, 172.0, 5e7), d)
+    assert syn.synthetic and syn.volume.sum() == pytest.approx(5e7)
+    np.testing.assert_allclose(prof2, u_shaped_profile(13))
+    broker = SimulatedBroker(whole_shares=True)
+    res = execute_parent(broker, "AMZN", SIDE_BUY, 30_000, real, "vwap", prof, 13)
+    _check_parent(broker, res, real)

@@ -85,3 +85,26 @@ def synthetic_session(date: str, o: float, h: float, lo: float, c: float, v: flo
     start = pd.Timestamp(f"{date} 09:30", tz="America/New_York")
     ts = np.array([(start + pd.Timedelta(minutes=k)).isoformat() for k in range(n)])
     return IntradayBars(ts, opens, highs, lows, closes, vol, synthetic=True)
+
+
+def minute_files(directory: Path, symbol: str) -> list[Path]:
+    """The shared 1-minute files of a symbol (`SYMBOL_1min_*.csv`), sorted."""
+    return sorted(Path(directory).glob(f"{symbol.upper()}_1min_*.csv"))
+
+
+def session_for(symbol: str, date: str, daily: tuple[float, float, float, float, float], directory: Path | None,
+                n_buckets: int = 13, seed: int = 0) -> tuple[IntradayBars, np.ndarray]:
+    """Bars and a past-only VWAP profile for one session: real minutes when a shared file has the date
+    (profile from that file's earlier sessions, U-shape if none), else a synthetic U-shaped session."""
+    from adaptrade.execution.schedule import profile_from_history
+
+    day = pd.Timestamp(date).date()
+    for path in minute_files(directory, symbol) if directory is not None else []:
+        m = read_minutes(path)
+        dates, vol = session_matrix(m)
+        if day in dates:
+            k = dates.index(day)
+            prof = profile_from_history(vol[:k], n_buckets) if k > 0 else u_shaped_profile(n_buckets)
+            return session_bars(m, day), prof
+    o, h, lo, c, v = daily
+    return synthetic_session(str(day), o, h, lo, c, v, seed=seed), u_shaped_profile(n_buckets)
