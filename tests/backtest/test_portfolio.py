@@ -3,6 +3,8 @@ that must hold for any data and limits (hypothesis): cash >= 0, caps, gross, fil
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +41,7 @@ from adaptrade.strategy.state import (
     S_VOL_SCALAR,
 )
 
+EXAMPLES = int(os.environ.get("PORTFOLIO_EXAMPLES", "12"))  # raise locally for a deeper search
 LEARNED = [S_PERIOD_IDX, S_BUY, S_SELL, S_VOL_SCALAR, S_EMA_RETURN, S_EMA_WIN, S_N_TRADES]
 
 
@@ -100,7 +103,7 @@ def check_invariants(out, lim: RiskLimits) -> None:
         assert exposure <= lim.max_gross * eq[t_new] * (1 + 1e-7) + 1e-6, f"gross exceeded at bar {t_new}"
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(2, 6),
@@ -109,11 +112,13 @@ def check_invariants(out, lim: RiskLimits) -> None:
     participation=st.floats(0.0005, 0.2),
     kelly=st.sampled_from([0.0, 0.25, 1.0]),
     whole=st.booleans(),
+    limit_bps=st.sampled_from([0.0, 25.0, float("inf")]),
+    gtc=st.booleans(),
 )
-def test_invariants_hold_for_random_limits(seed, n, max_position, max_gross, participation, kelly, whole) -> None:
+def test_invariants_hold_for_random_limits(seed, n, max_position, max_gross, participation, kelly, whole, limit_bps, gtc) -> None:
     bars = generate([f"S{i}" for i in range(n)], 400, seed=seed)
     lim = RiskLimits(max_position=max_position, max_gross=max_gross, participation=participation, kelly_fraction=kelly,
-                     kelly_min_trades=2, corr_limit=0.5)
+                     kelly_min_trades=2, corr_limit=0.5, limit_above_bps=limit_bps, limit_gtc=gtc, stop_loss_pct=0.05)
     out = run_portfolio_backtest(bars, StrategyConfig(whole_shares=whole), lim)
     check_invariants(out, lim)
 
