@@ -12,7 +12,7 @@ from typing import Any, Callable
 from adaptrade.research.phase7 import COMPARE
 from adaptrade.research.present import ci, fmt
 
-COMMAND = "make results   # = adaptrade experiment phase7 --out results_out --write-docs docs/results.md"
+COMMAND = "make results   # = adaptrade experiment phase7 --out out/results --write-docs docs/results.md"
 
 
 def _seed_table(doc: dict[str, Any]) -> list[str]:
