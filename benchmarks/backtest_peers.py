@@ -44,7 +44,8 @@ REF_SPEEDS = {  # bars/s at 500 x 2,520 on this machine, from the issue (bare si
 TARGET_ADAPTIVE = 11e6
 PROFILE_OVERHEAD = "profile: kernel, every bar invalid (step returns at its first test)"
 PROFILE_KERNEL = "profile: kernel, real bars (timed alternately with the row below)"
-PROFILE_MIN_BARS = 1_000_000  # profile rows only for the 500 x 2,520 set
+PROFILE_WHATIF = "what-if kernel: step + loop compiled with _nrt=False (patched copies)"
+PROFILE_MIN_BARS = int(os.environ.get("BENCH_PROFILE_MIN_BARS", 1_000_000))  # profile rows only for the 500 x 2,520 set
 SLOW_PASSES = 2  # backtesting.py / backtrader: best of 2 passes over the timed symbols
 
 
@@ -74,6 +75,7 @@ import peers  # noqa: E402
 
 from adaptrade.backtest.engine import Features, run_backtest  # noqa: E402
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS, run_all_in  # noqa: E402
+from adaptrade.strategy.state import E_SIGNAL, EVENT_SIZE, S_LAST_EQUITY, S_SHARES  # noqa: E402
 from adaptrade.data.features import rolling_volatility, rsi_stack  # noqa: E402
 from adaptrade.strategy.params import PERIODS  # noqa: E402
 
@@ -87,8 +89,9 @@ except ImportError:  # pragma: no cover - only before the synthetic module exist
 
 
 def best_of(fn, n: int) -> float:
-    """Best wall time of n runs after one untimed run (first-touch page faults, caches)."""
-    fn()
+    """Best wall time of n runs after one untimed run (first-touch page faults, caches); n=0: one timed run."""
+    if n > 0:
+        fn()
     best = float("inf")
     for _ in range(max(1, n)):
         t0 = time.perf_counter()
@@ -181,6 +184,81 @@ def machine_info() -> dict[str, str]:
     }
 
 
+class Kernel:
+    """Buffers and a call of the engine's compiled `run_all_in` for one config (any argument order)."""
+
+    def __init__(self, bars, feats, config, valid=None):
+        import inspect
+
+        n, t = bars.close.shape
+        self.config = config
+        self.start = np.repeat(initial_state_row(config)[None, :], n, axis=0)
+        self.arrays = {
+            "open_": np.ascontiguousarray(bars.open),
+            "close": np.ascontiguousarray(bars.close),
+            "valid": np.ascontiguousarray(bars.valid if valid is None else valid),
+            "rsi": feats.rsi,
+            "vol": feats.vol,
+            "params": config.to_vector(),
+            "equity": np.empty((n, t)),
+            "signal": np.empty((n, t), np.int8),
+            "in_market": np.empty((n, t), np.bool_),
+            "trades": np.empty((max(64, n * t // 4), TRADE_FIELDS)),
+            "changes": np.empty((max(64, n * t // 4), CHANGE_LOG_FIELDS)),
+        }
+        self.names = list(inspect.signature(run_all_in.py_func).parameters)
+        unknown = [x for x in self.names if x not in self.arrays and x != "states"]
+        if unknown:
+            raise SystemExit(f"run_all_in has arguments this benchmark does not know: {unknown}")
+
+    def __call__(self):
+        args = [self.start.copy() if x == "states" else self.arrays[x] for x in self.names]
+        return run_all_in(*args)
+
+
+def initial_state_row(config) -> np.ndarray:
+    from adaptrade.strategy.kernel import initial_state
+
+    return initial_state(config.to_vector())
+
+
+def nrt_free_kernel():
+    """What-if: copies of the engine's strategy functions compiled with numba's `_nrt=False`
+    (no reference counting of array arguments) and a loop doing run_all_in's per-bar work
+    (step, then equity/signal/in_market writes; trade and change records, a few thousand rows,
+    are left out), also without NRT. The engine's files are read, never changed."""
+    import re
+    import types
+
+    import adaptrade.strategy.kernel as K
+    from numba import njit
+
+    src = Path(K.__file__).read_text()
+    src = src.replace("cache=True", "cache=False")
+    src = re.sub(r"@njit\(([^)]*)\)\ndef (?!initial_state\b)", lambda m: f"@njit({m.group(1)}, _nrt=False)\ndef ", src)
+    mod = types.ModuleType("adaptrade_kernel_nrt_free")
+    exec(compile(src, "adaptrade/strategy/kernel.py (patched copy)", "exec"), mod.__dict__)
+    step = mod.step
+
+    @njit(_nrt=False)
+    def loop(open_, close, valid, rsi, vol, params, states, equity, signal, in_market, event):
+        n_sym, n_t = close.shape
+        for i in range(n_sym):
+            state = states[i]
+            last_valid = -1
+            for t in range(n_t - 1, -1, -1):
+                if valid[i, t]:
+                    last_valid = t
+                    break
+            for t in range(n_t):
+                step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi[i, :, t], vol[i, t], t == last_valid, event)
+                equity[i, t] = state[S_LAST_EQUITY]
+                signal[i, t] = event[E_SIGNAL]
+                in_market[i, t] = state[S_SHARES] > 0.0
+
+    return loop
+
+
 # ----------------------------------------------------------------------------- compile (warm-up)
 
 
@@ -256,20 +334,37 @@ def run_ceiling(bars):
     return buf[:k], t1 - t0, t2 - t1
 
 
-def profile_adaptrade(name, bars, feats, fixed, buffers, repeat) -> list[Row]:
-    o, c, v, eq, sig, inm, tr, ch = buffers
+def profile_adaptrade(name, bars, feats, fixed, adaptive, repeat) -> list[Row]:
     total = bars.close.size
     rows = []
-    v_none = np.zeros_like(v)
-    p_fixed = fixed.to_vector()
-    real = lambda: run_all_in(o, c, v, feats.rsi, feats.vol, p_fixed, eq, sig, inm, tr, ch)  # noqa: E731
-    none = lambda: run_all_in(o, c, v_none, feats.rsi, feats.vol, p_fixed, eq, sig, inm, tr, ch)  # noqa: E731
+    real = Kernel(bars, feats, fixed)
+    none = Kernel(bars, feats, fixed, valid=np.zeros_like(bars.valid))
     t_real = t_ovh = float("inf")
+    real(), none()
     for _ in range(repeat):  # interleaved, so that both see the same machine load
-        t_real = min(t_real, best_of(real, 1))
-        t_ovh = min(t_ovh, best_of(none, 1))
+        t_real = min(t_real, best_of(real, 0))
+        t_ovh = min(t_ovh, best_of(none, 0))
     rows.append(Row(name, "adaptrade fixed", PROFILE_KERNEL, t_real, total))
     rows.append(Row(name, "adaptrade fixed", PROFILE_OVERHEAD, t_ovh, total))
+    try:
+        loop = nrt_free_kernel()
+    except Exception as exc:  # the engine changed shape: report, do not fail the benchmark
+        rows.append(Row(name, "adaptrade (what-if)", PROFILE_WHATIF, float("nan"), total, f"not available: {exc}"))
+        loop = None
+    if loop is not None:
+        o, c, v = (np.ascontiguousarray(a) for a in (bars.open, bars.close, bars.valid))
+        for label, cfg in (("fixed", fixed), ("adaptive", adaptive)):
+            ref = run_backtest(bars, cfg, feats)
+            start = np.repeat(initial_state_row(cfg)[None, :], c.shape[0], axis=0)
+            eq = np.empty(c.shape)
+            sig = np.empty(c.shape, np.int8)
+            inm = np.empty(c.shape, np.bool_)
+            ev = np.zeros(EVENT_SIZE)
+            p = cfg.to_vector()
+            run = lambda: loop(o, c, v, feats.rsi, feats.vol, p, start.copy(), eq, sig, inm, ev)  # noqa: E731
+            t = best_of(run, repeat)
+            same = np.array_equal(eq, ref.equity) and np.array_equal(sig, ref.signal) and np.array_equal(inm, ref.in_market)
+            rows.append(Row(name, f"adaptrade {label} (what-if)", PROFILE_WHATIF, t, total, "equity, signals, positions identical to run_backtest" if same else "**outputs differ from run_backtest**"))
     t_rs = best_of(lambda: rsi_stack(bars.close, bars.valid, PERIODS), repeat)
     rows.append(Row(name, "adaptrade", "profile: features, RSI stack part (12 periods)", t_rs, total))
     t_rs1 = best_of(lambda: rsi_stack(bars.close, bars.valid, (PERIOD,)), repeat)
@@ -294,26 +389,21 @@ def bench_dataset(name: str, n_sym: int, n_bars: int, repeat: int) -> tuple[list
     feats = Features.compute(bars)
     t_feat = best_of(lambda: Features.compute(bars), repeat)
     rows.append(Row(name, "adaptrade", "features: RSI 10..21 stack + 20d vol", t_feat, total))
-    o, c, v = (np.ascontiguousarray(a) for a in (bars.open, bars.close, bars.valid))
-    eq = np.empty(c.shape)
-    sig = np.empty(c.shape, np.int8)
-    inm = np.empty(c.shape, np.bool_)
-    tr = np.empty((max(64, total // 4), TRADE_FIELDS))
-    ch = np.empty((max(64, total // 4), CHANGE_LOG_FIELDS))
     for label, cfg in (("fixed", fixed), ("adaptive", adaptive)):
-        p = cfg.to_vector()
-        t_k = best_of(lambda: run_all_in(o, c, v, feats.rsi, feats.vol, p, eq, sig, inm, tr, ch), repeat)
+        t_k = best_of(Kernel(bars, feats, cfg), repeat)
         rows.append(Row(name, f"adaptrade {label}", "kernel (run_all_in)", t_k, total))
         t_tot = best_of(lambda: run_backtest(bars, cfg), max(1, repeat // 2))
         rows.append(Row(name, f"adaptrade {label}", "total: run_backtest (features + kernel)", t_tot, total))
     # profile: where the kernel and feature time goes (largest set only)
     if total >= PROFILE_MIN_BARS:
-        rows += profile_adaptrade(name, bars, feats, fixed, (o, c, v, eq, sig, inm, tr, ch), repeat)
+        rows += profile_adaptrade(name, bars, feats, fixed, adaptive, repeat)
     ours = peers.adaptrade_output_trades(run_backtest(bars, fixed, feats))
     n_tr = sum(len(t) for t in ours.values())
 
     # --- ceiling
     rec, _, _ = run_ceiling(bars)
+    o, c = np.ascontiguousarray(bars.open), np.ascontiguousarray(bars.close)
+    eq = np.empty(c.shape)
     t_rsi = best_of(lambda: peers.bare_rsi_rows(c, PERIOD, np.empty_like(c)), repeat)
     r14 = np.empty_like(c)
     peers.bare_rsi_rows(c, PERIOD, r14)
@@ -374,7 +464,9 @@ def bench_dataset(name: str, n_sym: int, n_bars: int, repeat: int) -> tuple[list
 def table(rows: list[Row]) -> str:
     out = ["| data | engine | timed | time | bars/s | note |", "| --- | --- | --- | ---: | ---: | --- |"]
     for r in rows:
-        if r.bars:
+        if r.bars and np.isnan(r.seconds):
+            out.append(f"| {r.dataset} | {r.engine} | {r.part} | - | - | {r.note} |")
+        elif r.bars:
             out.append(f"| {r.dataset} | {r.engine} | {r.part} | {fmt_time(r.seconds)} | {fmt_rate(r.rate)} | {r.note} |")
     return "\n".join(out)
 
@@ -440,26 +532,39 @@ def diagnosis(rows: list[Row], big: str) -> list[str]:
         get("adaptrade", "profile: rsi_stack"),
         get("adaptrade", "profile: features, 20d"),
     )
+    wf, wa = get("adaptrade fixed (what-if)", PROFILE_WHATIF), get("adaptrade adaptive (what-if)", PROFILE_WHATIF)
+    ka = get("adaptrade adaptive", "kernel")
+    ceil = get("ceiling (bare numba)", "total")
     out = []
     if kf and ovh:
         out.append(
             f"- Kernel: with every bar invalid, `step` returns at its first test, yet the loop still takes "
-            f"{fmt_time(ovh.seconds)}, {100 * ovh.seconds / kf.seconds:.0f}% of the fixed kernel's {fmt_time(kf.seconds)}. "
-            "The time is spent calling `step`, not in its body. `step` is a separate compiled function with four "
+            f"{fmt_time(ovh.seconds)}. Over the same passes the fixed kernel on real bars takes {fmt_time(kf.seconds)}, "
+            f"so about {min(100.0, 100 * ovh.seconds / kf.seconds):.0f}% of the kernel time is the cost of calling `step` "
+            "at all, not its logic. `step` is a separate compiled function with four "
             "array arguments (state, params, the per-bar view `rsi[i, :, t]`, event). numba increfs each array argument "
-            "on entry and decrefs it on exit, which makes 8 out-of-line `NRT_incref`/`NRT_decref` calls per bar (see "
-            "`step.inspect_asm`). Building the `rsi[i, :, t]` view also costs time on every bar."
+            "on entry and decrefs it on exit: the compiled `step` makes 4 `NRT_incref` calls before its first test, and "
+            "4 `NRT_decref` calls on return (seen in `inspect_asm` of an uncached copy). The caller also builds the "
+            "`rsi[i, :, t]` view and refcounts it on every bar."
         )
+    if wf and not np.isnan(wf.seconds):
         out.append(
-            "- Fix (measured on patched copies of `strategy/kernel.py` outside the repo, driven by a copy of the "
-            "`run_all_in` loop, 500 x 2,520; equity bit-identical to `run_all_in`): compile `step` and its helpers with `_nrt=False` (they allocate "
-            "nothing; `initial_state` keeps NRT) and pass the RSI stack plus the symbol index (`rsi[sym, idx, t]`) "
-            "instead of a per-bar view: 16M -> 99M bars/s. Also reset only the event fields that are read "
-            "(E_SIGNAL, E_FILL, E_CLOSED, E_N_CHANGES) instead of `event[:] = 0.0`: 125M fixed, 103M "
-            "adaptive. `step` stays callable from Python. What did not work: only `_nrt=False`, still "
-            "passing the view, gave 53M; `inline='always'` on `step` gave 23M, because the refcount operations "
-            "remain after inlining. `_nrt` is a private numba option. An alternative that uses only public "
-            "numba features, not measured here, is a `step` that takes no arrays (scalars in, a tuple out) and is inlined."
+            f"- Fix, measured: copies of the strategy functions compiled with `_nrt=False`, called from a loop that "
+            f"is also compiled with `_nrt=False`, run at {fmt_rate(wf.rate)} bars/s fixed"
+            + (f" and {fmt_rate(wa.rate)} adaptive" if wa and not np.isnan(wa.seconds) else "")
+            + f" (engine as is: {fmt_rate(kf.rate) if kf else '?'} and {fmt_rate(ka.rate) if ka else '?'})"
+            + (f", against half the ceiling {fmt_rate(ceil.rate / 2)}" if ceil else "")
+            + ". Their equity, signals and positions are identical to `run_backtest`'s (rows 'what-if'). The engine change: compile "
+            "`step`, `decide`, `_buy`, `_sell`, `learn`, `_record_change`, `effective_thresholds`, `_clamp`, "
+            "`open_position` and `close_position` with `_nrt=False`, since none of them allocates. Compile "
+            "`run_all_in` with `_nrt=False` too, and pass it the `event` scratch vector instead of allocating it "
+            "with `np.zeros` inside; `initial_state` keeps NRT. `step` stays callable from Python. Earlier "
+            "experiments on the pre-split kernel: `_nrt=False` on `step` alone, with the caller still "
+            "refcounting the `rsi[i, :, t]` view, reached about half of that. `inline='always'` on `step` "
+            "gained only 1.4x, because the refcount operations remain after inlining. Resetting only the "
+            "event fields that are read (E_SIGNAL, E_FILL, E_CLOSED, E_N_CHANGES) instead of `event[:] = 0.0` "
+            "added about 15%. `_nrt` is a private numba option. An alternative that uses only public numba "
+            "features, not measured, is a `step` that takes no arrays (scalars in, a tuple out) and is inlined."
         )
     if feat and rs and vol and rs1 and kf:
         out.append(
@@ -495,6 +600,7 @@ def main() -> int:
         ("500 x 2,520", 500, 2520),
     ]
     info = machine_info()
+    load0 = os.getloadavg()[0]
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     t_start = time.perf_counter()
     warm = warm_up()
@@ -529,7 +635,9 @@ def main() -> int:
             "(a subset on the multi-symbol sets, bars/s extrapolated). The machine has "
             f"{info['nproc']} cores shared with other jobs, so numbers move by 10-30% between runs.",
             "",
-            "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".",
+            "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items())
+            + f"; 1-minute load average {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end "
+            "(other engineers' jobs: a figure far off its neighbours in the same set is load, not the code).",
             "",
             "Rows: adaptrade *features* = `Features.compute` (TA-Lib-identical RSI for periods 10..21 and the "
             "20-day volatility); *kernel* = the compiled `run_all_in` (calls the strategy `step` for every "
