@@ -78,6 +78,7 @@ def check_invariants(out, lim: RiskLimits) -> None:
     """The properties the issue asks for, checked on one run's raw output."""
     eq, cash = out.curves[0], out.curves[1]
     assert (cash >= -1e-6).all(), "cash went negative"
+    np.testing.assert_allclose(out.pnl.sum(axis=0), eq - lim.initial_cash, atol=1e-6 * lim.initial_cash)  # attribution adds up
     o, f = out.orders, out.fills
     # child fills sum to each parent's filled quantity; no fill before (or on) the bar the order was created
     filled = np.bincount(f[:, F_ORDER].astype(int), weights=f[:, F_QTY], minlength=len(o))
