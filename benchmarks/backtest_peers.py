@@ -667,10 +667,13 @@ def main() -> int:
         ]
         write_section("\n".join(doc))
         print(f"\nwrote section '{SECTION}' of {DOC}")
-    if _TMP_CACHE:
-        shutil.rmtree(_TMP_CACHE, ignore_errors=True)
     return 0 if agree else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        rc = main()
+    finally:
+        if _TMP_CACHE:
+            shutil.rmtree(_TMP_CACHE, ignore_errors=True)
+    sys.exit(rc)
