@@ -175,3 +175,21 @@ def test_buffers_grow_and_rerun_to_the_same_result() -> None:
     for name in ("orders", "fills", "history", "trades", "changes", "events", "curves"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert len(a.orders) > 2
+
+
+def test_entries_compete_for_cash_most_oversold_first() -> None:
+    from adaptrade.backtest.portfolio_layout import RE_RULE, RE_SYM, RE_T
+    from adaptrade.risk.rules import RULE_CASH, RULE_MAX_GROSS, RULE_TOO_SMALL
+
+    one = generate(["AAA"], 600, seed=17)
+    ts = int(np.flatnonzero(run_backtest(one, StrategyConfig()).signal[0] > 0)[0])  # AAA's first buy signal
+    arr = {k: np.vstack([getattr(one, k)] * 2) for k in ("open", "high", "low", "close", "volume", "valid")}
+    arr["close"][1, ts] *= 0.97  # BBB = AAA with a deeper dip on that bar: lower RSI, more oversold
+    arr["low"][1, ts] = min(arr["low"][1, ts], arr["close"][1, ts])
+    twin = Bars(dates=one.dates, symbols=("AAA", "BBB"), **arr)
+    lim = RiskLimits(kelly_fraction=0.0, max_position=1.0, corr_limit=2.0)
+    out = run_portfolio_backtest(twin, StrategyConfig(), lim)
+    first = out.orders[out.orders[:, O_CREATED_T] == ts]
+    assert len(first) == 1 and first[0, O_SYM] == 1, "BBB (more oversold) is sized first and takes the cash"
+    ev = out.events[(out.events[:, RE_T] == ts) & (out.events[:, RE_SYM] == 0)]
+    assert set(ev[:, RE_RULE].astype(int)) & {RULE_MAX_GROSS, RULE_CASH, RULE_TOO_SMALL}  # AAA: no room left

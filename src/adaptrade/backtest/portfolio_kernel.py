@@ -1,7 +1,7 @@
 """The compiled portfolio loop: one account, bars outer, stocks inner. At each bar: work the
 open orders against the bar (fills), mark to market, run the drawdown breaker, then per stock
-check stops, ask the strategy (`decide`) for a signal, size entries with the risk rules and
-create orders that fill from the next bar on. Everything lands in preallocated buffers."""
+check stops and ask the strategy (`decide`) for a signal; then entries compete for cash (most
+oversold first), sized by the risk rules, as orders that fill from the next bar on. Everything lands in preallocated buffers."""
 
 from __future__ import annotations
 
@@ -50,12 +50,13 @@ from adaptrade.risk.rules import (
     breaker_update,
     stop_rule,
 )
-from adaptrade.strategy.kernel import decide
+from adaptrade.strategy.kernel import decide, effective_thresholds
 from adaptrade.strategy.state import (
     EVENT_SIZE,
     S_ENTRY_COST,
     S_ENTRY_PRICE,
     S_ENTRY_T,
+    S_PERIOD_IDX,
 )
 
 
@@ -70,6 +71,8 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
     n, T = close.shape
     event = np.zeros(EVENT_SIZE)
     held = np.empty(n, dtype=np.int64)
+    cand = np.empty(n, dtype=np.int64)
+    strength = np.empty(n)
     last_valid = np.full(n, -1, dtype=np.int64)
     for i in range(n):
         for t in range(T - 1, -1, -1):
@@ -105,6 +108,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
             log_event(events, counts, t, -1, rule, dd, acct[A_PEAK])
         curves[0, t], curves[1, t], curves[2, t], curves[3, t], curves[4, t] = eq, book[B_CASH], value / eq, dd, acct[A_BREAKER]
         exposure = value + book[B_RESERVED]
+        n_cand = 0
         for i in range(n):  # 3) stops, signals, sizing, new orders at the close
             signal[i, t] = 0
             if not valid[i, t]:
@@ -130,30 +134,36 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                         cancel(act[i], t, book, orders, hist, counts)
                     pos[i, P_EXITING] = 1.0
             elif sig > 0 and act[i, A_ID] < 0.0 and pos[i, P_SHARES] == 0.0 and pos[i, P_PAPER] == 0.0 and pos[i, P_PAPER_PENDING] == 0.0:
-                w = size_entry(i, t, eq, exposure, st, pos, act, book, acct, ret, risk, events, counts, held)
-                if w <= 0.0:
-                    pos[i, P_PAPER_PENDING] = 1.0
-                else:
-                    notional = w * eq
-                    c = close[i, t]
-                    qty = notional / c
-                    half = 0.5 * spread[i, t] if math.isfinite(spread[i, t]) else 0.0
-                    cost_bps = 1e4 * (half + impact_fraction(qty, adv[i, t], vol[i, t], risk[R_IMPACT_K]))
-                    if cost_bps > risk[R_LIMIT_ABOVE_BPS]:
-                        tif = GTC if risk[R_LIMIT_GTC] != 0.0 else DAY
-                        new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[R_MAX_ORDER_BARS] if tif == GTC else 1.0,
-                                   adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
-                    else:
-                        new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[R_MAX_ORDER_BARS],
-                                   adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
-                    book[B_RESERVED] += notional
-                    exposure += notional
+                buy_eff, _ = effective_thresholds(st, params)
+                cand[n_cand] = i
+                strength[n_cand] = buy_eff - rsi[i, int(st[S_PERIOD_IDX]), t]  # how far below its buy threshold
+                n_cand += 1
             if pos[i, P_EXITING] > 0.0 and act[i, A_ID] < 0.0 and pos[i, P_SHARES] > 0.0:
                 q = pos[i, P_SHARES]
                 half = 0.5 * spread[i, t] if math.isfinite(spread[i, t]) else 0.0
                 cost_bps = 1e4 * (half + impact_fraction(q, adv[i, t], vol[i, t], risk[R_IMPACT_K]))
                 new_order(i, t, -1, MARKET, GTC, np.nan, q, q * close[i, t], int(pos[i, P_EXITING]),
                            risk[R_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
+        for k in np.argsort(-strength[:n_cand], kind="mergesort"):  # 4) entries compete for cash: most oversold first
+            i = cand[k]
+            w = size_entry(i, t, eq, exposure, states[i], pos, act, book, acct, ret, risk, events, counts, held)
+            if w <= 0.0:
+                pos[i, P_PAPER_PENDING] = 1.0
+                continue
+            notional = w * eq
+            c = close[i, t]
+            qty = notional / c
+            half = 0.5 * spread[i, t] if math.isfinite(spread[i, t]) else 0.0
+            cost_bps = 1e4 * (half + impact_fraction(qty, adv[i, t], vol[i, t], risk[R_IMPACT_K]))
+            if cost_bps > risk[R_LIMIT_ABOVE_BPS]:
+                tif = GTC if risk[R_LIMIT_GTC] != 0.0 else DAY
+                new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[R_MAX_ORDER_BARS] if tif == GTC else 1.0,
+                          adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
+            else:
+                new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[R_MAX_ORDER_BARS],
+                          adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
+            book[B_RESERVED] += notional
+            exposure += notional
     for i in range(n):  # end: cancel what still works, report open positions marked at the last close
         if act[i, A_ID] >= 0.0:
             cancel(act[i], T - 1, book, orders, hist, counts)
