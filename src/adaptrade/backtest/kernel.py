@@ -19,7 +19,6 @@ from adaptrade.strategy.state import (
     E_PNL,
     E_RETURN,
     E_SIGNAL,
-    EVENT_SIZE,
     S_ENTRY_COST,
     S_ENTRY_PRICE,
     S_ENTRY_T,
@@ -35,7 +34,7 @@ C_SYMBOL, C_T, C_PARAM, C_OLD, C_NEW, C_REASON = range(6)
 CHANGE_LOG_FIELDS = 6
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_all_in(
     open_: np.ndarray,
     close: np.ndarray,
@@ -49,10 +48,13 @@ def run_all_in(
     in_market: np.ndarray,
     trades: np.ndarray,
     changes: np.ndarray,
+    event: np.ndarray,
 ) -> tuple[int, int]:
     """Run every stock (rows of the [symbol, t] arrays) on its own all-in account.
 
     `states[i]` is stock i's strategy state: read as the starting state, left as the final one.
+    `event` is a scratch buffer of EVENT_SIZE (passed in: this loop runs without numba's
+    allocator so that calling `step` once per bar costs no reference counting).
 
     Returns (number of trade rows, number of change rows). When a count exceeds its buffer,
     rows past the end are not written and the caller reruns with larger buffers.
@@ -62,7 +64,6 @@ def run_all_in(
     cap_ch = changes.shape[0]
     nt = 0
     nc = 0
-    event = np.zeros(EVENT_SIZE, dtype=np.float64)
     for i in range(n_sym):
         state = states[i]
         last_valid = -1

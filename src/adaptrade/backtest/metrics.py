@@ -26,8 +26,6 @@ def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, 
         prev = initial
         peak = initial
         mdd = 0.0
-        s = 0.0
-        ss = 0.0
         m = 0
         held = 0
         nvalid = 0

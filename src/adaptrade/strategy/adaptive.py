@@ -23,7 +23,6 @@ from adaptrade.strategy.state import (
     E_N_CHANGES,
     E_PNL,
     E_RETURN,
-    E_SIGNAL,
     EVENT_SIZE,
     PARAM_NAMES,
     REASONS,

@@ -24,6 +24,7 @@ from adaptrade.strategy.params import (
     P_INITIAL_CASH,
     P_MIN_TRADES,
     P_PERIOD0,
+    P_RSI_ROW0,
     P_SELL0,
     P_SLIPPAGE,
     P_STEP,
@@ -39,6 +40,9 @@ from adaptrade.strategy.params import (
     WIN_RATE_FAST,
     WIN_RATE_SLOW,
 )
+# Everything but `initial_state` is compiled without numba's reference-counting runtime
+# (`_nrt=False`): these functions never allocate, and the incref/decref pairs on their array
+# arguments were ~98% of the per-bar cost when called once per bar from the loop.
 from adaptrade.strategy.state import (
     CHANGE_FIELDS,
     E_CHANGES,
@@ -99,12 +103,12 @@ def initial_state(params: np.ndarray) -> np.ndarray:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _clamp(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else (hi if x > hi else x)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def effective_thresholds(state: np.ndarray, params: np.ndarray) -> tuple[float, float]:
     """Buy/sell thresholds after the volatility scalar widens (>1) or narrows (<1) them around 50."""
     buy = state[S_BUY]
@@ -115,7 +119,7 @@ def effective_thresholds(state: np.ndarray, params: np.ndarray) -> tuple[float, 
     return _clamp(50.0 - (50.0 - buy) * k, BUY_MIN, BUY_MAX), _clamp(50.0 + (sell - 50.0) * k, SELL_MIN, SELL_MAX)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _record_change(event: np.ndarray, param_id: int, old: float, new: float, reason: int) -> None:
     k = int(event[E_N_CHANGES])
     base = E_CHANGES + CHANGE_FIELDS * k
@@ -126,7 +130,7 @@ def _record_change(event: np.ndarray, param_id: int, old: float, new: float, rea
     event[E_N_CHANGES] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float, event: np.ndarray) -> None:
     """Online learning after one closed trade: update the EMAs, then adapt within bounds."""
     a = params[P_ALPHA]
@@ -189,7 +193,7 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
             _record_change(event, ID_SCALAR, k_old, k_new, R_VOL)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _buy(state: np.ndarray, params: np.ndarray, t: int, price: float, event: np.ndarray) -> None:
     px = price * (1.0 + params[P_SLIPPAGE])
     unit = px * (1.0 + params[P_COMMISSION])
@@ -209,7 +213,7 @@ def _buy(state: np.ndarray, params: np.ndarray, t: int, price: float, event: np.
     event[E_FILL_SHARES] = shares
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sell(state: np.ndarray, params: np.ndarray, t: int, price: float, vol: float, event: np.ndarray) -> None:
     shares = state[S_SHARES]
     if shares <= 0.0:
@@ -223,13 +227,13 @@ def _sell(state: np.ndarray, params: np.ndarray, t: int, price: float, vol: floa
     close_position(state, params, proceeds, vol, event)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decide(state: np.ndarray, params: np.ndarray, rsi_t: np.ndarray) -> int:
     """The signal at this bar's close from the current position and RSI: +1 buy, -1 sell, 0 none.
 
     Pure (reads the state, changes nothing): the per-stock loop and the portfolio loop both use it.
     """
-    r = rsi_t[int(state[S_PERIOD_IDX])]
+    r = rsi_t[int(state[S_PERIOD_IDX]) - int(params[P_RSI_ROW0])]
     if not math.isfinite(r):
         return 0
     buy, sell = effective_thresholds(state, params)
@@ -240,7 +244,7 @@ def decide(state: np.ndarray, params: np.ndarray, rsi_t: np.ndarray) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def open_position(state: np.ndarray, t: int, shares: float, price: float, cost: float) -> None:
     """Record an entry filled elsewhere (portfolio mode): shares at `price`, `cost` paid in total."""
     state[S_SHARES] = shares
@@ -249,7 +253,7 @@ def open_position(state: np.ndarray, t: int, shares: float, price: float, cost: 
     state[S_ENTRY_T] = t
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def close_position(state: np.ndarray, params: np.ndarray, proceeds: float, vol: float, event: np.ndarray) -> float:
     """Record an exit filled elsewhere (portfolio mode) and learn from it; returns the trade return."""
     cost = state[S_ENTRY_COST]
@@ -264,7 +268,7 @@ def close_position(state: np.ndarray, params: np.ndarray, proceeds: float, vol: 
     return ret
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step(
     state: np.ndarray,
     params: np.ndarray,

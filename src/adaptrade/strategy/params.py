@@ -33,7 +33,8 @@ P_INITIAL_CASH = 8
 P_PERIOD0 = 9
 P_BUY0 = 10
 P_SELL0 = 11
-PARAMS_SIZE = 12
+P_RSI_ROW0 = 12  # RSI period - 10 of the first row of the RSI stack handed in (0: the full 10..21 stack)
+PARAMS_SIZE = 13
 
 StrategyKind = Literal["adaptive", "fixed"]
 
