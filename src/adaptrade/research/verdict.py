@@ -33,12 +33,15 @@ BEATS, SAME, TRAILS = "beats buy-and-hold", "indistinguishable from buy-and-hold
 def daily_returns(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """[symbol, t] simple returns between consecutive valid bars (NaN on the first and invalid bars)."""
     v = np.asarray(values, dtype=np.float64)
-    out = np.full(v.shape, np.nan)
-    for i in range(v.shape[0]):
-        pos = np.flatnonzero(valid[i] & np.isfinite(v[i]))
-        if pos.size > 1:
-            out[i, pos[1:]] = v[i, pos[1:]] / v[i, pos[:-1]] - 1.0
-    return out
+    if v.size == 0:
+        return np.full(v.shape, np.nan)
+    ok = np.asarray(valid, dtype=bool) & np.isfinite(v)
+    last = np.maximum.accumulate(np.where(ok, np.arange(v.shape[1])[None, :], -1), axis=1)  # last usable bar <= t
+    prev = np.full(last.shape, -1, dtype=last.dtype)
+    prev[:, 1:] = last[:, :-1]  # last usable bar < t
+    before = np.take_along_axis(v, np.maximum(prev, 0), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok & (prev >= 0), v / before - 1.0, np.nan)
 
 
 def excess_panel(equity: np.ndarray, close: np.ndarray, valid: np.ndarray) -> np.ndarray:
