@@ -41,10 +41,15 @@ REF_SPEEDS = {  # bars/s at 500 x 2,520 on this machine, from the issue (bare si
     "backtrader": 14.5e3,
     "ceiling": 150e6,
 }
-TARGET_ADAPTIVE = 11e6
+TARGET_FIXED = REF_SPEEDS["ceiling"] / 2  # issue: fixed kernel >= half the ~150M bars/s ceiling
+TARGET_ADAPTIVE = REF_SPEEDS["vectorbt"]  # issue: adaptive kernel >= vectorbt from_signals' 11M bars/s
 PROFILE_OVERHEAD = "profile: kernel, every bar invalid (step returns at its first test)"
 PROFILE_KERNEL = "profile: kernel, real bars (timed alternately with the row below)"
-PROFILE_WHATIF = "what-if kernel: step + loop compiled with _nrt=False (patched copies)"
+PROFILE_RSI_ALL = "profile: features, RSI part, 12 periods (adaptive)"
+PROFILE_RSI_ONE = f"profile: features, RSI part, RSI({PERIOD}) only (fixed)"
+PROFILE_VOL = "profile: features, 20d volatility part (both modes)"
+FEAT_FIXED = f"features: Features.for_config, RSI({PERIOD}) + 20d vol"
+FEAT_ADAPTIVE = "features: Features.for_config, RSI 10..21 stack + 20d vol"
 PROFILE_MIN_BARS = int(os.environ.get("BENCH_PROFILE_MIN_BARS", 1_000_000))  # profile rows only for the 500 x 2,520 set
 SLOW_PASSES = 2  # backtesting.py / backtrader: best of 2 passes over the timed symbols
 
@@ -75,9 +80,9 @@ import peers  # noqa: E402
 
 from adaptrade.backtest.engine import Features, run_backtest  # noqa: E402
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS, run_all_in  # noqa: E402
-from adaptrade.strategy.state import E_SIGNAL, EVENT_SIZE, S_LAST_EQUITY, S_SHARES  # noqa: E402
+from adaptrade.strategy.state import EVENT_SIZE  # noqa: E402
 from adaptrade.data.features import rolling_volatility, rsi_stack  # noqa: E402
-from adaptrade.strategy.params import PERIODS  # noqa: E402
+from adaptrade.strategy.params import P_RSI_ROW0, PERIODS  # noqa: E402
 
 try:
     from adaptrade.data.synthetic import generate
@@ -185,7 +190,8 @@ def machine_info() -> dict[str, str]:
 
 
 class Kernel:
-    """Buffers and a call of the engine's compiled `run_all_in` for one config (any argument order)."""
+    """Buffers and a call of the engine's compiled `run_all_in` for one config (any argument order),
+    set up as `run_backtest` does (RSI row offset of the features, `event` scratch buffer)."""
 
     def __init__(self, bars, feats, config, valid=None):
         import inspect
@@ -199,12 +205,13 @@ class Kernel:
             "valid": np.ascontiguousarray(bars.valid if valid is None else valid),
             "rsi": feats.rsi,
             "vol": feats.vol,
-            "params": config.to_vector(),
+            "params": params_for(config, feats),
             "equity": np.empty((n, t)),
             "signal": np.empty((n, t), np.int8),
             "in_market": np.empty((n, t), np.bool_),
             "trades": np.empty((max(64, n * t // 4), TRADE_FIELDS)),
             "changes": np.empty((max(64, n * t // 4), CHANGE_LOG_FIELDS)),
+            "event": np.zeros(EVENT_SIZE),
         }
         self.names = list(inspect.signature(run_all_in.py_func).parameters)
         unknown = [x for x in self.names if x not in self.arrays and x != "states"]
@@ -222,41 +229,11 @@ def initial_state_row(config) -> np.ndarray:
     return initial_state(config.to_vector())
 
 
-def nrt_free_kernel():
-    """What-if: copies of the engine's strategy functions compiled with numba's `_nrt=False`
-    (no reference counting of array arguments) and a loop doing run_all_in's per-bar work
-    (step, then equity/signal/in_market writes; trade and change records, a few thousand rows,
-    are left out), also without NRT. The engine's files are read, never changed."""
-    import re
-    import types
-
-    import adaptrade.strategy.kernel as K
-    from numba import njit
-
-    src = Path(K.__file__).read_text()
-    src = src.replace("cache=True", "cache=False")
-    src = re.sub(r"@njit\(([^)]*)\)\ndef (?!initial_state\b)", lambda m: f"@njit({m.group(1)}, _nrt=False)\ndef ", src)
-    mod = types.ModuleType("adaptrade_kernel_nrt_free")
-    exec(compile(src, "adaptrade/strategy/kernel.py (patched copy)", "exec"), mod.__dict__)
-    step = mod.step
-
-    @njit(_nrt=False)
-    def loop(open_, close, valid, rsi, vol, params, states, equity, signal, in_market, event):
-        n_sym, n_t = close.shape
-        for i in range(n_sym):
-            state = states[i]
-            last_valid = -1
-            for t in range(n_t - 1, -1, -1):
-                if valid[i, t]:
-                    last_valid = t
-                    break
-            for t in range(n_t):
-                step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi[i, :, t], vol[i, t], t == last_valid, event)
-                equity[i, t] = state[S_LAST_EQUITY]
-                signal[i, t] = event[E_SIGNAL]
-                in_market[i, t] = state[S_SHARES] > 0.0
-
-    return loop
+def params_for(config, feats) -> np.ndarray:
+    """config.to_vector() with the first RSI row of `feats`, as run_backtest sets it."""
+    p = config.to_vector()
+    p[P_RSI_ROW0] = feats.first_period - PERIODS[0]
+    return p
 
 
 # ----------------------------------------------------------------------------- compile (warm-up)
@@ -334,7 +311,8 @@ def run_ceiling(bars):
     return buf[:k], t1 - t0, t2 - t1
 
 
-def profile_adaptrade(name, bars, feats, fixed, adaptive, repeat) -> list[Row]:
+def profile_adaptrade(name, bars, feats, fixed, repeat) -> list[Row]:
+    """Fixed kernel on real bars vs on all-invalid bars (the per-bar floor), and the feature parts."""
     total = bars.close.size
     rows = []
     real = Kernel(bars, feats, fixed)
@@ -346,31 +324,12 @@ def profile_adaptrade(name, bars, feats, fixed, adaptive, repeat) -> list[Row]:
         t_ovh = min(t_ovh, best_of(none, 0))
     rows.append(Row(name, "adaptrade fixed", PROFILE_KERNEL, t_real, total))
     rows.append(Row(name, "adaptrade fixed", PROFILE_OVERHEAD, t_ovh, total))
-    try:
-        loop = nrt_free_kernel()
-    except Exception as exc:  # the engine changed shape: report, do not fail the benchmark
-        rows.append(Row(name, "adaptrade (what-if)", PROFILE_WHATIF, float("nan"), total, f"not available: {exc}"))
-        loop = None
-    if loop is not None:
-        o, c, v = (np.ascontiguousarray(a) for a in (bars.open, bars.close, bars.valid))
-        for label, cfg in (("fixed", fixed), ("adaptive", adaptive)):
-            ref = run_backtest(bars, cfg, feats)
-            start = np.repeat(initial_state_row(cfg)[None, :], c.shape[0], axis=0)
-            eq = np.empty(c.shape)
-            sig = np.empty(c.shape, np.int8)
-            inm = np.empty(c.shape, np.bool_)
-            ev = np.zeros(EVENT_SIZE)
-            p = cfg.to_vector()
-            run = lambda: loop(o, c, v, feats.rsi, feats.vol, p, start.copy(), eq, sig, inm, ev)  # noqa: E731
-            t = best_of(run, repeat)
-            same = np.array_equal(eq, ref.equity) and np.array_equal(sig, ref.signal) and np.array_equal(inm, ref.in_market)
-            rows.append(Row(name, f"adaptrade {label} (what-if)", PROFILE_WHATIF, t, total, "equity, signals, positions identical to run_backtest" if same else "**outputs differ from run_backtest**"))
     t_rs = best_of(lambda: rsi_stack(bars.close, bars.valid, PERIODS), repeat)
-    rows.append(Row(name, "adaptrade", "profile: features, RSI stack part (12 periods)", t_rs, total))
+    rows.append(Row(name, "adaptrade", PROFILE_RSI_ALL, t_rs, total))
     t_rs1 = best_of(lambda: rsi_stack(bars.close, bars.valid, (PERIOD,)), repeat)
-    rows.append(Row(name, "adaptrade", f"profile: rsi_stack for RSI({PERIOD}) only", t_rs1, total))
+    rows.append(Row(name, "adaptrade", PROFILE_RSI_ONE, t_rs1, total))
     t_vol = best_of(lambda: rolling_volatility(bars.close, bars.valid, 20), repeat)
-    rows.append(Row(name, "adaptrade", "profile: features, 20d volatility part", t_vol, total))
+    rows.append(Row(name, "adaptrade", PROFILE_VOL, t_vol, total))
     return rows
 
 
@@ -386,19 +345,30 @@ def bench_dataset(name: str, n_sym: int, n_bars: int, repeat: int) -> tuple[list
     # --- adaptrade
     fixed = peers.adaptrade_config(PERIOD, BUY, SELL, "fixed")
     adaptive = peers.adaptrade_config(PERIOD, BUY, SELL, "adaptive")
-    feats = Features.compute(bars)
-    t_feat = best_of(lambda: Features.compute(bars), repeat)
-    rows.append(Row(name, "adaptrade", "features: RSI 10..21 stack + 20d vol", t_feat, total))
-    for label, cfg in (("fixed", fixed), ("adaptive", adaptive)):
-        t_k = best_of(Kernel(bars, feats, cfg), repeat)
+    feats_of = {}
+    for label, cfg, part in (("fixed", fixed, FEAT_FIXED), ("adaptive", adaptive, FEAT_ADAPTIVE)):
+        feats_of[label] = Features.for_config(bars, cfg)
+        t_feat = best_of(lambda cfg=cfg: Features.for_config(bars, cfg), repeat)
+        rows.append(Row(name, f"adaptrade {label}", part, t_feat, total))
+        t_k = best_of(Kernel(bars, feats_of[label], cfg), repeat)
         rows.append(Row(name, f"adaptrade {label}", "kernel (run_all_in)", t_k, total))
-        t_tot = best_of(lambda: run_backtest(bars, cfg), max(1, repeat // 2))
-        rows.append(Row(name, f"adaptrade {label}", "total: run_backtest (features + kernel)", t_tot, total))
+        t_tot = best_of(lambda cfg=cfg: run_backtest(bars, cfg), max(1, repeat // 2))  # no features passed: for_config inside
+        rows.append(Row(name, f"adaptrade {label}", "total: run_backtest(bars, config) (features + kernel)", t_tot, total))
     # profile: where the kernel and feature time goes (largest set only)
     if total >= PROFILE_MIN_BARS:
-        rows += profile_adaptrade(name, bars, feats, fixed, adaptive, repeat)
-    ours = peers.adaptrade_output_trades(run_backtest(bars, fixed, feats))
+        rows += profile_adaptrade(name, bars, feats_of["fixed"], fixed, repeat)
+    out_fixed = run_backtest(bars, fixed)  # the path timed above: RSI(14) only
+    ours = peers.adaptrade_output_trades(out_fixed)
     n_tr = sum(len(t) for t in ours.values())
+    # the one-period features give the same run as the full 10..21 stack
+    chk = Check(name, f"adaptrade fixed: RSI({PERIOD}) only = 10..21 stack", n_sym, n_tr)
+    full = run_backtest(bars, fixed, Features.compute(bars))
+    if not (np.array_equal(out_fixed.equity, full.equity, equal_nan=True) and np.array_equal(out_fixed.signal, full.signal)):
+        chk.diffs.append("equity or signals differ")
+    theirs = peers.adaptrade_output_trades(full)
+    for s in symbols:
+        chk.diffs += [f"{s}: {d}" for d in peers.compare_trades(ours[s], theirs[s], names=("RSI(14) only", "10..21 stack"))]
+    checks.append(chk)
 
     # --- ceiling
     rec, _, _ = run_ceiling(bars)
@@ -487,92 +457,87 @@ def check_table(checks: list[Check]) -> str:
 
 
 def targets(rows: list[Row], big: str) -> list[str]:
+    """The issue's targets next to the measured numbers (kernel rows of the largest set)."""
+
     def get(engine, part):
-        for r in rows:
-            if r.dataset == big and r.engine == engine and r.part.startswith(part):
-                return r
-        return None
+        return next((r for r in rows if r.dataset == big and r.engine == engine and r.part.startswith(part)), None)
+
+    def verdict(x: float, target: float) -> str:
+        return "**met**" if x >= target else f"**missed** by {target / x:.1f}x"
 
     lines = []
     ceil_tot = get("ceiling (bare numba)", "total")
     ceil_loop = get("ceiling (bare numba)", "loop")
+    vbt_sim = get("vectorbt", "from_signals")
     kf = get("adaptrade fixed", "kernel")
     ka = get("adaptrade adaptive", "kernel")
-    if ceil_tot and kf:
-        half = ceil_tot.rate / 2
-        ok = kf.rate >= half
-        lines.append(
-            f"- fixed kernel {fmt_rate(kf.rate)} bars/s vs half the ceiling (RSI + loop) {fmt_rate(half)}: "
-            + ("**met**" if ok else f"**missed** by {half / kf.rate:.1f}x")
-            + (f"; vs half the ceiling's loop alone {fmt_rate(ceil_loop.rate / 2)}: {'met' if kf.rate >= ceil_loop.rate / 2 else f'missed by {ceil_loop.rate / 2 / kf.rate:.1f}x'}" if ceil_loop else "")
+    if kf:
+        line = (
+            f"- Fixed kernel {fmt_rate(kf.rate)} bars/s; target: at least half the issue's ~{fmt_rate(REF_SPEEDS['ceiling'])} "
+            f"ceiling, i.e. {fmt_rate(TARGET_FIXED)}: {verdict(kf.rate, TARGET_FIXED)}."
         )
+        if ceil_tot:
+            line += f" For reference, half of the ceiling measured in this run (RSI + loop, {fmt_rate(ceil_tot.rate)}) is {fmt_rate(ceil_tot.rate / 2)}: {'at or above' if kf.rate >= ceil_tot.rate / 2 else 'below'} it"
+            if ceil_loop:
+                line += f"; half of its loop alone ({fmt_rate(ceil_loop.rate / 2)}) is {'reached' if kf.rate >= ceil_loop.rate / 2 else f'{ceil_loop.rate / 2 / kf.rate:.1f}x away'}"
+            line += "."
+        lines.append(line)
     if ka:
-        ok = ka.rate >= TARGET_ADAPTIVE
-        lines.append(
-            f"- adaptive kernel {fmt_rate(ka.rate)} bars/s vs target {fmt_rate(TARGET_ADAPTIVE)}: "
-            + ("**met**" if ok else f"**missed** by {TARGET_ADAPTIVE / ka.rate:.1f}x")
+        line = (
+            f"- Adaptive kernel {fmt_rate(ka.rate)} bars/s; target: at least vectorbt from_signals' "
+            f"{fmt_rate(TARGET_ADAPTIVE)} from the issue: {verdict(ka.rate, TARGET_ADAPTIVE)}."
         )
+        if vbt_sim:
+            line += f" vectorbt from_signals measured in this run: {fmt_rate(vbt_sim.rate)} (the adaptive kernel is {ka.rate / vbt_sim.rate:.1f}x that)."
+        lines.append(line)
     for eng in ("vectorbt", "backtesting.py", "backtrader"):
         r = get(eng, "total")
         if r:
-            lines.append(f"- {eng}: {fmt_rate(r.rate)} bars/s here (issue's reference {fmt_rate(REF_SPEEDS[eng])})")
+            lines.append(f"- {eng} total: {fmt_rate(r.rate)} bars/s here (issue's reference {fmt_rate(REF_SPEEDS[eng])}).")
     return lines
 
 
 def diagnosis(rows: list[Row], big: str) -> list[str]:
-    """Where adaptrade's time goes (measured here), plus the fix found with patched copies."""
+    """Where adaptrade's time goes, from the profile rows of the largest set."""
 
     def get(engine, part):
         return next((r for r in rows if r.dataset == big and r.engine == engine and r.part.startswith(part)), None)
 
     kf, ovh = get("adaptrade fixed", PROFILE_KERNEL), get("adaptrade fixed", PROFILE_OVERHEAD)
-    feat, rs, rs1, vol = (
-        get("adaptrade", "features"),
-        get("adaptrade", "profile: features, RSI"),
-        get("adaptrade", "profile: rsi_stack"),
-        get("adaptrade", "profile: features, 20d"),
-    )
-    wf, wa = get("adaptrade fixed (what-if)", PROFILE_WHATIF), get("adaptrade adaptive (what-if)", PROFILE_WHATIF)
-    ka = get("adaptrade adaptive", "kernel")
-    ceil = get("ceiling (bare numba)", "total")
+    ff, fa = get("adaptrade fixed", FEAT_FIXED), get("adaptrade adaptive", FEAT_ADAPTIVE)
+    tf, ta = get("adaptrade fixed", "total"), get("adaptrade adaptive", "total")
+    kfx, kad = get("adaptrade fixed", "kernel"), get("adaptrade adaptive", "kernel")
+    rs, rs1, vol = get("adaptrade", PROFILE_RSI_ALL), get("adaptrade", PROFILE_RSI_ONE), get("adaptrade", PROFILE_VOL)
     out = []
     if kf and ovh:
         out.append(
-            f"- Kernel: with every bar invalid, `step` returns at its first test, yet the loop still takes "
-            f"{fmt_time(ovh.seconds)}. Over the same passes the fixed kernel on real bars takes {fmt_time(kf.seconds)}, "
-            f"so about {min(100.0, 100 * ovh.seconds / kf.seconds):.0f}% of the kernel time is the cost of calling `step` "
-            "at all, not its logic. `step` is a separate compiled function with four "
-            "array arguments (state, params, the per-bar view `rsi[i, :, t]`, event). numba increfs each array argument "
-            "on entry and decrefs it on exit: the compiled `step` makes 4 `NRT_incref` calls before its first test, and "
-            "4 `NRT_decref` calls on return (seen in `inspect_asm` of an uncached copy). The caller also builds the "
-            "`rsi[i, :, t]` view and refcounts it on every bar."
+            f"- Kernel: `step` and `run_all_in` are compiled with numba's `_nrt=False` (no reference counting of "
+            f"the array arguments on each per-bar call of `step`). With every bar invalid, `step` returns at its "
+            f"first test and the loop takes {fmt_time(ovh.seconds)}; on real bars, over the same passes, the fixed "
+            f"kernel takes {fmt_time(kf.seconds)}. So about {min(100.0, 100 * ovh.seconds / kf.seconds):.0f}% of the "
+            "kernel time is the per-bar floor (the call, the loop and the three output writes), the rest is the "
+            "strategy's logic."
         )
-    if wf and not np.isnan(wf.seconds):
+    if tf and ff and kfx:
         out.append(
-            f"- Fix, measured: copies of the strategy functions compiled with `_nrt=False`, called from a loop that "
-            f"is also compiled with `_nrt=False`, run at {fmt_rate(wf.rate)} bars/s fixed"
-            + (f" and {fmt_rate(wa.rate)} adaptive" if wa and not np.isnan(wa.seconds) else "")
-            + f" (engine as is: {fmt_rate(kf.rate) if kf else '?'} and {fmt_rate(ka.rate) if ka else '?'})"
-            + (f", against half the ceiling {fmt_rate(ceil.rate / 2)}" if ceil else "")
-            + ". Their equity, signals and positions are identical to `run_backtest`'s (rows 'what-if'). The engine change: compile "
-            "`step`, `decide`, `_buy`, `_sell`, `learn`, `_record_change`, `effective_thresholds`, `_clamp`, "
-            "`open_position` and `close_position` with `_nrt=False`, since none of them allocates. Compile "
-            "`run_all_in` with `_nrt=False` too, and pass it the `event` scratch vector instead of allocating it "
-            "with `np.zeros` inside; `initial_state` keeps NRT. `step` stays callable from Python. Earlier "
-            "experiments on the pre-split kernel: `_nrt=False` on `step` alone, with the caller still "
-            "refcounting the `rsi[i, :, t]` view, reached about half of that. `inline='always'` on `step` "
-            "gained only 1.4x, because the refcount operations remain after inlining. Resetting only the "
-            "event fields that are read (E_SIGNAL, E_FILL, E_CLOSED, E_N_CHANGES) instead of `event[:] = 0.0` "
-            "added about 15%. `_nrt` is a private numba option. An alternative that uses only public numba "
-            "features, not measured, is a `step` that takes no arrays (scalars in, a tuple out) and is inlined."
+            f"- Fixed total ({fmt_time(tf.seconds)}, `run_backtest(bars, config)` without precomputed features): "
+            f"features {fmt_time(ff.seconds)} (RSI({PERIOD}) only, via `Features.for_config`) + kernel {fmt_time(kfx.seconds)}"
+            + (f"; of the features, RSI({PERIOD}) {fmt_time(rs1.seconds)} and the 20-day volatility {fmt_time(vol.seconds)}" if rs1 and vol else "")
+            + "."
         )
-    if feat and rs and vol and rs1 and kf:
+    if ta and fa and kad:
         out.append(
-            f"- Features ({fmt_time(feat.seconds)}, {feat.seconds / kf.seconds:.1f}x the fixed kernel): the 12-period RSI stack {fmt_time(rs.seconds)} "
-            f"(RSI({PERIOD}) alone {fmt_time(rs1.seconds)}) "
-            f"and the 20-day volatility {fmt_time(vol.seconds)}, which recomputes a 20-bar mean and variance at every bar. "
-            "Fixed mode reads one RSI row. Computing only that row, and keeping the volatility as running sums, "
-            f"would cut most of the time in `run_backtest` for the fixed strategy."
+            f"- Adaptive total ({fmt_time(ta.seconds)}): features {fmt_time(fa.seconds)} (RSI 10..21, 12 periods) + kernel {fmt_time(kad.seconds)}"
+            + (f"; of the features, the 12-period RSI stack {fmt_time(rs.seconds)} and the 20-day volatility {fmt_time(vol.seconds)}" if rs and vol else "")
+            + "."
+        )
+    if vol and ff and kfx and fa and kad:
+        more = [m for m, f, k in (("fixed", ff, kfx), ("adaptive", fa, kad)) if f.seconds > k.seconds]
+        out.append(
+            (f"- The features cost more than the kernel in {' and '.join(more)} mode. " if more else "- ")
+            + f"The 20-day volatility ({fmt_time(vol.seconds)}, {100 * vol.seconds / ff.seconds:.0f}% of the fixed "
+            "features) recomputes a 20-bar mean and variance at every bar; keeping running sums instead is the "
+            "next cut for the fixed total (not done here)."
         )
     return out
 
@@ -639,9 +604,11 @@ def main() -> int:
             + f"; 1-minute load average {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end "
             "(other engineers' jobs: a figure far off its neighbours in the same set is load, not the code).",
             "",
-            "Rows: adaptrade *features* = `Features.compute` (TA-Lib-identical RSI for periods 10..21 and the "
-            "20-day volatility); *kernel* = the compiled `run_all_in` (calls the strategy `step` for every "
-            "bar; fixed and adaptive differ only in `params`); *total* = `run_backtest(bars, config)`. "
+            "Rows: adaptrade *features* = `Features.for_config(bars, config)`: TA-Lib-identical RSI for the one "
+            f"period the fixed strategy reads (RSI({PERIOD})) or for all periods 10..21 (adaptive), plus the "
+            "20-day volatility; *kernel* = the compiled `run_all_in` (calls the strategy `step` for every "
+            "bar; `step` and the loop are compiled with `_nrt=False`); *total* = `run_backtest(bars, config)` "
+            "with no precomputed features, so it computes what `for_config` computes. "
             "The *ceiling* is a bare numba loop for the fixed strategy (one RSI period, same equity and trade "
             "outputs, in `benchmarks/peers.py`). backtesting.py runs with its start realigned onto the RSI's "
             "first value (see tests/backtest/test_peers.py), which costs nothing.",
