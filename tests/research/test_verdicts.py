@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from adaptrade.research.nulltest import binomial_upper, random_walk_false_positives
-from adaptrade.research.verdict import BEATS, SAME, TRAILS, portfolio_verdict, stock_verdict, stock_verdicts
+from adaptrade.research.verdict import (
+    BEATS,
+    SAME,
+    TRAILS,
+    portfolio_verdict,
+    stock_verdict,
+    stock_verdicts,
+)
 
 
 def test_random_walk_verdict_is_no_edge_in_most_seeds() -> None:

@@ -14,9 +14,24 @@ from adaptrade.backtest.engine import run_backtest
 from adaptrade.data.bars import Bars
 from adaptrade.data.synthetic import generate, synthetic_benchmark
 from adaptrade.errors import ConfigError
-from adaptrade.research.walkforward import LEARNED_SLOTS, carried_states, frozen_states, summarize, walk_forward, windows
+from adaptrade.research.walkforward import (
+    LEARNED_SLOTS,
+    carried_states,
+    frozen_states,
+    summarize,
+    walk_forward,
+    windows,
+)
 from adaptrade.strategy.params import StrategyConfig
-from adaptrade.strategy.state import S_BUY, S_CASH, S_PENDING, S_PERIOD_IDX, S_SELL, S_SHARES, S_VOL_SCALAR
+from adaptrade.strategy.state import (
+    S_BUY,
+    S_CASH,
+    S_PENDING,
+    S_PERIOD_IDX,
+    S_SELL,
+    S_SHARES,
+    S_VOL_SCALAR,
+)
 
 SYMS = ["AAA", "BBB", "CCC", "DDD"]
 BARS = generate(SYMS, 700, seed=5)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -38,12 +38,12 @@ def _sources(source: str) -> tuple[str, ...]:
 @experiment_app.command("phase7")
 def phase7(
     source: str = typer.Option("all", "--source", help="synthetic | archive | all (both, the default)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write phase7.json, phase7.csv and per-stock verdict CSVs here."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root (default: ADAPTRADE_DATA_DIR, ../shared/data)."),
+    out: Path | None = typer.Option(None, "--out", help="Write phase7.json, phase7.csv and per-stock verdict CSVs here."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data root (default: ADAPTRADE_DATA_DIR, ../shared/data)."),
     stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names (the seed used 50)."),
-    in_sample: Optional[int] = typer.Option(None, "--in-sample", help="Walk-forward in-sample bars (default: setting wf_in_sample_bars, 756)."),
-    out_of_sample: Optional[int] = typer.Option(None, "--out-of-sample", help="Walk-forward out-of-sample bars (default 252)."),
-    write_docs: Optional[Path] = typer.Option(None, "--write-docs", help="Also run the sweeps and the random-walk check and write this Markdown file (docs/results.md)."),
+    in_sample: int | None = typer.Option(None, "--in-sample", help="Walk-forward in-sample bars (default: setting wf_in_sample_bars, 756)."),
+    out_of_sample: int | None = typer.Option(None, "--out-of-sample", help="Walk-forward out-of-sample bars (default 252)."),
+    write_docs: Path | None = typer.Option(None, "--write-docs", help="Also run the sweeps and the random-walk check and write this Markdown file (docs/results.md)."),
     sweep_trials: int = typer.Option(200, "--sweep-trials", help="With --write-docs: random-sweep trials per source."),
 ) -> None:
     """The seed's Phase 7 experiment on synthetic and real data, costs on/off, both fills, vs the seed's own figures."""
@@ -74,16 +74,16 @@ def phase7(
 @experiment_app.command("walkforward")
 def walkforward(
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data root."),
     stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
-    start: Optional[str] = typer.Option(None, "--start", help="Archive: first date."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="carry | frozen | reset | all (default: setting wf_mode, carry)."),
-    in_sample: Optional[int] = typer.Option(None, "--in-sample", help="In-sample bars per window (default 756)."),
-    out_of_sample: Optional[int] = typer.Option(None, "--out-of-sample", help="Out-of-sample bars per window (default 252)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write walkforward.json here."),
+    start: str | None = typer.Option(None, "--start", help="Archive: first date."),
+    end: str | None = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    mode: str | None = typer.Option(None, "--mode", help="carry | frozen | reset | all (default: setting wf_mode, carry)."),
+    in_sample: int | None = typer.Option(None, "--in-sample", help="In-sample bars per window (default 756)."),
+    out_of_sample: int | None = typer.Option(None, "--out-of-sample", help="Out-of-sample bars per window (default 252)."),
+    out: Path | None = typer.Option(None, "--out", help="Write walkforward.json here."),
 ) -> None:
     """Rolling in-sample / out-of-sample windows: learn in-sample, score only out of sample."""
     import json
@@ -120,22 +120,22 @@ def walkforward(
 
 def sweep(
     method: str = typer.Option("random", "--method", help="grid | random"),
-    params: Optional[str] = typer.Option(None, "--params", help="'rsi_period=10..21;buy=25,30;kind=adaptive,fixed' (grid: the product; random: restricts the draws)."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Random: number of trials (grid: cap)."),
+    params: str | None = typer.Option(None, "--params", help="'rsi_period=10..21;buy=25,30;kind=adaptive,fixed' (grid: the product; random: restricts the draws)."),
+    trials: int | None = typer.Option(None, "--trials", help="Random: number of trials (grid: cap)."),
     sweep_seed: int = typer.Option(0, "--sweep-seed", help="Random: seed of the parameter draws."),
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Real data root."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data root."),
     stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: data seed."),
-    start: Optional[str] = typer.Option(None, "--start", help="Archive: first date."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial | processes | dask (Dask for big sweeps)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file for the trials (default ./adaptrade.duckdb)."),
+    start: str | None = typer.Option(None, "--start", help="Archive: first date."),
+    end: str | None = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    executor: str | None = typer.Option(None, "--executor", help="serial | processes | dask (Dask for big sweeps)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
+    db: Path | None = typer.Option(None, "--db", help="DuckDB file for the trials (default ./adaptrade.duckdb)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the trials (the DSR then counts this sweep only)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write trials.csv and sweep.json here."),
+    out: Path | None = typer.Option(None, "--out", help="Write trials.csv and sweep.json here."),
     top: int = typer.Option(10, "--top", help="Best trials to print."),
 ) -> None:
     """Sweep strategy settings (grid or random) on an executor; record every trial; deflate the best by all of them."""

@@ -6,8 +6,10 @@ the same bytes.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from adaptrade.research.phase7 import COMPARE
 from adaptrade.research.present import ci, fmt
@@ -71,7 +73,7 @@ def _sweep(res: Any, source: str, n: int) -> list[str]:
     for r in good.itertuples(index=False):
         lines.append(f"| {r.trial} | `{r.params}` | {fmt(r.mean_return, 'pct')} | {fmt(r.mean_buy_hold, 'pct')} | "
                      f"{fmt(r.beat_benchmark_share, 'pct0')} | {fmt(r.mean_sharpe, 'num')} | {fmt(r.excess_sharpe, 'num')} |")
-    edge = d["dsr"] == d["dsr"] and d["dsr"] > 0.95
+    edge = not math.isnan(d["dsr"]) and d["dsr"] > 0.95
     lines += ["", f"Deflated over all {d['n_trials']} trials ({d['failed_trials']} failed): SR0 = {fmt(d['sr0'], 'num')} per day, "
               f"DSR of the best = {fmt(d['dsr'], 'num')}. " + ("**The best configuration keeps an edge after deflation.**" if edge else
               "**No edge: the best configuration is what luck alone would produce among this many trials.**")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from adaptrade.strategy.params import StrategyConfig
 
 
@@ -42,7 +41,12 @@ def random_walk_false_positives(seeds: range | list[int], stocks: int = 20, bars
     """Run the strategy on GBM data for each seed; count edge claims of the portfolio and per-stock verdicts."""
     from adaptrade.backtest.engine import run_backtest
     from adaptrade.data.synthetic import generate
-    from adaptrade.research.verdict import BEATS, TRAILS, portfolio_verdict, stock_verdicts
+    from adaptrade.research.verdict import (
+        BEATS,
+        TRAILS,
+        portfolio_verdict,
+        stock_verdicts,
+    )
 
     cfg = config or StrategyConfig()
     symbols = [f"RW{i:03d}" for i in range(stocks)]

@@ -9,9 +9,10 @@ in-sample / out-of-sample figures and the survivorship statement.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,12 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
     from adaptrade.backtest.aggregate import aggregate
     from adaptrade.research.stats import moments
     from adaptrade.research.survivorship import survivorship
-    from adaptrade.research.verdict import excess_panel, portfolio_series, portfolio_verdict, stock_verdicts
+    from adaptrade.research.verdict import (
+        excess_panel,
+        portfolio_series,
+        portfolio_verdict,
+        stock_verdicts,
+    )
 
     if source not in SOURCES:
         raise ConfigError(f"unknown source '{source}' (synthetic|archive)", field="source")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -13,7 +14,7 @@ from adaptrade.research.phase7 import COMPARE
 
 def fmt(v: Any, kind: str) -> str:
     """A value for a table cell: pct (+1.23%), pct0 (94%), pct1 (93.2%), num (3.825), count, text."""
-    if v is None or (isinstance(v, float) and v != v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     if kind == "pct":
         return f"{v * 100:+.2f}%"
@@ -106,6 +107,6 @@ def print_sweep(console: Console, res: Any, history: dict[str, Any] | None, top:
     if history:
         console.print(f"counting all {history['n_trials']} trials stored for this data: DSR {fmt(history['dsr'], 'num')} "
                       f"(SR0 {fmt(history['sr0'], 'num')})", highlight=False)
-    edge = d["dsr"] == d["dsr"] and d["dsr"] > 0.95 and (not history or history["dsr"] > 0.95)
+    edge = not math.isnan(d["dsr"]) and d["dsr"] > 0.95 and (not history or history["dsr"] > 0.95)
     console.print("verdict: " + ("the best configuration beats buy-and-hold after deflating for every trial (95%)" if edge else
                   "no edge: after deflating for every configuration tried, the best one is indistinguishable from luck at 95%"))

@@ -10,9 +10,9 @@ a development-only dependency.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Callable, Sequence
 
 import numpy as np
 

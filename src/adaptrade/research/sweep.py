@@ -14,8 +14,9 @@ import itertools
 import math
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ def run_trials(batch: TrialBatch) -> list[tuple[int, TrialMetrics | None, str | 
     for index, cfg in batch.trials:
         try:
             out.append((index, run_trial(replace(batch, config=cfg)), None))
-        except Exception as exc:  # recorded as a failed trial (and counted by the DSR)
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed trial (and counted by the DSR)
             out.append((index, None, f"{type(exc).__name__}: {exc}"))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, s
                             "executor": res.executor, "workers": res.workers}, res.deflated, res.trials)
     history = None
     if before:
-        allsr = [s for s in before if s == s] + [s for s in res.trials["excess_sharpe"].tolist() if s == s]
+        allsr = [s for s in before + res.trials["excess_sharpe"].tolist() if not math.isnan(s)]
         best = res.best
         d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]), allsr,
                 n_trials=len(before) + len(res.trials))
@@ -48,7 +49,13 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                       executor: str | None, workers: int | None, scheduler: str | None, db: Path | None, store: bool,
                       out: Path | None, top: int) -> None:
     """Everything `adaptrade sweep` does after parsing its flags."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from adaptrade.backtest.runner import RunRequest
     from adaptrade.research.phase7 import jsonable, strategy_config

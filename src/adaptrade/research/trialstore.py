@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class TrialStore:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the trial store: {str(exc).splitlines()[0]}", file=self.path) from None
 
-    def __enter__(self) -> "TrialStore":
+    def __enter__(self) -> TrialStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,14 +65,14 @@ class TrialStore:
         """Store one sweep and all its trials in one transaction; returns the sweep id."""
         import duckdb
 
-        sid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        sid = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         frame = trials.copy()
         frame.insert(0, "data_key", key)
         frame.insert(0, "sweep_id", sid)
         frame["error"] = frame["error"].astype("string")
         try:
             self._con.execute("BEGIN")
-            self._con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?)", [sid, datetime.now(timezone.utc).isoformat(), key,
+            self._con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?)", [sid, datetime.now(UTC).isoformat(), key,
                                                                           json.dumps(settings, default=str), json.dumps(summary, default=str)])
             self._con.register("_trials", frame)
             if self._has_trials():

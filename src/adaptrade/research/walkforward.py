@@ -21,7 +21,12 @@ from typing import Literal
 
 import numpy as np
 
-from adaptrade.backtest.engine import EngineOutput, Features, initial_states, run_backtest
+from adaptrade.backtest.engine import (
+    EngineOutput,
+    Features,
+    initial_states,
+    run_backtest,
+)
 from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
 from adaptrade.strategy.kernel import effective_thresholds
@@ -148,14 +153,14 @@ def stitched_oos(runs: list[WindowRun], bars: Bars) -> tuple[np.ndarray, np.ndar
 
 def _means(out: EngineOutput, bench: np.ndarray | None, initial: float) -> dict[str, float]:
     """Mean return, buy-and-hold, benchmark, Sharpe and beat-buy-and-hold share of one engine run."""
-    from adaptrade.backtest.metrics import stock_metrics
     from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
+    from adaptrade.backtest.metrics import stock_metrics
 
     tr = out.trades
     m = stock_metrics(out.equity, out.bars.close, out.bars.valid, out.in_market, tr[:, T_SYMBOL], tr[:, T_RETURN],
                       tr[:, T_EXIT_T] >= 0, bench, initial)
     ok = np.isfinite(m["total_return"])
-    f = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")  # noqa: E731
+    f = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")
     return {"mean_return": f("total_return"), "mean_buy_hold": f("buy_hold_return"), "mean_benchmark": f("benchmark_return"),
             "mean_sharpe": f("sharpe"), "beat_buy_hold_share": float(np.mean(m["excess_vs_buy_hold"][ok] > 0)) if ok.any() else float("nan"),
             "beat_benchmark_share": float(np.mean(m["outperformance"][ok] > 0)) if ok.any() else float("nan")}
@@ -188,7 +193,7 @@ def summarize(runs: list[WindowRun], bars: Bars, benchmark_close: np.ndarray | N
     m = stock_metrics(eq_filled, bars.close, valid, held, np.empty(0), np.empty(0), np.zeros(0, dtype=bool), benchmark_close, cash0)
     ok = np.isfinite(m["total_return"])
     pv = portfolio_verdict(eq_filled, bars.close, valid, m["outperformance"][ok], trial_sharpes, seed=seed)
-    mean = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")  # noqa: E731
+    mean = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")
     is_keys = [k for k in rows[0] if str(k).startswith("is_mean") or str(k).startswith("is_beat")]
     return {
         "mode": mode,
