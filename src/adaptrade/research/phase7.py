@@ -95,6 +95,10 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
     base = _request(source, cfg, start, data_dir, strategy_config(settings, True, "next_open"))
     loaded = runner.load_data(base, settings)
     bars = loaded.bars
+    if cfg.wf_modes:  # fail before the long part when the windows cannot fit
+        from adaptrade.research.walkforward import windows
+
+        windows(bars.n_bars, cfg.wf_in_sample_bars, cfg.wf_out_of_sample_bars)
     results = {}
     for costs, fill in VARIANTS:
         req = replace(base, strategy=strategy_config(settings, costs, fill))
