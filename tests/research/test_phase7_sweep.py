@@ -98,3 +98,18 @@ def test_cli_phase7_and_clear_errors(tmp_path: Path) -> None:
                              "--out-of-sample", "100", "--mode", "all", "--out", str(tmp_path)])
     assert wf.exit_code == 0, wf.output
     assert set(json.loads((tmp_path / "walkforward.json").read_text())) == {"carry", "frozen", "reset"}
+
+
+def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
+    from adaptrade.research.docs import write_results
+
+    settings = load_settings()
+    doc = run_phase7(Phase7Config(sources=("synthetic",), **SMALL), settings)  # type: ignore[arg-type]
+    md = tmp_path / "results.md"
+    write_results(md, doc, settings, None, 5)
+    text = md.read_text()
+    for part in ("## In short", "| average return | +34.14% |", "## Universe, dates and survivorship", "### synthetic, carry",
+                 "Deflated over all 5 trials", "## Calibration: pure random walks"):
+        assert part in text, part
+    a = doc["sources"][0]["variants"][0]["aggregate"]
+    assert f"{a['mean_return'] * 100:+.2f}%" in text  # the measured figure, not a typed one
