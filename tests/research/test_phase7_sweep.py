@@ -28,7 +28,8 @@ def test_phase7_synthetic_document_and_files(tmp_path: Path) -> None:
     assert [v["variant"] for v in src["variants"]] == ["costs-on/next_open", "costs-on/close", "costs-off/next_open", "costs-off/close"]
     assert src["variants"][2]["commission_bps"] == 0.0 and src["variants"][0]["slippage_bps"] == 5.0
     assert all(v["portfolio"]["n_trials"] == 4 for v in src["variants"])  # the DSR counts every variant tried
-    assert set(src["walk_forward"]) == {"carry", "frozen"}
+    assert set(src["walk_forward"]) == {"carry", "frozen", "select"}
+    assert all(r["choice"] for r in src["walk_forward"]["select"]["windows"])
     files = write_outputs(doc, tmp_path)
     assert {p.name for p in files} >= {"phase7.json", "phase7.csv", "stocks_synthetic_costs-on_next_open.csv"}
     back = json.loads((tmp_path / "phase7.json").read_text())
@@ -97,7 +98,7 @@ def test_cli_phase7_and_clear_errors(tmp_path: Path) -> None:
     wf = runner.invoke(app, ["experiment", "walkforward", "--stocks", "3", "--bars", "600", "--in-sample", "300",
                              "--out-of-sample", "100", "--mode", "all", "--out", str(tmp_path)])
     assert wf.exit_code == 0, wf.output
-    assert set(json.loads((tmp_path / "walkforward.json").read_text())) == {"carry", "frozen", "reset"}
+    assert set(json.loads((tmp_path / "walkforward.json").read_text())) == {"carry", "frozen", "reset", "select"}
 
 
 def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from adaptrade.strategy.state import (
 SYMS = ["AAA", "BBB", "CCC", "DDD"]
 BARS = generate(SYMS, 700, seed=5)
 CFG = StrategyConfig(buy=35.0, sell=65.0, min_trades_to_adapt=2)  # trades often, so it learns within a window
+CANDS = [CFG, replace(CFG, rsi_period=10, kind="fixed"), replace(CFG, rsi_period=21, buy=25.0, sell=75.0)]
 
 
 def test_windows_tile_the_out_of_sample_span() -> None:
@@ -80,13 +81,14 @@ def _perturb(bars: Bars, cut: int, seed: int, scale: float) -> Bars:
 
 
 @settings(max_examples=20, deadline=None)
-@given(k=st.integers(0, 3), seed=st.integers(0, 10_000), scale=st.floats(0.005, 0.1), mode=st.sampled_from(["carry", "frozen", "reset"]))
+@given(k=st.integers(0, 3), seed=st.integers(0, 10_000), scale=st.floats(0.005, 0.1), mode=st.sampled_from(["carry", "frozen", "reset", "select"]))
 def test_out_of_sample_bars_change_no_in_sample_decision(k: int, seed: int, scale: float, mode: str) -> None:
-    base = walk_forward(BARS, CFG, 250, 100, mode)  # type: ignore[arg-type]
+    base = walk_forward(BARS, CFG, 250, 100, mode, candidates=CANDS)  # type: ignore[arg-type]
     k = min(k, len(base) - 1)
     cut = base[k].window.is_end  # first out-of-sample bar of window k
-    moved = walk_forward(_perturb(BARS, cut, seed, scale), CFG, 250, 100, mode)  # type: ignore[arg-type]
+    moved = walk_forward(_perturb(BARS, cut, seed, scale), CFG, 250, 100, mode, candidates=CANDS)  # type: ignore[arg-type]
     for a, b in zip(base[: k + 1], moved[: k + 1]):  # every in-sample window that ends at or before the cut
+        assert a.choice == b.choice  # `select` picks the same candidate
         for name in ("signal", "equity", "in_market", "trades", "changes", "final_states"):
             np.testing.assert_array_equal(getattr(a.in_sample, name), getattr(b.in_sample, name), err_msg=f"{name} of window {a.window.index}")
     for a, b in zip(base[:k], moved[:k]):  # earlier out-of-sample windows end before the cut too
@@ -104,3 +106,21 @@ def test_summary_separates_in_and_out_of_sample() -> None:
     oos = s["out_of_sample"]
     assert oos["start"] == str(BARS.dates[250]) and oos["stocks"] == 4  # type: ignore[index]
     assert "verdict" in oos and isinstance(oos["verdict"]["verdict"], str)  # type: ignore[index]
+
+
+def test_select_mode_picks_the_best_in_sample_candidate() -> None:
+    from adaptrade.backtest.engine import Features
+    from adaptrade.research.stats import moments
+    from adaptrade.research.verdict import excess_panel, portfolio_series
+    from adaptrade.research.walkforward import _slice, candidate_configs
+
+    feats = Features.compute(BARS)
+    runs = walk_forward(BARS, CFG, 250, 150, "select", feats, candidates=CANDS)
+    for r in runs:
+        ib, f = _slice(BARS, feats, r.window.is_start, r.window.is_end)
+        srs = [moments(portfolio_series(excess_panel(run_backtest(ib, c, f).equity, ib.close, ib.valid))).sharpe for c in CANDS]
+        assert r.in_sample.config == CANDS[int(np.nanargmax(srs))] and r.choice
+    with pytest.raises(ConfigError):
+        walk_forward(BARS, CFG, 250, 150, "select")
+    cands = candidate_configs(CFG, 10, 0)
+    assert 0 < len(cands) <= 10 and all(c.commission_bps == CFG.commission_bps for c in cands)

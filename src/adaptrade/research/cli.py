@@ -80,7 +80,8 @@ def walkforward(
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     start: str | None = typer.Option(None, "--start", help="Archive: first date."),
     end: str | None = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
-    mode: str | None = typer.Option(None, "--mode", help="carry | frozen | reset | all (default: setting wf_mode, carry)."),
+    mode: str | None = typer.Option(None, "--mode", help="carry | frozen | reset | select | all (default: setting wf_mode, carry)."),
+    candidates: int = typer.Option(30, "--candidates", help="select: random configurations tried in every in-sample window."),
     in_sample: int | None = typer.Option(None, "--in-sample", help="In-sample bars per window (default 756)."),
     out_of_sample: int | None = typer.Option(None, "--out-of-sample", help="Out-of-sample bars per window (default 252)."),
     out: Path | None = typer.Option(None, "--out", help="Write walkforward.json here."),
@@ -92,22 +93,30 @@ def walkforward(
     from adaptrade.backtest.engine import Features
     from adaptrade.research.phase7 import jsonable, strategy_config
     from adaptrade.research.present import print_walk_forward
-    from adaptrade.research.walkforward import MODES, summarize, walk_forward
+    from adaptrade.research.walkforward import (
+        MODES,
+        candidate_configs,
+        summarize,
+        walk_forward,
+    )
     from adaptrade.settings import load_settings
 
     try:
         settings = load_settings(data_dir=data_dir)
         modes = list(MODES) if mode == "all" else [mode or settings.wf_mode]
         if any(m not in MODES for m in modes):
-            raise ConfigError(f"unknown mode '{mode}' (carry|frozen|reset|all)", field="mode")
+            raise ConfigError(f"unknown mode '{mode}' (carry|frozen|reset|select|all)", field="mode")
         cfg = strategy_config(settings, True, settings.fill)
         req = runner.RunRequest(source=_sources(source)[0], universe="nasdaq100", stocks=stocks, bars=bars, seed=seed,  # type: ignore[arg-type]
                                 start=start, end=end or "2024-03-08", data_dir=data_dir, strategy=cfg)
         loaded = runner.load_data(req, settings)
         feats = Features.compute(loaded.bars)
+        cands = candidate_configs(cfg, candidates, seed) if "select" in modes else None
+        if cands is not None and not cands:
+            raise ConfigError("--candidates must be at least 1", field="candidates")
         docs = {}
         for m in modes:
-            runs = walk_forward(loaded.bars, cfg, in_sample or settings.wf_in_sample_bars, out_of_sample or settings.wf_out_of_sample_bars, m, feats)  # type: ignore[arg-type]
+            runs = walk_forward(loaded.bars, cfg, in_sample or settings.wf_in_sample_bars, out_of_sample or settings.wf_out_of_sample_bars, m, feats, cands)  # type: ignore[arg-type]
             docs[m] = summarize(runs, loaded.bars, loaded.benchmark_close, m, seed=seed)
             print_walk_forward(console, docs[m], f"walk-forward ({m}) on {source}, {loaded.bars.n_symbols} stocks, benchmark {loaded.benchmark_symbol}")
         if out is not None:

@@ -47,12 +47,14 @@ def _seed_table(doc: dict[str, Any]) -> list[str]:
 
 def _walk_forward(wf: dict[str, Any]) -> list[str]:
     """Markdown: in-sample vs out-of-sample per window and the chained out-of-sample verdict."""
-    lines = ["| window | in-sample | IS return | IS B&H | IS Sharpe | out-of-sample | OOS return | OOS B&H | OOS Sharpe | OOS beat B&H |",
-             "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    chosen = any(r.get("choice") for r in wf["windows"])
+    lines = ["| window | in-sample | IS return | IS B&H | IS Sharpe | out-of-sample | OOS return | OOS B&H | OOS Sharpe | OOS beat B&H |"
+             + (" chosen in-sample |" if chosen else ""), "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|" + ("---|" if chosen else "")]
     for r in wf["windows"]:
         lines.append(f"| {r['window']} | {r['is_start']}..{r['is_end']} | {fmt(r['is_mean_return'], 'pct')} | {fmt(r['is_mean_buy_hold'], 'pct')} | "
                      f"{fmt(r['is_mean_sharpe'], 'num')} | {r['oos_start']}..{r['oos_end']} | {fmt(r['oos_mean_return'], 'pct')} | "
-                     f"{fmt(r['oos_mean_buy_hold'], 'pct')} | {fmt(r['oos_mean_sharpe'], 'num')} | {fmt(r['oos_beat_buy_hold_share'], 'pct0')} |")
+                     f"{fmt(r['oos_mean_buy_hold'], 'pct')} | {fmt(r['oos_mean_sharpe'], 'num')} | {fmt(r['oos_beat_buy_hold_share'], 'pct0')} |"
+                     + (f" {r['choice']} |" if chosen else ""))
     i, o = wf["in_sample"], wf["out_of_sample"]
     lines += ["", f"In-sample average over windows: return {fmt(i['mean_return'], 'pct')}, buy & hold {fmt(i['mean_buy_hold'], 'pct')}, "
               f"Sharpe {fmt(i['mean_sharpe'], 'num')}, beat buy & hold {fmt(i['beat_buy_hold_share'], 'pct0')}.",
@@ -145,7 +147,9 @@ def write_results(path: Path, doc: dict[str, Any], settings: Any, data_dir: Path
           f"Rolling windows of {cfg['wf_in_sample_bars']} in-sample and {cfg['wf_out_of_sample_bars']} out-of-sample bars "
           "(step = out-of-sample size), costs on, next-open fills. `carry`: the out-of-sample window starts from the learned "
           "state (period, thresholds, volatility scalar, EMAs, counts) with a flat position and fresh cash; `frozen`: learned "
-          "period and effective thresholds, adaptation off.", ""]
+          "period and effective thresholds, adaptation off; `select`: walk-forward optimisation, the best of "
+          f"{doc['sources'][0]['walk_forward_settings']['select_candidates'] if doc['sources'] else 0} random configurations by in-sample "
+          "daily excess Sharpe over buy & hold, run out of sample from its carried state.", ""]
     for s in doc["sources"]:
         for mode, wf in s["walk_forward"].items():
             L += [f"### {s['source']}, {mode}", ""] + _walk_forward(wf) + [""]

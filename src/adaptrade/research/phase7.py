@@ -39,7 +39,8 @@ class Phase7Config:
     end: str = "2024-03-08"
     wf_in_sample_bars: int = 756
     wf_out_of_sample_bars: int = 252
-    wf_modes: tuple[str, ...] = ("carry", "frozen")
+    wf_modes: tuple[str, ...] = ("carry", "frozen", "select")
+    wf_candidates: int = 30  # `select`: random configurations tried in every in-sample window
     n_boot: int = 1000
 
 
@@ -124,11 +125,17 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
     wf = {}
     if cfg.wf_modes:
         from adaptrade.backtest.engine import Features
-        from adaptrade.research.walkforward import summarize, walk_forward
+        from adaptrade.research.walkforward import (
+            candidate_configs,
+            summarize,
+            walk_forward,
+        )
 
         feats = Features.compute(bars)
+        base_cfg = strategy_config(settings, True, "next_open")
+        cands = candidate_configs(base_cfg, cfg.wf_candidates, cfg.seed) if "select" in cfg.wf_modes else None
         for mode in cfg.wf_modes:
-            runs = walk_forward(bars, strategy_config(settings, True, "next_open"), cfg.wf_in_sample_bars, cfg.wf_out_of_sample_bars, mode, feats)  # type: ignore[arg-type]
+            runs = walk_forward(bars, base_cfg, cfg.wf_in_sample_bars, cfg.wf_out_of_sample_bars, mode, feats, cands)  # type: ignore[arg-type]
             wf[mode] = summarize(runs, bars, loaded.benchmark_close, mode, seed=cfg.seed)
             log(f"{source} walk-forward ({mode}): {len(runs)} windows done")
     return {
@@ -137,7 +144,7 @@ def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Pat
         "survivorship": survivorship(loaded.data_dir, list(bars.symbols), str(bars.dates[0]), str(bars.dates[-1]), source),
         "variants": variants, "walk_forward": wf,
         "walk_forward_settings": {"in_sample_bars": cfg.wf_in_sample_bars, "out_of_sample_bars": cfg.wf_out_of_sample_bars,
-                                  "strategy": "costs-on/next_open"},
+                                  "strategy": "costs-on/next_open", "select_candidates": cfg.wf_candidates},
         "seconds": round(time.perf_counter() - t0, 2), "_stock_tables": stock_tables,
     }
 

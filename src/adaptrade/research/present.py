@@ -75,12 +75,16 @@ def print_phase7(console: Console, doc: dict[str, Any]) -> None:
 def print_walk_forward(console: Console, wf: dict[str, Any], title: str) -> None:
     """In-sample vs out-of-sample per window, then the stitched out-of-sample totals and verdict."""
     t = Table(title=escape(title), title_justify="left")
+    chosen = any(r.get("choice") for r in wf["windows"])
     for c in ("window", "in-sample", "IS return", "IS B&H", "IS Sharpe", "out-of-sample", "OOS return", "OOS B&H", "OOS Sharpe", "OOS beat B&H"):
         t.add_column(c, justify="right")
+    if chosen:
+        t.add_column("chosen in-sample", justify="left")
     for r in wf["windows"]:
         t.add_row(str(r["window"]), f"{r['is_start']}..{r['is_end']}", fmt(r["is_mean_return"], "pct"), fmt(r["is_mean_buy_hold"], "pct"),
                   fmt(r["is_mean_sharpe"], "num"), f"{r['oos_start']}..{r['oos_end']}", fmt(r["oos_mean_return"], "pct"),
-                  fmt(r["oos_mean_buy_hold"], "pct"), fmt(r["oos_mean_sharpe"], "num"), fmt(r["oos_beat_buy_hold_share"], "pct0"))
+                  fmt(r["oos_mean_buy_hold"], "pct"), fmt(r["oos_mean_sharpe"], "num"), fmt(r["oos_beat_buy_hold_share"], "pct0"),
+                  *([escape(str(r["choice"]))] if chosen else []))
     console.print(t)
     o = wf["out_of_sample"]
     console.print(f"    out of sample {o['start']}..{o['end']} chained: mean return {fmt(o['mean_return'], 'pct')}, buy & hold "

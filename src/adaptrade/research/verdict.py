@@ -132,11 +132,13 @@ def portfolio_verdict(
     edge = bool(math.isfinite(d_val) and d_val > level and lo > 0)
     n_tr = de.n_trials if de is not None else len(trials)
     if edge:
-        text = f"{BEATS} at {pct}, after deflating for {n_tr} configurations tried (DSR {d_val:.3f})"
+        text = (f"{BEATS} at {pct}, after deflating for {n_tr} configurations tried (DSR {d_val:.3f})" if n_tr > 1
+                else f"{BEATS} at {pct} (PSR {d_val:.3f}, one configuration)")
     elif math.isfinite(hi) and hi < 0:
         text = f"{TRAILS} at {pct} (mean daily excess CI {lo * 1e4:+.2f}..{hi * 1e4:+.2f} bp)"
     else:
-        text = f"no edge: {SAME} at {pct} (DSR {d_val:.3f} over {n_tr} configurations; mean daily excess CI {lo * 1e4:+.2f}..{hi * 1e4:+.2f} bp)"
+        stat = f"DSR {d_val:.3f} over {n_tr} configurations" if n_tr > 1 else f"PSR {d_val:.3f}, one configuration"
+        text = f"no edge: {SAME} at {pct} ({stat}; mean daily excess CI {lo * 1e4:+.2f}..{hi * 1e4:+.2f} bp)"
     return PortfolioVerdict(
         verdict=text, edge=edge, bars=mo.n, mean_daily_excess=float(np.mean(series)) if series.size else float("nan"),
         excess_ci=(lo, hi), excess_sharpe=mo.sharpe, skew=mo.skew, kurt=mo.kurt,

@@ -12,10 +12,15 @@ changing out-of-sample bars). Modes, for what the out-of-sample window starts fr
 * `frozen`: the learned RSI period and the *effective* thresholds at the end of the in-sample
   window (volatility scalar applied), run in fixed mode: nothing moves out of sample.
 * `reset`: a fresh strategy (nothing learned), the control: what learning in-sample adds.
+* `select`: walk-forward optimisation. Every candidate configuration runs in-sample; the one
+  with the best in-sample daily excess Sharpe over buy-and-hold is chosen and run out of sample
+  (from its carried learned state). The in-sample figures are the chosen candidate's, so they
+  carry the selection bias that the out-of-sample figures expose.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -43,8 +48,8 @@ from adaptrade.strategy.state import (
     S_VOL_SCALAR,
 )
 
-Mode = Literal["carry", "frozen", "reset"]
-MODES: tuple[str, ...] = ("carry", "frozen", "reset")
+Mode = Literal["carry", "frozen", "reset", "select"]
+MODES: tuple[str, ...] = ("carry", "frozen", "reset", "select")
 LEARNED_SLOTS = (S_PERIOD_IDX, S_BUY, S_SELL, S_VOL_SCALAR, S_EMA_RETURN, S_EMA_VOL, S_EMA_WIN, S_N_TRADES, S_N_WINS)
 
 
@@ -105,28 +110,52 @@ class WindowRun:
     window: Window
     in_sample: EngineOutput
     out_of_sample: EngineOutput
+    choice: str = ""  # `select`: the chosen candidate's settings
+
+
+def _select(ib: Bars, ifeat: Features, candidates: list[StrategyConfig]) -> tuple[EngineOutput, StrategyConfig, float]:
+    """The candidate with the best in-sample daily excess Sharpe over buy-and-hold (ties: first), its run and SR."""
+    from adaptrade.research.stats import moments
+    from adaptrade.research.verdict import excess_panel, portfolio_series
+
+    best: tuple[EngineOutput, StrategyConfig, float] | None = None
+    for c in candidates:
+        out = run_backtest(ib, c, ifeat)
+        sr = moments(portfolio_series(excess_panel(out.equity, ib.close, ib.valid))).sharpe
+        if best is None or (not math.isnan(sr) and (math.isnan(best[2]) or sr > best[2])):
+            best = (out, c, sr)
+    assert best is not None
+    return best
 
 
 def walk_forward(bars: Bars, config: StrategyConfig, is_bars: int, oos_bars: int, mode: Mode = "carry",
-                 features: Features | None = None) -> list[WindowRun]:
-    """Run every window: learn on in-sample bars, then score the out-of-sample bars from what was learned."""
+                 features: Features | None = None, candidates: list[StrategyConfig] | None = None) -> list[WindowRun]:
+    """Run every window: learn (or, `select`, choose among `candidates`) in-sample, then score the out-of-sample bars."""
     if mode not in MODES:
         raise ConfigError(f"unknown walk-forward mode '{mode}' ({'|'.join(MODES)})", field="wf_mode")
+    if mode == "select" and not candidates:
+        raise ConfigError("walk-forward mode 'select' needs candidate configurations", field="wf_mode")
     feats = features if features is not None else Features.compute(bars)
     runs = []
     for w in windows(bars.n_bars, is_bars, oos_bars):
         ib, ifeat = _slice(bars, feats, w.is_start, w.is_end)
-        ins = run_backtest(ib, config, ifeat)
+        choice = ""
+        if mode == "select":
+            ins, config, sr = _select(ib, ifeat, list(candidates or []))
+            d = config.describe()
+            choice = f"{d['strategy']} {d['rsi_period']} {d['buy']:g}/{d['sell']:g} a={d['learning_alpha']:g} (IS SR/day {sr:.3f})"
+        else:
+            ins = run_backtest(ib, config, ifeat)
         ob, ofeat = _slice(bars, feats, w.is_end, w.oos_end)
         final = ins.final_states if ins.final_states is not None else initial_states(bars.n_symbols, config)
-        if mode == "carry":
+        if mode in ("carry", "select"):
             oos = run_backtest(ob, config, ofeat, carried_states(final, config))
         elif mode == "frozen":
             states, fixed = frozen_states(final, config)
             oos = run_backtest(ob, fixed, ofeat, states)
         else:
             oos = run_backtest(ob, config, ofeat)
-        runs.append(WindowRun(w, ins, oos))
+        runs.append(WindowRun(w, ins, oos, choice))
     return runs
 
 
@@ -151,6 +180,13 @@ def stitched_oos(runs: list[WindowRun], bars: Bars) -> tuple[np.ndarray, np.ndar
     return eq * cash0, held
 
 
+def _nanmean(x: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none."""
+    v = np.asarray(x, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
 def _means(out: EngineOutput, bench: np.ndarray | None, initial: float) -> dict[str, float]:
     """Mean return, buy-and-hold, benchmark, Sharpe and beat-buy-and-hold share of one engine run."""
     from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
@@ -160,7 +196,7 @@ def _means(out: EngineOutput, bench: np.ndarray | None, initial: float) -> dict[
     m = stock_metrics(out.equity, out.bars.close, out.bars.valid, out.in_market, tr[:, T_SYMBOL], tr[:, T_RETURN],
                       tr[:, T_EXIT_T] >= 0, bench, initial)
     ok = np.isfinite(m["total_return"])
-    f = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")
+    f = lambda k: _nanmean(m[k][ok])  # noqa: E731
     return {"mean_return": f("total_return"), "mean_buy_hold": f("buy_hold_return"), "mean_benchmark": f("benchmark_return"),
             "mean_sharpe": f("sharpe"), "beat_buy_hold_share": float(np.mean(m["excess_vs_buy_hold"][ok] > 0)) if ok.any() else float("nan"),
             "beat_benchmark_share": float(np.mean(m["outperformance"][ok] > 0)) if ok.any() else float("nan")}
@@ -181,7 +217,7 @@ def summarize(runs: list[WindowRun], bars: Bars, benchmark_close: np.ndarray | N
         b_is = None if benchmark_close is None else benchmark_close[w.is_start:w.is_end]
         b_oos = None if benchmark_close is None else benchmark_close[w.is_end:w.oos_end]
         row: dict[str, object] = {"window": w.index, "is_start": str(bars.dates[w.is_start]), "is_end": str(bars.dates[w.is_end - 1]),
-                                  "oos_start": str(bars.dates[w.is_end]), "oos_end": str(bars.dates[w.oos_end - 1])}
+                                  "oos_start": str(bars.dates[w.is_end]), "oos_end": str(bars.dates[w.oos_end - 1]), "choice": r.choice}
         row.update({f"is_{k}": v for k, v in _means(r.in_sample, b_is, cash0).items()})
         row.update({f"oos_{k}": v for k, v in _means(r.out_of_sample, b_oos, cash0).items()})
         rows.append(row)
@@ -193,12 +229,12 @@ def summarize(runs: list[WindowRun], bars: Bars, benchmark_close: np.ndarray | N
     m = stock_metrics(eq_filled, bars.close, valid, held, np.empty(0), np.empty(0), np.zeros(0, dtype=bool), benchmark_close, cash0)
     ok = np.isfinite(m["total_return"])
     pv = portfolio_verdict(eq_filled, bars.close, valid, m["outperformance"][ok], trial_sharpes, seed=seed)
-    mean = lambda k: float(np.nanmean(m[k][ok])) if ok.any() else float("nan")
+    mean = lambda k: _nanmean(m[k][ok])  # noqa: E731
     is_keys = [k for k in rows[0] if str(k).startswith("is_mean") or str(k).startswith("is_beat")]
     return {
         "mode": mode,
         "windows": rows,
-        "in_sample": {k[3:]: float(np.nanmean([float(r[k]) for r in rows])) for k in is_keys},  # type: ignore[arg-type]
+        "in_sample": {k[3:]: _nanmean(np.array([float(r[k]) for r in rows])) for k in is_keys},  # type: ignore[arg-type]
         "out_of_sample": {"start": str(bars.dates[first]), "end": str(bars.dates[-1]), "stocks": int(ok.sum()),
                           "mean_return": mean("total_return"), "mean_buy_hold": mean("buy_hold_return"),
                           "mean_benchmark": mean("benchmark_return"), "mean_sharpe": mean("sharpe"),
@@ -206,3 +242,16 @@ def summarize(runs: list[WindowRun], bars: Bars, benchmark_close: np.ndarray | N
                           "beat_benchmark_share": float(np.mean(m["outperformance"][ok] > 0)) if ok.any() else float("nan"),
                           "verdict": pv.to_dict()},
     }
+
+
+def candidate_configs(base: StrategyConfig, n: int, seed: int = 0) -> list[StrategyConfig]:
+    """`n` random valid configurations from the sweep space (invalid draws skipped), costs and fill of `base`."""
+    from adaptrade.research.sweep import make_config, trial_settings
+
+    out = []
+    for p in trial_settings("random", {}, n, seed):
+        try:
+            out.append(make_config(base, p))
+        except ConfigError:
+            continue
+    return out
