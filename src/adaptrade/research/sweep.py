@@ -265,6 +265,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
     done = 0
 
     def on_done(o: Any) -> None:
+        """Progress in trials (a chunk counts all its trials)."""
         nonlocal done
         done += len(batches[o.index].trials)
         if progress is not None:

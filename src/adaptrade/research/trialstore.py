@@ -34,6 +34,7 @@ class TrialStore:
     """A DuckDB file holding sweeps and their trials; a context manager."""
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (and, unless read-only, create) the tables in the DuckDB file at `path`."""
         import duckdb
 
         self.path = Path(path)
@@ -49,9 +50,11 @@ class TrialStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the connection (releases the file lock)."""
         self._con.close()
 
     def _has_trials(self) -> bool:
+        """Whether the sweep_trials table exists yet (it is created from the first sweep's columns)."""
         return bool(self._con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sweep_trials'").fetchone()[0])  # type: ignore[index]
 
     def history_sharpes(self, key: str) -> list[float]:
