@@ -26,8 +26,8 @@ def phase7_wall(source: str) -> float:
     return time.perf_counter() - t0
 
 
-def sweep_wall(source: str, stocks: int, trials: int, executor: str, workers: int) -> tuple[float, float]:
-    """(wall seconds of run_sweep including data load and executor start-up, best trial's excess SR) for one executor."""
+def sweep_wall(source: str, stocks: int, trials: int, executor: str, workers: int) -> tuple[float, float, int]:
+    """(wall seconds of run_sweep including data load and executor start-up, best trial's excess SR, workers used)."""
     from adaptrade.backtest.runner import RunRequest, load_data
     from adaptrade.research.sweep import run_sweep, trial_settings
     from adaptrade.settings import load_settings
@@ -37,7 +37,7 @@ def sweep_wall(source: str, stocks: int, trials: int, executor: str, workers: in
     t0 = time.perf_counter()
     loaded = load_data(req, settings)
     res = run_sweep(req, settings, trial_settings("random", {}, trials, 0), executor=executor, workers=workers, data=loaded)
-    return time.perf_counter() - t0, float(res.best["excess_sharpe"])
+    return time.perf_counter() - t0, float(res.best["excess_sharpe"]), res.workers
 
 
 def main() -> None:
@@ -52,8 +52,8 @@ def main() -> None:
         for src in ("archive", "all"):
             print(f"phase7 --source {src}: {phase7_wall(src):.2f} s wall (whole command)", flush=True)
     for ex in a.executors.split(","):
-        secs, best = sweep_wall(a.source, a.stocks, a.trials, ex, 2)
-        print(f"sweep {a.trials} configs x {a.stocks} stocks x 2520 bars ({a.source}) on {ex} (2 workers): {secs:.1f} s wall, "
+        secs, best, used = sweep_wall(a.source, a.stocks, a.trials, ex, 2)
+        print(f"sweep {a.trials} configs x {a.stocks} stocks x 2520 bars ({a.source}) on {ex} ({used} worker(s)): {secs:.1f} s wall, "
               f"{a.trials / secs:.1f} trials/s, best excess SR {best:.4f}", flush=True)
 
 

@@ -204,16 +204,19 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
 
 
 def _quiet_profiler(name: str, call: Callable[[], Any]) -> Any:
-    """Run `call`; on Dask, with the workers' stack-sampling profiler at 1 s instead of 10 ms.
+    """Run `call`; on Dask, with two worker defaults changed for this CPU-bound, array-allocating work.
 
-    Measured (docs/performance.md "Research"): the default 10 ms sampling made each trial ~2x slower
-    (the kernel holds the GIL); LocalCluster workers inherit the setting from this process's config.
+    Measured (docs/performance.md "Research"), each about 2x per trial: the stack-sampling profiler
+    at 10 ms (the numba kernel holds the GIL; now 1 s), and the nanny's MALLOC_TRIM_THRESHOLD_=65536
+    (large arrays then come from fresh mmap pages every time; now unset). LocalCluster workers
+    inherit both from this process's config; a running scheduler's workers keep their own.
     """
     if name != "dask":
         return call()
     import dask
 
-    with dask.config.set({"distributed.worker.profile.interval": "1s", "distributed.worker.profile.cycle": "10s"}):
+    with dask.config.set({"distributed.worker.profile.interval": "1s", "distributed.worker.profile.cycle": "10s",
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         return call()
 
 
