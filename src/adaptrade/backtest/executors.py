@@ -120,6 +120,18 @@ class ProcessExecutor:
         return [], []
 
 
+# Worker settings for the LocalCluster this process starts (workers of a running scheduler keep
+# their own). Measured, each about 2x per batch on this CPU-bound, array-allocating work
+# (docs/performance.md, "Research"): the 10 ms stack-sampling profiler (the numba kernel holds
+# the GIL) and the nanny's MALLOC_TRIM_THRESHOLD_=65536 (large arrays then come from fresh mmap
+# pages every time).
+LOCAL_WORKER_CONFIG = {
+    "distributed.worker.profile.interval": "1s",
+    "distributed.worker.profile.cycle": "10s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
+
 class DaskExecutor:
     """Dask distributed: a running scheduler (`tcp://host:port`) or a LocalCluster of processes."""
 
@@ -130,24 +142,26 @@ class DaskExecutor:
         self.scheduler = scheduler
 
     def map(self, fn: BatchFn, batches: Sequence[Batch], on_done: OnDone | None = None) -> list[BatchOutcome]:
+        import dask
         from distributed import Client, LocalCluster, as_completed
 
         cluster = None
-        try:
-            if self.scheduler:
-                try:
-                    client = Client(self.scheduler, timeout="10s")
-                except (OSError, TimeoutError) as exc:
-                    raise ConfigError(f"cannot reach Dask scheduler {self.scheduler}: {exc}", field="scheduler") from None
-            else:
-                cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=40)
-                client = Client(cluster)
-            with client:
-                return self._map(client, as_completed, fn, batches, on_done)
-        finally:
-            if cluster is not None:
-                cluster.close()
+        with dask.config.set(LOCAL_WORKER_CONFIG):
+            try:
+                if self.scheduler:
+                    try:
+                        client = Client(self.scheduler, timeout="10s")
+                    except (OSError, TimeoutError) as exc:
+                        raise ConfigError(f"cannot reach Dask scheduler {self.scheduler}: {exc}", field="scheduler") from None
+                else:
+                    cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0", silence_logs=40)
+                    client = Client(cluster)
+                with client:
+                    return self._map(client, as_completed, fn, batches, on_done)
+            finally:
+                if cluster is not None:
+                    cluster.close()
 
     @staticmethod
     def _map(client: object, as_completed: Callable, fn: BatchFn, batches: Sequence[Batch], on_done: OnDone | None) -> list[BatchOutcome]:

@@ -203,23 +203,6 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
     return row
 
 
-def _quiet_profiler(name: str, call: Callable[[], Any]) -> Any:
-    """Run `call`; on Dask, with two worker defaults changed for this CPU-bound, array-allocating work.
-
-    Measured (docs/performance.md "Research"), each about 2x per trial: the stack-sampling profiler
-    at 10 ms (the numba kernel holds the GIL; now 1 s), and the nanny's MALLOC_TRIM_THRESHOLD_=65536
-    (large arrays then come from fresh mmap pages every time; now unset). LocalCluster workers
-    inherit both from this process's config; a running scheduler's workers keep their own.
-    """
-    if name != "dask":
-        return call()
-    import dask
-
-    with dask.config.set({"distributed.worker.profile.interval": "1s", "distributed.worker.profile.cycle": "10s",
-                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return call()
-
-
 @dataclass(frozen=True)
 class SweepResult:
     """Every trial's row (in trial order), the best trial and the DSR over all trials tried."""
@@ -275,7 +258,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
             progress(done)
 
     results: dict[int, tuple[TrialMetrics | None, str | None]] = {}
-    for o in _quiet_profiler(ex.name, lambda: ex.map(run_trials, batches, on_done)):  # type: ignore[arg-type]
+    for o in ex.map(run_trials, batches, on_done):  # type: ignore[arg-type]
         if o.ok:
             results.update({i: (tm, e) for i, tm, e in o.result})  # type: ignore[union-attr]
         else:  # the whole chunk failed (e.g. its worker died): every trial in it is a failed trial
