@@ -1,29 +1,20 @@
 """The research commands: `adaptrade experiment phase7|walkforward` and `adaptrade sweep`.
 
-Registered on the main app by `register(app)`; heavy imports happen inside the commands.
+Heavy imports happen inside the commands so `adaptrade --help` stays fast.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from adaptrade.commands.common import console, fail
+from adaptrade.commands.common import err_console as err
 from adaptrade.errors import AdaptradeError, ConfigError
 
 experiment_app = typer.Typer(no_args_is_help=True, help="Reproduce and stress-test the seed's experiment (walk-forward, PSR/DSR, real data).")
-console = Console(width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
-
-
-def _fail(exc: AdaptradeError) -> typer.Exit:
-    """One line for an expected error; the Exit to raise."""
-    err.print(f"[bold red]error:[/bold red] {escape(exc.describe())}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def _sources(source: str) -> tuple[str, ...]:
@@ -68,7 +59,7 @@ def phase7(
             write_results(write_docs, doc, settings, data_dir, sweep_trials, log=lambda m: err.print(escape(m), highlight=False))
             console.print(f"wrote {escape(str(write_docs))}")
     except AdaptradeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 @experiment_app.command("walkforward")
@@ -124,7 +115,7 @@ def walkforward(
             (out / "walkforward.json").write_text(json.dumps(jsonable(docs), indent=2) + "\n")
             console.print(f"wrote {escape(str(out))}/walkforward.json")
     except AdaptradeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def sweep(
@@ -155,10 +146,4 @@ def sweep(
                           data_dir=data_dir, stocks=stocks, bars=bars, seed=seed, start=start, end=end, executor=executor,
                           workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top)
     except AdaptradeError as exc:
-        raise _fail(exc) from None
-
-
-def register(app: Any) -> None:
-    """Add `experiment` (phase7, walkforward) and `sweep` to the main typer app."""
-    app.add_typer(experiment_app, name="experiment")
-    app.command("sweep")(sweep)
+        raise fail(exc) from None

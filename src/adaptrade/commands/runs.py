@@ -1,0 +1,116 @@
+"""`adaptrade runs list|show`: read back the runs kept in the DuckDB run store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from adaptrade.commands.common import console, fail
+from adaptrade.errors import AdaptradeError
+
+app = typer.Typer(no_args_is_help=True, help="List and inspect backtest runs kept in the DuckDB run store.")
+
+
+def _runs_db(db: Optional[Path]) -> Path:
+    """The run store path: --db, else Settings().db_path."""
+    from adaptrade.settings import load_settings
+
+    return Path(db) if db is not None else Path(load_settings().db_path)
+
+
+def _runs_fmt(key: str, v: object) -> str:
+    """A summary value for the terminal: percentages for returns / shares / rates / drawdowns."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, float) and any(w in key for w in ("std", "share", "rate", "exposure")):
+        return f"{v * 100:.1f}%"
+    if isinstance(v, float) and any(w in key for w in ("return", "drawdown", "outperformance")):
+        return f"{v * 100:+.2f}%"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, list):
+        return ", ".join(map(str, v[:10])) + (f" … (+{len(v) - 10})" if len(v) > 10 else "")
+    return str(v)
+
+
+@app.command("list")
+def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path).")) -> None:
+    """List the stored runs, oldest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from adaptrade.storage.runs import RunStore
+
+    path = _runs_db(db)
+    if not path.exists():
+        console.print(f"no runs stored yet ({escape(str(path))} does not exist)")
+        return
+    try:
+        with RunStore(path, read_only=True) as rs:
+            runs = rs.list_runs()
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    if runs.empty:
+        console.print(f"no runs stored yet in {escape(str(path))}")
+        return
+    t = Table(title=f"runs in {escape(str(path))}", title_justify="left")
+    for col in runs.columns:
+        t.add_column(col, justify="right" if col in ("stocks", "mean_return", "beat_share", "mean_sharpe") else "left", no_wrap=col in ("id", "created", "dates"))
+    runs["created"] = runs["created"].str.slice(0, 16).str.replace("T", " ")
+    runs["dates"] = runs["dates"].str.replace(" .. ", "..")
+    for r in runs.itertuples(index=False):
+        t.add_row(*[escape(_runs_fmt(c, v)) for c, v in zip(runs.columns, r)])
+    console.print(t)
+
+
+@app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="Run id, as printed by `adaptrade runs list`."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    top: int = typer.Option(10, "--top", help="Rows of the ranked stocks table."),
+) -> None:
+    """Print one run's settings and summary, then the top of its stocks ranked by Sharpe."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from adaptrade.backtest.aggregate import rank
+    from adaptrade.errors import StoreError
+    from adaptrade.storage.runs import RunStore
+
+    path = _runs_db(db)
+    try:
+        if not path.exists():
+            raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
+        with RunStore(path, read_only=True) as rs:
+            run = rs.load_run(run_id)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    s, summ = run["settings"], run["summary"]
+    agg = summ.get("aggregate", summ) if isinstance(summ.get("aggregate"), dict) else summ
+    head = Table(show_header=False, box=None, pad_edge=False, title=f"run {run['id']}", title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    fill = s.get("fill")
+    for k, v in [("created", run["created"]), ("status", run["status"]), ("source", s.get("source")),
+                 ("dates", f"{s.get('start')} .. {s.get('end')}"), ("benchmark", s.get("benchmark")),
+                 ("strategy", f"{s.get('strategy')} (RSI {s.get('rsi_period')}, {s.get('buy')}/{s.get('sell')})"),
+                 ("costs", f"commission {s.get('commission_bps')} bps + slippage {s.get('slippage_bps')} bps per side"),
+                 ("fill", "close (OPTIMISTIC: fills at the signal bar's close)" if fill == "close" else fill)]:  # fmt: skip
+        head.add_row(k, escape(str(v)))
+    for k, v in agg.items():
+        if not isinstance(v, dict):
+            head.add_row(escape(k), escape(_runs_fmt(k, v)))
+    console.print(head)
+    ranked = rank(run["stocks"], "sharpe").head(top)
+    if "recommended" in ranked:
+        ranked["recommended"] = ranked["recommended"].map({True: "yes", False: ""})
+    t = Table(title=f"top {len(ranked)} of {len(run['stocks'])} by Sharpe", title_justify="left")
+    cols = ["rank", "symbol", "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate", "sharpe", "max_drawdown", "trades", "exposure", "recommended"]
+    cols = [c for c in cols if c in ranked.columns]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "symbol" else "right")
+    for r in ranked[cols].itertuples(index=False):
+        t.add_row(*[escape(_runs_fmt(c, v)) for c, v in zip(cols, r)])
+    console.print(t)

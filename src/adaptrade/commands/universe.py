@@ -1,0 +1,78 @@
+"""`adaptrade universe scores|list`: quality scores and selections with the liquidity filter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from adaptrade.commands.common import console, fail
+from adaptrade.errors import AdaptradeError
+
+app = typer.Typer(no_args_is_help=True, help="The NASDAQ universe: selections, liquidity filter, quality scores.")
+
+
+@app.command("scores")
+def universe_scores(
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store with the scores (default: Settings().db_path)."),
+    top: int = typer.Option(30, "--top", help="Rows to print (best first)."),
+    symbol: Optional[str] = typer.Option(None, "--symbol", help="Print this stock's score history instead."),
+) -> None:
+    """Print the latest quality score of every stock (written by `adaptrade cycle`)."""
+    from rich.table import Table
+
+    from adaptrade.settings import load_settings
+    from adaptrade.storage.scores import ScoreStore
+
+    path = Path(db) if db is not None else Path(load_settings().db_path)
+    try:
+        with ScoreStore(path, read_only=True) as ss:
+            df = ss.history(symbol.upper()) if symbol else ss.latest().head(top)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    if df.empty:
+        console.print(f"no scores stored in {path}" + (f" for {symbol.upper()}" if symbol else ""))
+        return
+    t = Table(title=(f"score history of {symbol.upper()}" if symbol else f"latest quality scores ({len(df)} shown)") + f" in {path}", title_justify="left")
+    cols = ["symbol", "score", "sharpe", "win_rate", "trades", "outperformance", "cycle", "period_start", "period_end", "run_id"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("symbol", "run_id") else "right")
+    for r in df[cols].itertuples(index=False):
+        t.add_row(r.symbol, f"{r.score:.3f}", f"{r.sharpe:.2f}", f"{r.win_rate * 100:.0f}%" if r.win_rate == r.win_rate else "—",
+                  f"{r.trades:.0f}", f"{r.outperformance * 100:+.1f}%" if r.outperformance == r.outperformance else "—",
+                  str(r.cycle), str(r.period_start), str(r.period_end), str(r.run_id))
+    console.print(t)
+    console.print("score = 0.5*sigmoid(sharpe) + 0.3*(wins+1)/(trades+2) + 0.2*sigmoid(outperformance/0.2) (default weights; docs/universe.md)")
+
+
+@app.command("list")
+def universe_list(
+    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended"),
+    sector: Optional[str] = typer.Option(None, "--sector", help='GICS sector, e.g. "Information Technology".'),
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="Explicit comma-separated list instead."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data root (default: ADAPTRADE_DATA_DIR)."),
+    start: Optional[str] = typer.Option(None, "--start", help="Apply the liquidity filter as of this backtest start."),
+    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Minimum average daily volume (default 1,000,000)."),
+    window: Optional[int] = typer.Option(None, "--window", help="Sessions before --start to average (default 20)."),
+) -> None:
+    """Print a selection and, with --start, which stocks the liquidity filter drops and why."""
+    from adaptrade.settings import load_settings
+    from adaptrade.universe.liquidity import liquidity_filter
+    from adaptrade.universe.universe import NasdaqUniverse
+
+    try:
+        settings = load_settings()
+        root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
+        chosen = NasdaqUniverse(root).select(universe, sector, [s for s in (symbols or "").split(",") if s.strip()] or None)
+        console.print(f"{len(chosen)} symbols: {', '.join(chosen)}", highlight=False, soft_wrap=True)
+        if start:
+            rep = liquidity_filter(root, chosen, start, window=window or settings.liquidity_window,
+                                   min_volume=settings.min_volume if min_volume is None else min_volume,
+                                   cache_dir=settings.cache_dir, policy=settings.repair_policy)
+            console.print(f"liquidity (ADV over {rep.window} sessions before {rep.start}, min {rep.min_volume:,.0f}): "
+                          f"{len(rep.kept)} kept, {len(rep.dropped)} dropped", highlight=False)
+            for line in rep.lines():
+                console.print(f"  dropped {line}", highlight=False)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
