@@ -20,8 +20,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# every benchmark; each prints its table and rewrites its own section of docs/performance.md
 bench: $(STAMP)
+	$(BIN)/python benchmarks/synthetic_gen.py
 	$(BIN)/python benchmarks/load_archive.py
+	$(BIN)/python benchmarks/backtest_peers.py
+	$(BIN)/python benchmarks/cli_end_to_end.py
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/portfolio.py
+	$(BIN)/python benchmarks/research.py
 
 # docs/results.md from a clean checkout (real data in ../shared/data or ADAPTRADE_DATA_DIR); see docs/research.md
 results: $(STAMP)
