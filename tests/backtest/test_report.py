@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from adaptrade.backtest.engine import run_backtest
-from adaptrade.backtest.report import MAX_POINTS, TABLE_ROWS, _downsample, _normalised, _params_figure, write_report
+from adaptrade.backtest.report import (
+    MAX_POINTS,
+    TABLE_ROWS,
+    _downsample,
+    _normalised,
+    _params_figure,
+    write_report,
+)
 from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.data.synthetic import generate, synthetic_benchmark
 from adaptrade.errors import UnknownSymbolError

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.backtest.aggregate import aggregate, rank
-from adaptrade.backtest.results import PARAM_COLUMNS, STOCK_COLUMNS, TRADE_COLUMNS, BacktestResult
+from adaptrade.backtest.results import (
+    PARAM_COLUMNS,
+    STOCK_COLUMNS,
+    TRADE_COLUMNS,
+    BacktestResult,
+)
 from adaptrade.errors import ConfigError
 
 FILES = ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html")

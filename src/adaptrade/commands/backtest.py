@@ -173,7 +173,7 @@ def backtest(
 
         raise ConfigError(f"unknown mode '{mode}' (per-stock|portfolio)", field="mode")
     if mode == "portfolio":
-        from adaptrade.backtest.portfolio_run import run_portfolio_mode
+        from adaptrade.commands.portfolio import run_portfolio_mode
 
         run_portfolio_mode(req, settings, "adaptrade backtest", out, not no_store, top, report_symbol, console)
         return

@@ -42,13 +42,13 @@ def cycle(
     from rich.table import Table
 
     from adaptrade.errors import ConfigError
-    from adaptrade.settings import load_settings
-    from adaptrade.universe.cycles import (
+    from adaptrade.research.cycles import (
         CycleReport,
         run_cycles,
         summary_table,
         verdict,
     )
+    from adaptrade.settings import load_settings
     from adaptrade.universe.universe import NasdaqUniverse
 
     try:

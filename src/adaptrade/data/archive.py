@@ -25,7 +25,16 @@ import pyarrow.parquet as pq
 
 from adaptrade.data.bars import FIELDS, Bars
 from adaptrade.data.cache import ArchiveCache
-from adaptrade.data.validate import PRICES, Columns, QualityReport, Where, check_columns, check_policy, nyse_sessions, repair
+from adaptrade.data.validate import (
+    PRICES,
+    Columns,
+    QualityReport,
+    Where,
+    check_columns,
+    check_policy,
+    nyse_sessions,
+    repair,
+)
 from adaptrade.errors import ConfigError, DataError, UnknownSymbolError
 from adaptrade.settings import RepairPolicy
 

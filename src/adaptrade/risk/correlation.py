@@ -13,13 +13,3 @@ def held_correlation(ret: np.ndarray, symbols: tuple[str, ...], held: np.ndarray
     lo = max(0, t - window + 1)
     frame = pd.DataFrame(ret[rows, lo : t + 1].T, columns=[symbols[i] for i in rows])
     return frame.corr(min_periods=5)
-
-
-def book_correlation(out: object, t: int, window: int | None = None) -> pd.DataFrame:
-    """The correlation matrix of the positions a portfolio run held at bar t's close."""
-    from adaptrade.backtest.portfolio import PortfolioFeatures
-
-    bars = out.bars  # type: ignore[attr-defined]
-    ret = PortfolioFeatures.compute(bars).ret
-    w = window if window is not None else out.limits.corr_window  # type: ignore[attr-defined]
-    return held_correlation(ret, bars.symbols, out.in_market[:, t], t, w)  # type: ignore[attr-defined]

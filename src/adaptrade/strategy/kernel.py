@@ -40,6 +40,7 @@ from adaptrade.strategy.params import (
     WIN_RATE_FAST,
     WIN_RATE_SLOW,
 )
+
 # Everything but `initial_state` is compiled without numba's reference-counting runtime
 # (`_nrt=False`): these functions never allocate, and the incref/decref pairs on their array
 # arguments were ~98% of the per-bar cost when called once per bar from the loop.

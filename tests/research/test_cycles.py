@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from adaptrade.backtest import runner
 from adaptrade.cli import app
 from adaptrade.errors import ConfigError
+from adaptrade.research.cycles import periods, run_cycles, summary_table, verdict
 from adaptrade.settings import Settings
 from adaptrade.storage.scores import ScoreStore
-from adaptrade.universe.cycles import periods, run_cycles, summary_table, verdict
 from adaptrade.universe.scoring import rank_by_score
 
 CANDS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "ADBE", "INTC", "CSCO", "PEP"]
@@ -75,7 +75,7 @@ def test_cycle_and_scores_commands(tmp_path: Path) -> None:
 
 
 def test_placebo_percentile() -> None:
-    from adaptrade.universe.cycles import placebo_percentile
+    from adaptrade.research.cycles import placebo_percentile
 
     r = np.arange(10, dtype=float)
     top = np.array([False] * 8 + [True] * 2)
