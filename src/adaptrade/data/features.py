@@ -163,18 +163,25 @@ def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
+    """Copy one row's valid values into buf (their bar indices into pos); returns how many."""
+    m = 0
+    for t in range(x.shape[0]):
+        if valid[t]:
+            buf[m] = x[t]
+            pos[m] = t
+            m += 1
+    return m
+
+
+@numba.njit(cache=True)
 def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray) -> None:
     n_sym, n_t = close.shape
     buf = np.empty(n_t)
     res = np.empty(n_t)
     pos = np.empty(n_t, dtype=np.int64)
     for s in range(n_sym):
-        m = 0
-        for t in range(n_t):
-            if valid[s, t]:
-                buf[m] = close[s, t]
-                pos[m] = t
-                m += 1
+        m = _compress(close[s], valid[s], buf, pos)
         for j in range(periods.shape[0]):
             p = periods[j]
             if m <= p:
@@ -243,12 +250,7 @@ def _rolling_mean_valid_kernel(x: np.ndarray, valid: np.ndarray, window: int, ou
     buf = np.empty(n_t)
     pos = np.empty(n_t, dtype=np.int64)
     for s in range(n_sym):
-        m = 0
-        for t in range(n_t):
-            if valid[s, t]:
-                buf[m] = x[s, t]
-                pos[m] = t
-                m += 1
+        m = _compress(x[s], valid[s], buf, pos)
         for k in range(window - 1, m):
             acc = 0.0
             for i in range(k - window + 1, k + 1):
