@@ -123,3 +123,17 @@ def test_bad_flags_are_clear_errors(tmp_path: Path, args: list[str], needle: str
     assert "Traceback" not in r.stderr + r.stdout
     assert needle in r.stderr + r.stdout
     assert not (tmp_path / "o").exists()
+
+
+def test_adjusted_basis_without_adj_close_is_refused(tmp_path: Path) -> None:
+    """Like must be compared with like: no silent fallback from total return to price-only."""
+    src = Path(__file__).resolve().parents[2] / "src" / "adaptrade" / "resources" / "sample" / "AAPL.csv.gz"
+    df = pd.read_csv(src)
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    df.drop(columns=["adj_close"]).to_csv(folder / "AAPL.csv", index=False)
+    r = _cli("backtest", "--source", "archive", "--data-dir", str(folder), "--symbols", "AAPL", "--no-store", cwd=tmp_path)
+    assert r.returncode == 2 and "--prices raw" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("backtest", "--source", "archive", "--data-dir", str(folder), "--symbols", "AAPL", "--no-store", "--prices", "raw", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "benchmark GSPC" in r.stdout  # raw prices are compared with the price index (shipped copy)

@@ -149,6 +149,12 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
         jump_threshold=settings.jump_threshold,
     )
     if settings.price_basis == "adjusted":
+        if bars.adj_close is None:
+            raise ConfigError(
+                f"price basis 'adjusted' needs an adj_close column, and some files in {data_dir} have none: "
+                "pass --prices raw (traded prices, compared with the ^GSPC price index) or add adj_close",
+                field="prices",
+            )
         bars = bars.adjusted()
         notes.append("prices: split- and dividend-adjusted (adj_close basis), compared with SPY total return")
     else:
