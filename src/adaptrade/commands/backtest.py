@@ -196,15 +196,21 @@ def demo(
                         None, None, None, False, settings)
 
     syn = request("synthetic", None, None, 50)
-    _run_and_report(syn, settings, "1) the seed's experiment: 50 NASDAQ-100 names on SYNTHETIC mean-reverting data", out / "synthetic", True, 10)
+    r_syn = _run_and_report(syn, settings, "1) the seed's experiment: 50 NASDAQ-100 names on SYNTHETIC mean-reverting data", out / "synthetic", True, 10)
     console.print()
     from adaptrade.data.archive import available_symbols
 
     shipped = ",".join(sorted(available_symbols(sample_dir())))
     real = request("archive", sample_dir(), shipped, None)
-    _run_and_report(real, settings, "2) the same strategy on REAL daily data (shipped sample)", out / "real", True, 10)
+    r_real = _run_and_report(real, settings, "2) the same strategy on REAL daily data (shipped sample)", out / "real", True, 10)
+
+    def beat(r: BacktestResult) -> str:
+        s = r.stocks
+        return (f"{int((s['outperformance'] > 0).sum())}/{len(s)} beat {r.benchmark_symbol}, "
+                f"{int((s['total_return'] > s['buy_hold_return']).sum())}/{len(s)} beat buy & hold")
+
     console.print(
-        "\n[bold]Read these together:[/bold] synthetic data is built with a mean-reverting component that an RSI "
-        "strategy exploits by design; real prices are close to a random walk with drift, so the same rules "
-        "usually trail buy-and-hold there. The real-data table is the one to believe."
+        f"\n[bold]Read these together:[/bold] synthetic: {beat(r_syn)}; real: {beat(r_real)}. The synthetic data "
+        "has a mean-reverting component that an RSI strategy exploits by design; real prices are close to a "
+        "random walk with drift. The real-data table is the one to believe (docs/results.md has the full study)."
     )
