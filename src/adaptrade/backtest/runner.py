@@ -159,8 +159,8 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
         notes.append("prices: split- and dividend-adjusted (adj_close basis), compared with SPY total return")
     else:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
-    bench = load_benchmark(data_dir, bars.dates, settings.price_basis)
-    return LoadedData(bars, bench.close, bench.symbol, data_dir, tuple(notes), quality)
+    series = load_benchmark(data_dir, bars.dates, settings.price_basis)
+    return LoadedData(bars, series.close, series.symbol, data_dir, tuple(notes), quality)
 
 
 def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig) -> EngineOutput:
