@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -114,3 +115,22 @@ def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
         assert part in text, part
     a = doc["sources"][0]["variants"][0]["aggregate"]
     assert f"{a['mean_return'] * 100:+.2f}%" in text  # the measured figure, not a typed one
+
+
+
+def test_worker_cache_never_serves_another_specs_bars() -> None:
+    """Regression: the sweep worker cache once keyed in-memory data by id(), which Python recycles,
+    so a later sweep on other data with the same symbols could run on the earlier bars."""
+    from adaptrade.backtest.batching import Batch, MemorySpec
+    from adaptrade.data.synthetic import generate
+    from adaptrade.research.sweep import _bars_and_features
+    from adaptrade.strategy.params import StrategyConfig
+
+    syms = ("AAA", "BBB")
+    first = Batch(0, syms, MemorySpec(generate(syms, 200, seed=1)), StrategyConfig())
+    bars1, _ = _bars_and_features(first)
+    second = Batch(0, syms, MemorySpec(generate(syms, 200, seed=2)), StrategyConfig())
+    bars2, _ = _bars_and_features(second)
+    np.testing.assert_array_equal(bars2.close, second.spec.bars.close)
+    assert not np.array_equal(bars1.close, bars2.close)
+    assert _bars_and_features(second)[0] is bars2  # same spec: served from the cache

@@ -113,11 +113,14 @@ def _bars_and_features(batch: Batch) -> tuple[Any, Any]:
     from adaptrade.backtest.batching import MemorySpec
     from adaptrade.backtest.engine import Features
 
-    key = (id(batch.spec) if isinstance(batch.spec, MemorySpec) else repr(batch.spec), batch.symbols, batch.fingerprint)
-    if _CACHE.get("key") != key:
+    # an in-memory spec is matched by identity and kept alive here, so its id cannot be reused
+    # by a later sweep's spec while the cache still holds these bars
+    same_memory = isinstance(batch.spec, MemorySpec) and _CACHE.get("spec") is batch.spec
+    key = ("memory" if isinstance(batch.spec, MemorySpec) else repr(batch.spec), batch.symbols, batch.fingerprint)
+    if not (_CACHE.get("key") == key and (same_memory or not isinstance(batch.spec, MemorySpec))):
         bars = load_batch(batch)
         _CACHE.clear()
-        _CACHE.update(key=key, bars=bars, features=Features.compute(bars))
+        _CACHE.update(key=key, spec=batch.spec, bars=bars, features=Features.compute(bars))
     return _CACHE["bars"], _CACHE["features"]
 
 
