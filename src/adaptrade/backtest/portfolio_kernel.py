@@ -82,6 +82,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
     book[B_CASH] = risk[R_INITIAL_CASH]
     book[B_RESERVED] = 0.0
     acct[A_PEAK] = risk[R_INITIAL_CASH]
+    hwm = risk[R_INITIAL_CASH]  # never re-based: the reported drawdown (the breaker keeps its own peak)
     for t in range(T):
         for i in range(n):  # 1) fills on bar t
             if not valid[i, t]:
@@ -106,7 +107,9 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
         rule, dd = breaker_update(acct, eq, t, risk)
         if rule != 0:
             log_event(events, counts, t, -1, rule, dd, acct[A_PEAK])
-        curves[0, t], curves[1, t], curves[2, t], curves[3, t], curves[4, t] = eq, book[B_CASH], value / eq, dd, acct[A_BREAKER]
+        hwm = max(hwm, eq)
+        true_dd = 1.0 - eq / hwm if hwm > 0.0 else 0.0
+        curves[0, t], curves[1, t], curves[2, t], curves[3, t], curves[4, t] = eq, book[B_CASH], value / eq, true_dd, acct[A_BREAKER]
         exposure = value + book[B_RESERVED]
         n_cand = 0
         for i in range(n):  # 3) stops, signals, sizing, new orders at the close
