@@ -44,8 +44,8 @@ class UnknownSymbolError(DataError):
     """A requested symbol has no data file."""
 
 
-class ConfigError(AdaptradeError):
-    """Settings or command-line options that do not make sense together."""
+class ConfigError(AdaptradeError, ValueError):
+    """Settings or command-line options that do not make sense (also a ValueError, for library callers)."""
 
 
 class StoreError(AdaptradeError):

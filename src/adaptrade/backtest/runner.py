@@ -115,6 +115,24 @@ def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[st
 
 def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     """Bars (total-return adjusted when the price basis says so) and the aligned benchmark."""
+    loaded = _load(req, settings)
+    if loaded.bars.n_bars < 2 or not loaded.bars.valid.any():
+        raise ConfigError(f"no bars to backtest between {req.start or 'the first date'} and {req.end or 'the last date'}", field="start")
+    return loaded
+
+
+def _check_dates(req: RunRequest) -> None:
+    """--start / --end are dates, in order."""
+    from adaptrade.data.calendar import parse_day
+
+    lo = parse_day(req.start, "start") if req.start else None
+    hi = parse_day(req.end, "end") if req.end else None
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"start {lo} is after end {hi}", field="start")
+
+
+def _load(req: RunRequest, settings: Settings) -> LoadedData:
+    _check_dates(req)
     if req.source == "synthetic":
         from adaptrade.data.synthetic import generate, synthetic_benchmark
 

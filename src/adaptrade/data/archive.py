@@ -225,12 +225,9 @@ def _where(path: Path, offset: int) -> Where:
 
 def _day(value: str | None, name: str) -> np.datetime64 | None:
     """Parse a --start/--end date; a bad one is a ConfigError."""
-    if value is None:
-        return None
-    try:
-        return np.datetime64(value, "D")
-    except ValueError:
-        raise ConfigError(f"{name} '{value}' is not a date (YYYY-MM-DD)") from None
+    from adaptrade.data.calendar import parse_day
+
+    return None if value is None else parse_day(value, name)
 
 
 def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy, cache_dir: Path | None,

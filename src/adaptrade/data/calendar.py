@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adaptrade.errors import ConfigError
+
 CALENDAR_NAME = "XNYS"
 CALENDAR_START = "1990-01-01"
 
@@ -44,27 +46,34 @@ def _all_sessions(start: str = CALENDAR_START, cache_dir: str | None = None) -> 
     return sessions
 
 
-def _day(value: str | np.datetime64) -> np.datetime64:
-    """A date-like value as `datetime64[D]`."""
-    return np.datetime64(value, "D")
+def parse_day(value: str | np.datetime64, name: str = "date") -> np.datetime64:
+    """A date-like value as `datetime64[D]`; anything else is a ConfigError naming the option."""
+    try:
+        day = np.datetime64(value, "D")
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} '{value}' is not a date (YYYY-MM-DD)", field=name) from None
+    if np.isnat(day):
+        raise ConfigError(f"{name} '{value}' is not a date (YYYY-MM-DD)", field=name)
+    return day
+
 
 
 def _sessions_from(start_d: np.datetime64, cache_dir: Path | str | None) -> np.ndarray:
-    start = CALENDAR_START if start_d >= _day(CALENDAR_START) else str(start_d)
+    start = CALENDAR_START if start_d >= parse_day(CALENDAR_START) else str(start_d)
     return _all_sessions(start, None if cache_dir is None else str(cache_dir))
 
 
 def nyse_sessions(end: str | np.datetime64, n: int, cache_dir: Path | str | None = None) -> np.ndarray:
     """The last `n` NYSE sessions on or before `end` (datetime64[D], ascending): synthetic data's calendar."""
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    sessions = _sessions_from(_day(CALENDAR_START), cache_dir)
-    end_d = _day(end)
+        raise ConfigError(f"number of sessions must be >= 0, got {n}", field="bars")
+    sessions = _sessions_from(parse_day(CALENDAR_START), cache_dir)
+    end_d = parse_day(end, "end")
     if end_d > sessions[-1]:
-        raise ValueError(f"end {end_d} is after the last known NYSE session {sessions[-1]}")
+        raise ConfigError(f"end {end_d} is after the last known NYSE session {sessions[-1]}", field="end")
     hi = int(np.searchsorted(sessions, end_d, side="right"))
     if n > hi:
-        raise ValueError(f"only {hi} NYSE sessions between {sessions[0]} and {end_d}; asked for {n}")
+        raise ConfigError(f"only {hi} NYSE sessions between {sessions[0]} and {end_d}; asked for {n}", field="bars")
     return sessions[hi - n : hi].copy()
 
 
@@ -72,10 +81,10 @@ def nyse_sessions_between(
     start: str | np.datetime64, end: str | np.datetime64, cache_dir: Path | str | None = None
 ) -> np.ndarray:
     """NYSE sessions with start <= session <= end (both inclusive, datetime64[D])."""
-    start_d, end_d = _day(start), _day(end)
+    start_d, end_d = parse_day(start, "start"), parse_day(end, "end")
     sessions = _sessions_from(start_d, cache_dir)
     if end_d > sessions[-1]:
-        raise ValueError(f"range {start_d}..{end_d} ends after the last known NYSE session {sessions[-1]}")
+        raise ConfigError(f"range {start_d}..{end_d} ends after the last known NYSE session {sessions[-1]}", field="end")
     lo = int(np.searchsorted(sessions, start_d, side="left"))
     hi = int(np.searchsorted(sessions, end_d, side="right"))
     return sessions[lo:hi].copy()

@@ -68,6 +68,16 @@ class StrategyConfig:
                 raise ConfigError(f"sell threshold must be in {SELL_MIN:g}..{SELL_MAX:g} for the adaptive strategy", field="sell")
         if not 0.0 < self.buy < self.sell < 100.0:
             raise ConfigError("thresholds must satisfy 0 < buy < sell < 100", field="buy")
+        for name in ("commission_bps", "slippage_bps"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1000.0:
+                raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1000 basis points, got {v:g}", field=name)
+        if not 0.0 < self.learning_alpha <= 1.0:
+            raise ConfigError("learning alpha must be in (0, 1]", field="learning_alpha")
+        if self.min_trades_to_adapt < 1:
+            raise ConfigError("min trades to adapt must be at least 1", field="min_trades_to_adapt")
+        if not 0.0 < self.threshold_step <= 5.0:
+            raise ConfigError("threshold step must be in (0, 5]", field="threshold_step")
         if self.fill not in ("next_open", "close"):
             raise ConfigError("fill must be next_open or close", field="fill")
         if self.initial_cash <= 0:
