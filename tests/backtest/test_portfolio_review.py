@@ -6,11 +6,26 @@ from __future__ import annotations
 import numpy as np
 
 from adaptrade.backtest.portfolio import run_portfolio_backtest
-from adaptrade.backtest.portfolio_layout import RE_RULE
+from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
+from adaptrade.backtest.portfolio_layout import (
+    O_CREATED_T,
+    O_FILLED,
+    O_LAST_T,
+    O_QTY,
+    O_SIDE,
+    O_STATUS,
+    O_SYM,
+    RE_RULE,
+    RE_SYM,
+    RE_T,
+    T_EXIT_REASON,
+)
 from adaptrade.backtest.portfolio_results import build_portfolio_result
+from adaptrade.data.bars import Bars
 from adaptrade.data.synthetic import generate
+from adaptrade.execution.orders import CANCELLED
 from adaptrade.risk.limits import RiskLimits
-from adaptrade.risk.rules import RULE_RESET, RULE_TRIPPED
+from adaptrade.risk.rules import RULE_RESET, RULE_TRIPPED, RULE_UNFILLED
 from adaptrade.strategy.params import StrategyConfig
 
 
@@ -27,3 +42,35 @@ def test_reported_drawdown_is_from_the_never_reset_high_water_mark() -> None:
     pr = build_portfolio_result(out, None, "none")
     assert abs(pr.account_summary()["max_drawdown"] - true_dd.max()) < 1e-12
     np.testing.assert_allclose(pr.account["drawdown"].to_numpy(), true_dd, atol=1e-12)
+
+
+def _truncated(bars: Bars, i: int, t_last: int) -> Bars:
+    """`bars` with stock i's data ending at bar t_last (later bars invalid, the calendar goes on)."""
+    valid = bars.valid.copy()
+    valid[i, t_last + 1:] = False
+    return Bars(dates=bars.dates, symbols=bars.symbols, open=bars.open, high=bars.high, low=bars.low,
+                close=bars.close, volume=bars.volume, valid=valid)
+
+
+def test_an_order_in_a_stock_that_stops_trading_expires_and_releases_its_cash() -> None:
+    bars = generate([f"S{i}" for i in range(4)], 800, seed=3)
+    lim = RiskLimits(kelly_fraction=0.0, max_position=0.5, max_gross=0.5, participation=1e-6, limit_above_bps=1e9)
+    out = run_portfolio_backtest(bars, StrategyConfig(), lim)
+    k = int(np.flatnonzero(out.orders[:, O_SIDE] > 0)[0])
+    i, t0 = int(out.orders[k, O_SYM]), int(out.orders[k, O_CREATED_T])
+    b2 = _truncated(bars, i, t0 + 1)  # trades one more day after the signal, then stops
+    out2 = run_portfolio_backtest(b2, StrategyConfig(), lim)
+    o = out2.orders[k]
+    assert (int(o[O_SYM]), int(o[O_CREATED_T]), o[O_SIDE]) == (i, t0, 1.0)
+    assert o[O_STATUS] == CANCELLED and o[O_FILLED] < o[O_QTY]
+    assert int(o[O_LAST_T]) == t0 + lim.max_order_bars  # every calendar bar counts, not only the stock's
+    unfilled = out2.events[(out2.events[:, RE_RULE] == RULE_UNFILLED) & (out2.events[:, RE_SYM] == i)]
+    assert int(unfilled[0, RE_T]) == t0 + lim.max_order_bars
+    # the reservation is released: the other stocks get entries again afterwards
+    later = (out2.orders[:, O_SIDE] > 0) & (out2.orders[:, O_CREATED_T] > t0 + lim.max_order_bars)
+    assert later.sum() > 0
+    # the position bought by the partial fill stays open, marked at the stock's last close
+    assert out2.in_market[i, -1]
+    assert np.all(out2.pnl[i, t0 + 1:] == out2.pnl[i, t0 + 1])
+    open_rows = out2.trades[(out2.trades[:, T_SYMBOL] == i) & (out2.trades[:, T_EXIT_T] == -1)]
+    assert len(open_rows) == 1 and open_rows[0, T_EXIT_REASON] == 3

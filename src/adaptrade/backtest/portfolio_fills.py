@@ -261,6 +261,27 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
 
 
 @njit(cache=True)
+def idle_bar(i: int, t: int, act_i: np.ndarray, book: np.ndarray, orders: np.ndarray, hist: np.ndarray,
+             events: np.ndarray, counts: np.ndarray) -> None:
+    """Stock i has no bar at t: its active order cannot fill, but the bar still counts toward
+    max_order_bars, so an order in a stock whose data stops expires (reported, cash released)."""
+    act_i[A_BARS_WORKED] += 1.0
+    if act_i[A_BARS_WORKED] < act_i[A_MAX_BARS]:
+        return
+    oid = act_i[A_ID]
+    k = int(oid)
+    log_hist(hist, counts, oid, t, CANCELLED, act_i[A_FILLED], 1)
+    log_event(events, counts, t, i, RULE_UNFILLED, act_i[A_QTY], act_i[A_FILLED])
+    if k < orders.shape[0]:
+        orders[k, O_STATUS] = CANCELLED
+        orders[k, O_LAST_T] = t
+    if act_i[A_SIDE] > 0:
+        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
+        act_i[A_REM_NOTIONAL] = 0.0
+    act_i[A_ID] = -1.0
+
+
+@njit(cache=True)
 def finish_exit(i: int, t: int, vol_t: float, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray,
                 trades: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
     """The position is fully sold: close it in the strategy (learning runs) and record the trade."""

@@ -13,6 +13,7 @@ from numba import njit
 from adaptrade.backtest.portfolio_fills import (
     B_CASH,
     B_RESERVED,
+    idle_bar,
     log_event,
     record_trade,
     work_order,
@@ -86,6 +87,8 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
     for t in range(T):
         for i in range(n):  # 1) fills on bar t
             if not valid[i, t]:
+                if act[i, A_ID] >= 0.0:  # no data: nothing fills, but the bar counts toward max_order_bars
+                    idle_bar(i, t, act[i], book, orders, hist, events, counts)
                 continue
             event[:] = 0.0
             if pos[i, P_PAPER_PENDING] != 0.0:
