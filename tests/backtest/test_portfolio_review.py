@@ -9,12 +9,18 @@ from adaptrade.backtest.portfolio import run_portfolio_backtest
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
 from adaptrade.backtest.portfolio_layout import (
     O_CREATED_T,
+    O_EST_COST_BPS,
     O_FILLED,
     O_LAST_T,
+    O_LIMIT,
+    O_NOTIONAL,
     O_QTY,
+    O_REASON,
     O_SIDE,
     O_STATUS,
     O_SYM,
+    O_TIF,
+    O_TYPE,
     RE_RULE,
     RE_SYM,
     RE_T,
@@ -74,3 +80,20 @@ def test_an_order_in_a_stock_that_stops_trading_expires_and_releases_its_cash() 
     assert np.all(out2.pnl[i, t0 + 1:] == out2.pnl[i, t0 + 1])
     open_rows = out2.trades[(out2.trades[:, T_SYMBOL] == i) & (out2.trades[:, T_EXIT_T] == -1)]
     assert len(open_rows) == 1 and open_rows[0, T_EXIT_REASON] == 3
+
+
+ORDER_AT_CREATION = [O_SYM, O_SIDE, O_TYPE, O_TIF, O_LIMIT, O_QTY, O_NOTIONAL, O_CREATED_T, O_REASON, O_EST_COST_BPS]
+
+
+def test_orders_up_to_t0_do_not_depend_on_when_a_stocks_data_ends() -> None:
+    bars = generate([f"S{i}" for i in range(4)], 600, seed=3)
+    lim = RiskLimits(kelly_fraction=0.0, max_position=0.3)
+    out = run_portfolio_backtest(bars, StrategyConfig(), lim)
+    for side in (1.0, -1.0):  # the stock's data ends at the close where it signalled an entry / an exit
+        k = int(np.flatnonzero(out.orders[:, O_SIDE] == side)[0])
+        i, t0 = int(out.orders[k, O_SYM]), int(out.orders[k, O_CREATED_T])
+        out2 = run_portfolio_backtest(_truncated(bars, i, t0), StrategyConfig(), lim)
+        before = out.orders[out.orders[:, O_CREATED_T] <= t0][:, ORDER_AT_CREATION]
+        after = out2.orders[out2.orders[:, O_CREATED_T] <= t0][:, ORDER_AT_CREATION]
+        np.testing.assert_array_equal(after, before)
+        np.testing.assert_array_equal(out2.signal[:, : t0 + 1], out.signal[:, : t0 + 1])

@@ -74,12 +74,6 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
     held = np.empty(n, dtype=np.int64)
     cand = np.empty(n, dtype=np.int64)
     strength = np.empty(n)
-    last_valid = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
-        for t in range(T - 1, -1, -1):
-            if valid[i, t]:
-                last_valid[i] = t
-                break
     book[B_CASH] = risk[R_INITIAL_CASH]
     book[B_RESERVED] = 0.0
     acct[A_PEAK] = risk[R_INITIAL_CASH]
@@ -120,7 +114,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
             if not valid[i, t]:
                 continue
             st = states[i]
-            last = t == last_valid[i]
+            last = t == T - 1  # only the backtest's final close is special, never when a stock's data ends
             if pos[i, P_SHARES] > 0.0 and pos[i, P_EXITING] == 0.0 and not last:
                 r = stop_rule(close[i, t], st[S_ENTRY_PRICE], vol[i, t], risk)
                 if r != 0:
