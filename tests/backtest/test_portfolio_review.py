@@ -97,3 +97,26 @@ def test_orders_up_to_t0_do_not_depend_on_when_a_stocks_data_ends() -> None:
         after = out2.orders[out2.orders[:, O_CREATED_T] <= t0][:, ORDER_AT_CREATION]
         np.testing.assert_array_equal(after, before)
         np.testing.assert_array_equal(out2.signal[:, : t0 + 1], out.signal[:, : t0 + 1])
+
+
+def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
+    from numba.core.registry import CPUDispatcher
+
+    from adaptrade.backtest import portfolio_kernel
+    from adaptrade.backtest.portfolio import PortfolioFeatures
+    from adaptrade.execution import liquidity, orders
+
+    assert isinstance(orders.choose_order_type, CPUDispatcher) and isinstance(liquidity.estimated_cost_bps, CPUDispatcher)
+    assert portfolio_kernel.choose_order_type is orders.choose_order_type
+    assert portfolio_kernel.estimated_cost_bps is liquidity.estimated_cost_bps
+    bars = generate([f"S{i}" for i in range(6)], 500, seed=2)
+    lim = RiskLimits(kelly_fraction=0.0, max_position=0.3, limit_above_bps=5.0)
+    out = run_portfolio_backtest(bars, StrategyConfig(), lim)
+    f = PortfolioFeatures.compute(bars)
+    o = out.orders
+    assert len(o) > 0 and (o[:, O_TYPE] == orders.LIMIT).any() and (o[:, O_TYPE] == orders.MARKET).any()
+    for row in o:
+        i, t = int(row[O_SYM]), int(row[O_CREATED_T])
+        est = liquidity.estimated_cost_bps(row[O_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
+        assert est == row[O_EST_COST_BPS]
+        assert row[O_TYPE] == orders.choose_order_type(row[O_SIDE] < 0, est, lim.limit_above_bps)

@@ -35,8 +35,8 @@ from adaptrade.backtest.portfolio_orders import (
     paper_fill,
     size_entry,
 )
-from adaptrade.execution.liquidity import impact_fraction
-from adaptrade.execution.orders import DAY, GTC, LIMIT, MARKET
+from adaptrade.execution.liquidity import estimated_cost_bps
+from adaptrade.execution.orders import DAY, GTC, LIMIT, MARKET, choose_order_type
 from adaptrade.risk.limits import (
     R_IMPACT_K,
     R_INITIAL_CASH,
@@ -140,9 +140,9 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                 n_cand += 1
             if pos[i, P_EXITING] > 0.0 and act[i, A_ID] < 0.0 and pos[i, P_SHARES] > 0.0:
                 q = pos[i, P_SHARES]
-                half = 0.5 * spread[i, t] if math.isfinite(spread[i, t]) else 0.0
-                cost_bps = 1e4 * (half + impact_fraction(q, adv[i, t], vol[i, t], risk[R_IMPACT_K]))
-                new_order(i, t, -1, MARKET, GTC, np.nan, q, q * close[i, t], int(pos[i, P_EXITING]),
+                cost_bps = estimated_cost_bps(q, adv[i, t], vol[i, t], spread[i, t], risk[R_IMPACT_K])
+                otype = choose_order_type(True, cost_bps, risk[R_LIMIT_ABOVE_BPS])  # exits are urgent: market
+                new_order(i, t, -1, otype, GTC, np.nan, q, q * close[i, t], int(pos[i, P_EXITING]),
                            risk[R_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
         for k in np.argsort(-strength[:n_cand], kind="mergesort"):  # 4) entries compete for cash: most oversold first
             i = cand[k]
@@ -153,9 +153,8 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
             notional = w * eq
             c = close[i, t]
             qty = notional / c
-            half = 0.5 * spread[i, t] if math.isfinite(spread[i, t]) else 0.0
-            cost_bps = 1e4 * (half + impact_fraction(qty, adv[i, t], vol[i, t], risk[R_IMPACT_K]))
-            if cost_bps > risk[R_LIMIT_ABOVE_BPS]:
+            cost_bps = estimated_cost_bps(qty, adv[i, t], vol[i, t], spread[i, t], risk[R_IMPACT_K])
+            if choose_order_type(False, cost_bps, risk[R_LIMIT_ABOVE_BPS]) == LIMIT:
                 tif = GTC if risk[R_LIMIT_GTC] != 0.0 else DAY
                 new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[R_MAX_ORDER_BARS] if tif == GTC else 1.0,
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)

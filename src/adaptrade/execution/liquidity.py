@@ -82,7 +82,9 @@ def corwin_schultz_spread(high: np.ndarray, low: np.ndarray, valid: np.ndarray, 
     return out
 
 
+@njit(cache=True)
 def estimated_cost_bps(qty: float, adv: float, vol_annual: float, spread: float, impact_k: float) -> float:
-    """Expected cost of crossing now, in bps: half the spread plus square-root impact."""
+    """Expected cost of crossing now, in bps: half the spread plus square-root impact (compiled:
+    the portfolio loop's order-type rule and orders.csv `est_cost_bps`)."""
     half = 0.5 * spread if math.isfinite(spread) else 0.0
     return 1e4 * (half + impact_fraction(qty, adv, vol_annual, impact_k))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from numba import njit
+
 SIDE_BUY, SIDE_SELL = 1, -1
 MARKET, LIMIT = 0, 1
 DAY, GTC = 0, 1
@@ -23,12 +25,14 @@ def client_order_id(symbol: str, date: str, seq: int) -> str:
     return f"AT-{symbol}-{date.replace('-', '')}-{seq:06d}"
 
 
+@njit(cache=True)
 def choose_order_type(urgent: bool, est_cost_bps: float, limit_above_bps: float) -> int:
     """MARKET or LIMIT: urgent orders (exits, stops) and cheap-to-cross entries go market.
 
     An entry whose estimated crossing cost (half spread + square-root impact, in bps) exceeds
     `limit_above_bps` is sent as a limit order at the signal price instead: it waits for the
-    price rather than paying to cross a wide or thin book. (docs/execution.md)
+    price rather than paying to cross a wide or thin book. Compiled: the portfolio loop calls this
+    same function at order creation (docs/execution.md).
     """
     if urgent or not math.isfinite(est_cost_bps) or est_cost_bps <= limit_above_bps:
         return MARKET
