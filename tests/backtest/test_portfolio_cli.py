@@ -64,3 +64,12 @@ def test_client_order_ids_are_stable(portfolio_run: Path, tmp_path: Path) -> Non
 def test_unknown_mode_is_one_clear_line(tmp_path: Path) -> None:
     r = _cli("backtest", "--mode", "both", "--no-store", cwd=tmp_path)
     assert r.returncode == 2 and "unknown mode 'both'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_terminal_shows_per_stock_rows_as_attribution(tmp_path: Path) -> None:
+    r = _cli("backtest", "--mode", "portfolio", "--stocks", "6", "--bars", "600", "--seed", "4", "--no-store", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "contribution to account return" in out
+    assert "recommended for live" not in out and "beat buy & hold" not in out and "buy&hold" not in out
+    assert "portfolio account" in out

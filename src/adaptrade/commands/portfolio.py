@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -52,6 +54,38 @@ def _pct(x: Any) -> str:
     return "—" if x is None or math.isnan(x) else f"{x * 100:+.2f}%"
 
 
+def attribution_table(pr: PortfolioResult, top: int = 10, bottom: int = 5) -> Table:
+    """Per-stock rows of a portfolio run as what they are: each stock's contribution to the account
+    return (its P&L / starting cash), ranked by contribution. No buy & hold, benchmark, beat or
+    recommended columns: a stock's share of one account's P&L is not a strategy to compare with
+    holding that stock (stocks.csv keeps its column names: `total_return` = the contribution)."""
+    df = pr.result.stocks.sort_values(["total_return", "symbol"], ascending=[False, True], kind="mergesort")
+    df = df.reset_index(drop=True)
+    n = len(df)
+    rows = df if n <= top + bottom else pd.concat([df.head(top), df.tail(bottom)])
+    t = Table(title="per-stock attribution (stock P&L / starting cash)", title_justify="left")
+    for col, just in [("#", "right"), ("symbol", "left"), ("contribution to account return", "right"), ("trades", "right"),
+                      ("win", "right"), ("in market", "right")]:
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    prev = -1
+    for k, r in rows.iterrows():
+        if prev >= 0 and k != prev + 1:
+            t.add_row("…", f"({k - prev - 1} more)", "", "", "", "")
+        prev = int(k)
+        win = "—" if not np.isfinite(r.win_rate) else f"{r.win_rate * 100:.0f}%"
+        t.add_row(str(k + 1), str(r.symbol), _pct(r.total_return), str(int(r.trades)), win, f"{r.exposure * 100:.0f}%")
+    return t
+
+
+def attribution_block(pr: PortfolioResult) -> str:
+    """One line: the contributions sum to the account return; how many stocks added or lost."""
+    c = pr.result.stocks["total_return"]
+    a = pr.account_summary()
+    return (f"contribution to account return: sum over {len(c)} stocks {_pct(float(c.sum()))} "
+            f"(account total return {_pct(a['total_return'])}); {int((c > 0).sum())} added, {int((c < 0).sum())} lost, "
+            f"{int(pr.result.stocks['trades'].sum())} closed trades")
+
+
 def account_table(pr: PortfolioResult) -> Table:
     """The account block printed under the per-stock attribution table."""
     a = pr.account_summary()
@@ -79,13 +113,20 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account."""
     from adaptrade.backtest.output import summary, write_outputs
     from adaptrade.backtest.portfolio_results import write_portfolio_files
-    from adaptrade.backtest.present import print_run
+    from adaptrade.backtest.present import costs_line
 
     pr, _ = run_portfolio_request(req, settings)
     doc = summary(pr.result)
     doc["portfolio"] = pr.account_summary()
     doc["per_stock_mode"] = per_stock_beside(pr, settings)
-    print_run(console, pr.result, doc, f"{title} (portfolio mode: per-stock rows are P&L attribution)", top=top)
+    s = doc["settings"]
+    console.print(f"[bold]{title} (portfolio mode: one account)[/bold]  {s['source']}, {len(s['symbols'])} stocks, "
+                  f"{s['start']} .. {s['end']} ({s['bars']} bars), benchmark {s['benchmark']}")
+    for note in s.get("notes", []):
+        console.print(f"  [dim]note:[/dim] {note}")
+    console.print("  " + costs_line(s))
+    console.print(attribution_table(pr, top=top))
+    console.print(attribution_block(pr), highlight=False)
     console.print(account_table(pr))
     b = doc["per_stock_mode"]
     console.print(f"beside it, per-stock all-in mode on the same bars: mean return {_pct(b['mean_return'])} "
