@@ -113,3 +113,17 @@ def test_signal_on_last_bar_is_not_filled_and_open_trade_is_marked() -> None:
         for r in open_rows:
             i = int(r[0])
             assert out.in_market[i, last]
+
+
+def test_a_stock_whose_data_ends_early_decides_as_if_it_did_not_know() -> None:
+    """Truncating a stock's data after t changes nothing at or before t (also in close-fill mode)."""
+    for cfg in CONFIGS:
+        base = run_backtest(SYNTH, cfg)
+        signal_bars = np.flatnonzero(base.signal[0, 100:-2] != 0) + 100  # cut exactly on a signal bar
+        for t in (int(signal_bars[0]), int(signal_bars[len(signal_bars) // 2]), 480):
+            valid = SYNTH.valid.copy()
+            valid[:, t + 1 :] = False
+            nan = lambda a: np.where(valid, a, np.nan)  # noqa: E731
+            cut = Bars(dates=SYNTH.dates, symbols=SYNTH.symbols, open=nan(SYNTH.open), high=nan(SYNTH.high), low=nan(SYNTH.low), close=nan(SYNTH.close), volume=nan(SYNTH.volume), valid=valid)
+            other = run_backtest(cut, cfg)
+            _assert_same_past(base, other, t)

@@ -145,3 +145,27 @@ def test_adjusted_basis_without_adj_close_is_refused(tmp_path: Path) -> None:
     r = _cli("backtest", "--source", "archive", "--data-dir", str(folder), "--symbols", "AAPL", "--no-store", "--prices", "raw", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "benchmark GSPC" in r.stdout  # raw prices are compared with the price index (shipped copy)
+
+
+def test_bars_held_counts_the_stocks_own_bars() -> None:
+    """A gap in a stock's data or an early end is not counted as bars held."""
+    from adaptrade.backtest.engine import run_backtest
+    from adaptrade.backtest.results import build_result
+    from adaptrade.data.bars import Bars
+    from adaptrade.data.synthetic import generate
+    from adaptrade.strategy.params import StrategyConfig
+
+    b = generate(["HOLD"], 600, seed=4)
+    valid = b.valid.copy()
+    valid[0, 300:310] = False
+    valid[0, 580:] = False
+    nan = lambda a: np.where(valid, a, np.nan)  # noqa: E731
+    bars = Bars(dates=b.dates, symbols=b.symbols, open=nan(b.open), high=nan(b.high), low=nan(b.low), close=nan(b.close), volume=nan(b.volume), valid=valid)
+    res = build_result(run_backtest(bars, StrategyConfig(kind="fixed")), None, "none")
+    traded = np.cumsum(valid[0])
+    pos = {d: i for i, d in enumerate(bars.dates.astype("datetime64[ns]"))}
+    for r in res.trades.itertuples(index=False):
+        a = pos[np.datetime64(r.entry_date, "ns")]
+        z = pos[np.datetime64(r.exit_date, "ns")] if not pd.isna(r.exit_date) else 579
+        assert r.bars_held == traded[z] - traded[a]
+    assert len(res.trades) >= 3

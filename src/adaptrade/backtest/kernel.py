@@ -72,7 +72,9 @@ def run_all_in(
                 last_valid = t
                 break
         for t in range(n_t):
-            step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi[i, :, t], vol[i, t], t == last_valid, event)
+            # only the backtest's own last bar is special: a stock whose data ends earlier is not
+            # known to end (that would be look-ahead), so its last signal is treated like any other
+            step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi[i, :, t], vol[i, t], t == n_t - 1, event)
             equity[i, t] = state[S_LAST_EQUITY]
             signal[i, t] = event[E_SIGNAL]
             in_market[i, t] = state[S_SHARES] > 0.0

@@ -113,7 +113,7 @@ def build_result(
     return BacktestResult(
         output=output,
         stocks=stocks,
-        trades=_trade_table(tr, bars.symbols, bars.dates),
+        trades=_trade_table(tr, bars.symbols, bars.dates, bars.valid),
         params=_param_table(output.changes, bars.symbols, bars.dates),
         benchmark_close=benchmark_close,
         benchmark_symbol=benchmark_symbol,
@@ -121,16 +121,19 @@ def build_result(
     )
 
 
-def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray) -> pd.DataFrame:
+def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray, valid: np.ndarray) -> pd.DataFrame:
+    """trades.csv rows; bars_held counts the stock's own traded bars (to its last bar if still open)."""
+    sym = tr[:, T_SYMBOL].astype(np.intp)
     entry_t = tr[:, T_ENTRY_T].astype(np.intp)
     exit_t = tr[:, T_EXIT_T].astype(np.intp)
     open_ = exit_t < 0
-    last_t = len(dates) - 1
     exit_dates = pd.array(np.where(open_, np.datetime64("NaT"), dates[np.maximum(exit_t, 0)]), dtype="datetime64[ns]")
-    held_to = np.where(open_, last_t, exit_t)
+    traded = np.cumsum(valid, axis=1)
+    last_traded = traded[sym, -1]
+    held_to = np.where(open_, last_traded, traded[sym, np.maximum(exit_t, 0)])
     return pd.DataFrame(
         {
-            "symbol": pd.Categorical.from_codes(tr[:, T_SYMBOL].astype(np.intp), categories=list(symbols)),
+            "symbol": pd.Categorical.from_codes(sym, categories=list(symbols)),
             "entry_date": dates[entry_t].astype("datetime64[ns]"),
             "entry_price": tr[:, T_ENTRY_PRICE],
             "exit_date": exit_dates,
@@ -138,7 +141,7 @@ def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray) ->
             "shares": tr[:, T_SHARES],
             "pnl": tr[:, T_PNL],
             "return": tr[:, T_RETURN],
-            "bars_held": (held_to - entry_t).astype(np.int64),
+            "bars_held": (held_to - traded[sym, entry_t]).astype(np.int64),
         }
     )
 
