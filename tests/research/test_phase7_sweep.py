@@ -64,6 +64,52 @@ def test_sweep_space_parsing_and_trials() -> None:
         trial_settings("grid", {}, None, 0)
 
 
+def test_random_sweeps_draw_distinct_effective_configurations() -> None:
+    """Regression: random draws of kind=fixed differing only in settings it ignores were separate trials (and inflated N)."""
+    from adaptrade.research.sweep import ADAPTIVE_ONLY, config_key, space_size
+
+    draws = trial_settings("random", {}, 300, 0)
+    keys = [config_key(p) for p in draws]
+    assert len(draws) == 300 and len(set(keys)) == 300
+    assert all(not (set(ADAPTIVE_ONLY) & set(p)) for p in draws if p["kind"] == "fixed")
+    assert config_key({"kind": "fixed", "learning_alpha": 0.1}) == config_key({"kind": "fixed", "learning_alpha": 0.3})
+    assert config_key({"kind": "adaptive", "learning_alpha": 0.1}) != config_key({"kind": "adaptive", "learning_alpha": 0.3})
+    assert config_key({"buy": 30}) == config_key({"buy": 30.0})
+    small = parse_space("kind=fixed,adaptive;rsi_period=14;buy=30;sell=70;learning_alpha=0.1,0.2;threshold_step=1;min_trades_to_adapt=5")
+    assert space_size(small) == 3  # 1 fixed + 2 adaptive
+    assert len(trial_settings("random", small, 10, 0)) == 3  # the whole space, not 10 with repeats
+
+
+def test_sweep_runs_each_effective_configuration_once_and_counts_it_once() -> None:
+    settings = load_settings()
+    req = RunRequest(source="synthetic", stocks=3, bars=300, seed=5)
+    params = trial_settings("grid", parse_space("kind=fixed,adaptive;rsi_period=10,14;learning_alpha=0.1,0.3"), None, 0)
+    res = run_sweep(req, settings, params, executor="serial")
+    df = res.trials
+    assert len(df) == 8 and int(df["distinct"].sum()) == 6  # fixed x 2 periods collapse over learning_alpha
+    assert res.deflated["n_trials"] == 6 and res.deflated["distinct_configs"] == 6 and res.deflated["repeated_trials"] == 2
+    rep = df[~df["distinct"]].iloc[0]
+    orig = df.loc[rep["same_as"]]
+    assert rep["strategy"] == "fixed" and rep["learning_alpha"] != orig["learning_alpha"]
+    assert rep["excess_sharpe"] == orig["excess_sharpe"] and rep["mean_return"] == orig["mean_return"]
+    # the claim the dedup rests on: the fixed strategy's results do not depend on the learning settings
+    fixed = [p for p in params if p["kind"] == "fixed" and p["rsi_period"] == 10]
+    direct = run_sweep(req, settings, [fixed[0], fixed[1] | {"threshold_step": 0.5, "min_trades_to_adapt": 8, "rsi_period": 10.0}],
+                       executor="serial")
+    assert direct.deflated["distinct_configs"] == 1
+    from adaptrade.research.sweep import TrialBatch, run_trials
+    from adaptrade.backtest.batching import MemorySpec
+    from adaptrade.backtest import runner as brunner
+    from adaptrade.research.sweep import make_config
+
+    bars = brunner.load_data(req, settings).bars
+    cfgs = [make_config(req.strategy, f) for f in fixed] + [make_config(req.strategy, fixed[0] | {"threshold_step": 0.5, "min_trades_to_adapt": 8})]
+    out = run_trials(TrialBatch(0, bars.symbols, MemorySpec(bars), cfgs[0], trials=tuple(enumerate(cfgs))))
+    for _, tm, _ in out[1:]:
+        np.testing.assert_array_equal(tm.total_return, out[0][1].total_return)
+        assert tm.excess_sharpe == out[0][1].excess_sharpe
+
+
 def test_sweep_counts_failed_trials_and_processes_match_serial() -> None:
     settings = load_settings()
     req = RunRequest(source="synthetic", stocks=4, bars=400, seed=3)
@@ -82,10 +128,26 @@ def test_cli_sweep_records_every_trial_and_deflates_history(tmp_path: Path) -> N
     assert r.exit_code == 0, r.output
     assert len(pd.read_csv(tmp_path / "o" / "trials.csv")) == 6
     r2 = runner.invoke(app, args + ["--sweep-seed", "1"])
-    assert r2.exit_code == 0 and "counting all 12 trials" in r2.output
+    assert r2.exit_code == 0 and "counting all 12 distinct configurations" in r2.output, r2.output
+    r3 = runner.invoke(app, args + ["--sweep-seed", "1"])  # the same configurations again: recorded, not counted again
+    assert r3.exit_code == 0 and "counting all 12 distinct configurations stored for this data (0 new" in r3.output, r3.output
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM sweep_trials").fetchone()[0] == 12  # type: ignore[index]
-        assert con.execute("SELECT count(*) FROM sweeps").fetchone()[0] == 2  # type: ignore[index]
+        assert con.execute("SELECT count(*) FROM sweep_trials").fetchone()[0] == 18  # type: ignore[index]
+        assert con.execute("SELECT count(*) FROM sweeps").fetchone()[0] == 3  # type: ignore[index]
+
+
+def test_trial_store_counts_configurations_and_reads_older_stores(tmp_path: Path) -> None:
+    from adaptrade.research.trialstore import TrialStore
+
+    old = pd.DataFrame({"trial": [0, 1], "excess_sharpe": [0.01, None], "error": [None, "x"]})  # before config_key existed
+    new = pd.DataFrame({"trial": [0, 1, 2], "excess_sharpe": [0.02, 0.02, 0.03], "error": [None, None, None],
+                        "config_key": ["a", "a", "b"]})
+    with TrialStore(tmp_path / "s.duckdb") as ts:
+        ts.save("k", {}, {}, old)
+        ts.save("k", {}, {}, new)
+        ts.save("other", {}, {}, new)
+        h = ts.history_configs("k")
+    assert len(h) == 4 and h["a"] == 0.02 and h["b"] == 0.03  # 2 old trials, one each, + 2 distinct configurations
 
 
 def test_cli_phase7_and_clear_errors(tmp_path: Path) -> None:
@@ -111,7 +173,8 @@ def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
     write_results(md, doc, settings, None, 5)
     text = md.read_text()
     for part in ("## In short", "| average return | +34.14% |", "## Universe, dates and survivorship", "### synthetic, carry",
-                 "Deflated over all 5 trials", "## Calibration: pure random walks"):
+                 "Deflated over N = 5 distinct configurations", "not distinguishable from the best of 5 unskilled ones",
+                 "## Calibration: pure random walks"):
         assert part in text, part
     a = doc["sources"][0]["variants"][0]["aggregate"]
     assert f"{a['mean_return'] * 100:+.2f}%" in text  # the measured figure, not a typed one

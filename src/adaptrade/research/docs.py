@@ -6,13 +6,12 @@ the same bytes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from adaptrade.research.phase7 import COMPARE
-from adaptrade.research.present import ci, fmt
+from adaptrade.research.present import ci, fmt, sweep_verdict
 
 COMMAND = "make results   # = adaptrade experiment phase7 --out out/results --write-docs docs/results.md"
 
@@ -65,21 +64,30 @@ def _walk_forward(wf: dict[str, Any]) -> list[str]:
 
 
 def _sweep(res: Any, source: str, n: int) -> list[str]:
-    """Markdown: the sweep's best trials and the deflation over all of them."""
+    """Markdown: the sweep's best trials and the deflation over the distinct configurations."""
     df = res.trials
-    good = df[df["ok"]].sort_values(["excess_sharpe", "trial"], ascending=[False, True]).head(5)
+    good = df[df["ok"] & df["distinct"]].sort_values(["excess_sharpe", "trial"], ascending=[False, True]).head(5)
     d = res.deflated
-    lines = [f"{n} random configurations (`adaptrade sweep --method random --trials {n} --source {source} --no-store`), best five by "
-             "daily excess Sharpe over buy & hold:", "",
+    lines = [f"{n} random configurations requested (`adaptrade sweep --method random --trials {n} --source {source} --no-store`), "
+             f"{d['distinct_configs']} distinct (draws repeating an earlier one's effective settings are drawn again; the fixed "
+             "strategy ignores the learning settings, so they are left out of its draws). Best five by daily excess Sharpe over buy & hold:", "",
              "| trial | settings | mean return | mean B&H | beat benchmark | mean Sharpe | excess SR/day |", "|---:|---|---:|---:|---:|---:|---:|"]
     for r in good.itertuples(index=False):
         lines.append(f"| {r.trial} | `{r.params}` | {fmt(r.mean_return, 'pct')} | {fmt(r.mean_buy_hold, 'pct')} | "
                      f"{fmt(r.beat_benchmark_share, 'pct0')} | {fmt(r.mean_sharpe, 'num')} | {fmt(r.excess_sharpe, 'num')} |")
-    edge = not math.isnan(d["dsr"]) and d["dsr"] > 0.95
-    lines += ["", f"Deflated over all {d['n_trials']} trials ({d['failed_trials']} failed): SR0 = {fmt(d['sr0'], 'num')} per day, "
-              f"DSR of the best = {fmt(d['dsr'], 'num')}. " + ("**The best configuration keeps an edge after deflation.**" if edge else
-              "**No edge: the best configuration is what luck alone would produce among this many trials.**")]
+    lines += ["", f"Deflated over N = {d['n_trials']} distinct configurations ({d['failed_trials']} failed): variance of their "
+              f"daily excess Sharpe ratios {d['sr_variance']:.2e}, SR0 = {fmt(d['sr0'], 'num')} per day, DSR of the best = "
+              f"{fmt(d['dsr'], 'num')}. **{_cap(sweep_verdict(d['dsr'], d['n_trials']))}.**",
+              "", "SR0 grows with the spread of the trial Sharpe ratios, and that spread includes systematic differences "
+              "between configurations (how long each stays out of the market against buy & hold), not only estimation noise; "
+              "a low DSR says the best result is not distinguishable from the best of that many unskilled tries, not that luck "
+              "produced it (`docs/research.md`, \"Sweeps\")."]
     return lines
+
+
+def _cap(text: str) -> str:
+    """First letter upper case."""
+    return text[:1].upper() + text[1:]
 
 
 def _summary(doc: dict[str, Any], sweeps: dict[str, Any], n: int) -> list[str]:
@@ -95,7 +103,7 @@ def _summary(doc: dict[str, Any], sweeps: dict[str, Any], n: int) -> list[str]:
         oos = (f" Out of sample (walk-forward, carry): return {fmt(wf['out_of_sample']['mean_return'], 'pct')} vs buy & hold "
                f"{fmt(wf['out_of_sample']['mean_buy_hold'], 'pct')}; {wf['out_of_sample']['verdict']['verdict']}.") if wf else ""
         d = sweeps[s["source"]].deflated if s["source"] in sweeps else None
-        sw = f" Best of {n} swept configurations: DSR {fmt(d['dsr'], 'num')}." if d else ""
+        sw = f" Best of {d['distinct_configs']} distinct swept configurations: DSR {fmt(d['dsr'], 'num')}." if d else ""
         out.append(f"* **{s['source']}** ({s['start']}..{s['end']}, vs {s['benchmark']}, costs on, next-open fills): average return "
                    f"{fmt(a['mean_return'], 'pct')} vs buy & hold {fmt(a['mean_buy_hold_return'], 'pct')}, {a['beat_benchmark']}/{a['stocks']} "
                    f"beat {s['benchmark']}, median outperformance {fmt(a['median_outperformance'], 'pct')}, average Sharpe "

@@ -93,24 +93,44 @@ def print_walk_forward(console: Console, wf: dict[str, Any], title: str) -> None
     console.print(f"    verdict: {escape(o['verdict']['verdict'])}", highlight=False, soft_wrap=True)
 
 
+def sweep_verdict(dsr_value: float, n_configs: int, level: float = 0.95) -> str:
+    """What the DSR of a sweep's best configuration supports, and no more (used by the terminal and docs/results.md).
+
+    The DSR compares the best Sharpe with the expected best of n unskilled configurations whose
+    Sharpes vary as much as the ones tried; that variance includes systematic differences between
+    configurations (e.g. time in the market), not only luck, so a low DSR does not mean that
+    luck produced the best result (docs/research.md, "Sweeps").
+    """
+    if not math.isnan(dsr_value) and dsr_value > level:
+        return (f"after counting {n_configs} distinct configurations, the best one's Sharpe exceeds the best of {n_configs} "
+                f"unskilled ones (DSR {dsr_value:.3f} > {level:.2f})")
+    return (f"no edge shown: after counting {n_configs} distinct configurations, the best one's Sharpe is not distinguishable "
+            f"from the best of {n_configs} unskilled ones (DSR {fmt(dsr_value, 'num')}, needs > {level:.2f})")
+
+
 def print_sweep(console: Console, res: Any, history: dict[str, Any] | None, top: int = 10) -> None:
-    """The best trials by excess Sharpe and the deflation over every trial tried."""
+    """The best trials by excess Sharpe and the deflation over every distinct configuration tried."""
     df = res.trials
-    good = df[df["ok"]].sort_values(["excess_sharpe", "trial"], ascending=[False, True]).head(top)
-    t = Table(title=f"sweep: {len(df)} trials on {res.executor} ({res.workers} workers), {res.seconds:.1f} s; best {len(good)} by excess Sharpe",
-              title_justify="left")
+    d = res.deflated
+    good = df[df["ok"] & df["distinct"]].sort_values(["excess_sharpe", "trial"], ascending=[False, True]).head(top)
+    t = Table(title=f"sweep: {len(df)} trials ({d['distinct_configs']} distinct configurations) on {res.executor} "
+                    f"({res.workers} workers), {res.seconds:.1f} s; best {len(good)} by excess Sharpe", title_justify="left")
     for c in ("trial", "params", "mean return", "mean B&H", "beat bench", "mean Sharpe", "excess SR/day", "trades"):
         t.add_column(c, justify="left" if c == "params" else "right")
     for r in good.itertuples(index=False):
         t.add_row(str(r.trial), escape(str(r.params)), fmt(r.mean_return, "pct"), fmt(r.mean_buy_hold, "pct"),
                   fmt(r.beat_benchmark_share, "pct0"), fmt(r.mean_sharpe, "num"), fmt(r.excess_sharpe, "num"), str(r.trades))
     console.print(t)
-    d = res.deflated
+    rep = (f"; {d['repeated_trials']} repeated an earlier trial's effective settings and were not counted again"
+           if d["repeated_trials"] else "")
     console.print(f"best trial {d['best_trial']}: DSR {fmt(d['dsr'], 'num')} against SR0 {fmt(d['sr0'], 'num')} per day "
-                  f"({d['n_trials']} trials, {d['failed_trials']} failed, V[SR] {d['sr_variance']:.2e})", highlight=False)
+                  f"(N = {d['n_trials']} distinct configurations, {d['failed_trials']} failed, V[SR] {d['sr_variance']:.2e}{rep})",
+                  highlight=False)
+    n, value = d["n_trials"], d["dsr"]
     if history:
-        console.print(f"counting all {history['n_trials']} trials stored for this data: DSR {fmt(history['dsr'], 'num')} "
-                      f"(SR0 {fmt(history['sr0'], 'num')})", highlight=False)
-    edge = not math.isnan(d["dsr"]) and d["dsr"] > 0.95 and (not history or history["dsr"] > 0.95)
-    console.print("verdict: " + ("the best configuration beats buy-and-hold after deflating for every trial (95%)" if edge else
-                  "no edge: after deflating for every configuration tried, the best one is indistinguishable from luck at 95%"))
+        console.print(f"counting all {history['n_trials']} distinct configurations stored for this data "
+                      f"({history['new_configs']} new in this sweep): DSR {fmt(history['dsr'], 'num')} (SR0 {fmt(history['sr0'], 'num')})",
+                      highlight=False)
+        if not math.isnan(value) and value > 0.95:  # the stricter of the two decides
+            n, value = history["n_trials"], history["dsr"]
+    console.print("verdict: " + sweep_verdict(value, n), highlight=False)

@@ -5,7 +5,14 @@ the executors of `backtest/executors.py`, so serial, process and Dask runs share
 A worker keeps the bars and features of the last data spec it saw (they do not depend on the
 strategy settings), so after the first trial it only runs the compiled kernel. A trial returns
 small per-stock arrays and the moments of its daily excess over buy-and-hold, never equity.
-Every trial, failed ones included, is recorded (`research/trialstore.py`) and counted by the DSR.
+
+Trials are identified by their *effective* settings (`config_key`): every StrategyConfig field,
+minus `learning_alpha`, `threshold_step` and `min_trades_to_adapt` for the fixed strategy, which
+never reads them in the per-stock backtest a sweep runs. Random sweeps draw distinct effective
+configurations; a list with repeats (e.g. a grid crossing `kind=fixed` with `learning_alpha`)
+runs each distinct configuration once and records the repeats with `same_as` pointing at it.
+Every trial, failed ones included, is recorded (`research/trialstore.py`); the DSR counts the
+distinct configurations (failed ones included), not the requested trials.
 """
 
 from __future__ import annotations
@@ -36,6 +43,45 @@ SPACE: dict[str, list[Any]] = {
 }
 _CAST: dict[str, Callable[[str], Any]] = {"kind": str, "rsi_period": int, "buy": float, "sell": float,
                                           "learning_alpha": float, "threshold_step": float, "min_trades_to_adapt": int}
+# Settings only the adaptive strategy reads (the fixed one ignores them in the per-stock backtest).
+ADAPTIVE_ONLY = ("learning_alpha", "threshold_step", "min_trades_to_adapt")
+
+
+def _norm(v: Any) -> Any:
+    """A value in a canonical form for keys: 30 and 30.0 are the same threshold."""
+    if isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    return v
+
+
+def config_key(params: dict[str, Any], base: StrategyConfig | None = None) -> str:
+    """The effective settings of `base` with `params` applied, as a string: what makes two trials the same strategy.
+
+    Every StrategyConfig field counts (costs and fill included), except the adaptive-only ones for
+    a non-adaptive kind. Works for invalid combinations too (they fail alike, so they are one).
+    """
+    from dataclasses import fields
+
+    b = base or StrategyConfig()
+    merged = {f.name: getattr(b, f.name) for f in fields(b)} | dict(params)
+    if merged.get("kind") != "adaptive":
+        for k in ADAPTIVE_ONLY:
+            merged.pop(k, None)
+    return ",".join(f"{k}={_norm(v)!r}" for k, v in sorted(merged.items()))
+
+
+def space_size(space: dict[str, list[Any]]) -> int:
+    """Distinct effective configurations in a random-sweep space (adaptive-only settings count for adaptive only)."""
+    total = 0
+    for kind in dict.fromkeys(space.get("kind", ["adaptive"])):
+        n = 1
+        for k, vals in space.items():
+            if k != "kind" and not (kind != "adaptive" and k in ADAPTIVE_ONLY):
+                n *= len({_norm(v) for v in vals})
+        total += n
+    return total
 
 
 def parse_space(spec: str | None) -> dict[str, list[Any]]:
@@ -66,7 +112,12 @@ def parse_space(spec: str | None) -> dict[str, list[Any]]:
 
 
 def trial_settings(method: str, space: dict[str, list[Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
-    """The trials' parameter dicts: the full grid of `space`, or n random draws from SPACE updated by `space`."""
+    """The trials' parameter dicts: the full grid of `space`, or n distinct random draws from SPACE updated by `space`.
+
+    Random draws are distinct by effective settings (`config_key`): a draw equal to an earlier one
+    is drawn again, and a fixed-kind draw leaves out the adaptive-only settings it ignores. When the
+    space holds fewer than n distinct configurations, all of them are returned (fewer than n).
+    """
     if method == "grid":
         if not space:
             raise ConfigError("a grid sweep needs --params, e.g. 'rsi_period=10,14,21;buy=25,30'", field="params")
@@ -79,7 +130,20 @@ def trial_settings(method: str, space: dict[str, list[Any]], n: int | None, seed
         raise ConfigError("a random sweep needs --trials N >= 1", field="trials")
     full = {**SPACE, **space}
     rng = random.Random(seed)
-    return [{k: rng.choice(v) for k, v in full.items()} for _ in range(n)]
+    want = min(n, space_size(full))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(100 * want + 10_000):  # rejection sampling; the cap only bites on pathological spaces
+        if len(out) == want:
+            break
+        p = {k: rng.choice(v) for k, v in full.items()}  # every name drawn, so the stream does not depend on kind
+        if p["kind"] != "adaptive":
+            p = {k: v for k, v in p.items() if k not in ADAPTIVE_ONLY}
+        key = config_key(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
 
 
 def make_config(base: StrategyConfig, params: dict[str, Any]) -> StrategyConfig:
@@ -208,7 +272,7 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Every trial's row (in trial order), the best trial and the DSR over all trials tried."""
+    """Every trial's row (in trial order), the best trial and the DSR over the distinct configurations tried."""
 
     trials: Any  # pandas DataFrame, one row per trial
     best: dict[str, Any]
@@ -221,7 +285,7 @@ class SweepResult:
 def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor: str | None = None,
               workers: int | None = None, scheduler: str | None = None,
               progress: Callable[[int], None] | None = None, data: Any = None) -> SweepResult:
-    """Run every trial on an executor; record all of them; deflate the best trial's excess Sharpe by their number."""
+    """Run every distinct configuration once on an executor; record every trial; deflate the best by the distinct count."""
     import time
 
     import pandas as pd
@@ -247,7 +311,10 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
         except (ConfigError, TypeError) as exc:
             configs.append(None)
             errors[i] = str(exc)
-    todo = [(i, c) for i, c in enumerate(configs) if c is not None]
+    keys = [config_key(p, req.strategy) for p in params]
+    first: dict[str, int] = {}
+    same_as = [first.setdefault(key, i) for i, key in enumerate(keys)]  # the first trial with the same effective settings
+    todo = [(i, c) for i, c in enumerate(configs) if c is not None and same_as[i] == i]
     k = chunk_size(len(todo), ex.workers, remote)
     batches = [TrialBatch(j, bars.symbols, spec, todo[a][1], dates=bars.dates if remote else None, fingerprint=fp,
                           trials=tuple(todo[a:a + k])) for j, a in enumerate(range(0, len(todo), k))]
@@ -266,17 +333,23 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
             results.update({i: (tm, e) for i, tm, e in o.result})  # type: ignore[union-attr]
         else:  # the whole chunk failed (e.g. its worker died): every trial in it is a failed trial
             results.update({i: (None, o.error) for i, _ in batches[o.index].trials})
+    if progress is not None and done < len(params):
+        progress(len(params))  # repeats of a configuration were not run again
     rows = []
     for i, (p, c) in enumerate(zip(params, configs)):
-        tm, e = results.get(i, (None, None))
-        rows.append(trial_row(i, p, c, tm, loaded.benchmark_close, errors.get(i) or e))
+        tm, e = results.get(same_as[i], (None, None))
+        row = trial_row(i, p, c, tm, loaded.benchmark_close, errors.get(i) or e)
+        row.update(config_key=keys[i], same_as=same_as[i], distinct=same_as[i] == i)
+        rows.append(row)
     df = pd.DataFrame(rows)
-    good = df[df["ok"] & np.isfinite(df["excess_sharpe"])]
+    uniq = df[df["distinct"]]
+    good = uniq[uniq["ok"] & np.isfinite(uniq["excess_sharpe"])]
     if good.empty:
         raise ConfigError("every trial failed; see the error column of the trials", field="params")
     best = good.sort_values(["excess_sharpe", "trial"], ascending=[False, True]).iloc[0].to_dict()
     d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]),
-            good["excess_sharpe"].tolist(), n_trials=len(df))
+            good["excess_sharpe"].tolist(), n_trials=len(uniq))
     deflated = {"dsr": d.dsr, "sr0": d.sr0, "n_trials": d.n_trials, "sr_variance": d.sr_variance,
-                "failed_trials": int((~df["ok"]).sum()), "best_trial": int(best["trial"])}
+                "failed_trials": int((~uniq["ok"]).sum()), "best_trial": int(best["trial"]),
+                "requested_trials": len(df), "distinct_configs": len(uniq), "repeated_trials": len(df) - len(uniq)}
     return SweepResult(df, best, deflated, ex.name, ex.workers, time.perf_counter() - t0)

@@ -17,7 +17,8 @@ def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, s
                      progress: Any = None, data: Any = None) -> tuple[Any, dict[str, Any] | None, str | None]:
     """Run the trials; with `store`, add them to the DuckDB trial store and deflate over every trial on the same data.
 
-    Returns (SweepResult, DSR over stored history + this sweep or None, sweep id or None).
+    Returns (SweepResult, DSR over the distinct configurations stored for this data + this sweep's, or None;
+    sweep id or None).
     """
     from adaptrade.backtest import runner
     from adaptrade.research.stats import dsr
@@ -31,16 +32,19 @@ def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, s
     b = loaded.bars
     key = data_key(req.source, b.symbols, str(b.dates[0]), str(b.dates[-1]), f"seed={req.seed}" if req.source == "synthetic" else settings.price_basis)
     with TrialStore(Path(db or settings.db_path)) as ts:
-        before = ts.history_sharpes(key)
+        before = ts.history_configs(key)
         sid = ts.save(key, {"source": req.source, "stocks": b.n_symbols, "start": str(b.dates[0]), "end": str(b.dates[-1]),
                             "executor": res.executor, "workers": res.workers}, res.deflated, res.trials)
     history = None
     if before:
-        allsr = [s for s in before + res.trials["excess_sharpe"].tolist() if not math.isnan(s)]
+        uniq = res.trials[res.trials["distinct"]]
+        configs = dict(zip(uniq["config_key"], uniq["excess_sharpe"].astype(float))) | before  # one Sharpe per configuration
+        allsr = [s for s in configs.values() if not math.isnan(s)]
         best = res.best
         d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]), allsr,
-                n_trials=len(before) + len(res.trials))
-        history = {"dsr": d.dsr, "sr0": d.sr0, "n_trials": d.n_trials, "earlier_trials": len(before)}
+                n_trials=len(configs))
+        history = {"dsr": d.dsr, "sr0": d.sr0, "n_trials": d.n_trials, "earlier_configs": len(before),
+                   "new_configs": len(configs) - len(before)}
     return res, history, sid
 
 
@@ -68,6 +72,9 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
     settings = load_settings(data_dir=data_dir, db_path=db)
     space = parse_space(params)
     plist = trial_settings(method, space, trials, sweep_seed)
+    if method == "random" and trials and len(plist) < trials:
+        console.print(f"note: the space holds only {len(plist)} distinct configurations (settings a strategy kind ignores "
+                      f"do not count); running those, not {trials}", highlight=False)
     req = RunRequest(source=source, universe="nasdaq100", stocks=stocks, bars=bars, seed=seed, start=start,  # type: ignore[arg-type]
                      end=end or "2024-03-08", data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
