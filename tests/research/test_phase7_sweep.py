@@ -178,6 +178,18 @@ def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
         assert part in text, part
     a = doc["sources"][0]["variants"][0]["aggregate"]
     assert f"{a['mean_return'] * 100:+.2f}%" in text  # the measured figure, not a typed one
+    # one builder for the seed table, two renderings: the Markdown rows and the terminal rows are the same cells
+    from rich.console import Console
+
+    from adaptrade.research.present import print_phase7, seed_table
+
+    _, rows = seed_table(doc)
+    con = Console(record=True, width=400)
+    print_phase7(con, doc)
+    term = con.export_text()
+    for label, seed_cell, cells in rows:
+        assert f"| {label} | {seed_cell} | " + " | ".join(cells) + " |" in text, label
+        assert any(label in line and all(c in line for c in cells) for line in term.splitlines()), label
 
 
 

@@ -10,38 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adaptrade.research.phase7 import COMPARE
-from adaptrade.research.present import ci, fmt, sweep_verdict
+from adaptrade.research.present import fmt, seed_table, sweep_verdict
 
 COMMAND = "make results   # = adaptrade experiment phase7 --out out/results --write-docs docs/results.md"
 
 
 def _seed_table(doc: dict[str, Any]) -> list[str]:
-    """Markdown: the seed's figures next to every measured variant."""
-    seed = doc["seed_figures"]
-    cols = [(s, v) for s in doc["sources"] for v in s["variants"]]
-    head = "| metric | seed | " + " | ".join(f"{s['source']} {v['variant']}" for s, v in cols) + " |"
-    lines = [head, "|---|" + "---:|" * (len(cols) + 1)]
-    for label, key, seed_key, kind in COMPARE:
-        sv = seed.get(seed_key) if seed_key else None
-        if key == "beat_benchmark":
-            cells = [f"{v['aggregate'][key]}/{v['aggregate']['stocks']}" for _, v in cols]
-            lines.append(f"| {label} | {sv}/{seed['stocks']} | " + " | ".join(cells) + " |")
-        else:
-            lines.append(f"| {label} | {fmt(sv, kind)} | " + " | ".join(fmt(v['aggregate'].get(key), kind) for _, v in cols) + " |")
-    rows = [
-        ("benchmark", "S&P 500", [s["benchmark"] for s, _ in cols]),
-        ("mean outperformance, 95% CI", "—", [ci(v["portfolio"]["outperformance_ci"], "pct") for _, v in cols]),
-        ("beat share, 95% CI", "—", [ci(v["portfolio"]["beat_share_ci"], "pct0") for _, v in cols]),
-        ("mean daily excess over buy & hold", "—", [fmt(v["portfolio"]["mean_daily_excess"], "bp") for _, v in cols]),
-        ("PSR (daily excess over B&H > 0)", "—", [fmt(v["portfolio"]["psr"], "num") for _, v in cols]),
-        ("DSR (N = variants on this source)", "—", [f"{fmt(v['portfolio']['dsr'], 'num')} (N={v['portfolio']['n_trials']})" for _, v in cols]),
-        ("stocks beat / same / trail B&H at 95%", "—", [
-            f"{v['stock_verdicts'].get('beats buy-and-hold', 0)} / {v['stock_verdicts'].get('indistinguishable from buy-and-hold', 0)} / "
-            f"{v['stock_verdicts'].get('trails buy-and-hold', 0)}" for _, v in cols]),
-    ]
-    lines += [f"| {a} | {b} | " + " | ".join(c) + " |" for a, b, c in rows]
-    return lines
+    """Markdown: the seed's figures next to every measured variant (rows from `present.seed_table`)."""
+    cols, rows = seed_table(doc)
+    head = "| metric | seed | " + " | ".join(f"{source} {variant}" for source, variant in cols) + " |"
+    return [head, "|---|" + "---:|" * (len(cols) + 1)] + [f"| {a} | {b} | " + " | ".join(c) + " |" for a, b, c in rows]
 
 
 def _walk_forward(wf: dict[str, Any]) -> list[str]:

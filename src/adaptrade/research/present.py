@@ -35,32 +35,45 @@ def ci(pair: Any, kind: str) -> str:
     return f"{fmt(lo, kind)}..{fmt(hi, kind)}"
 
 
-def print_phase7(console: Console, doc: dict[str, Any]) -> None:
-    """The seed's table next to every measured variant, then the evidence rows and verdicts."""
+def seed_table(doc: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str, list[str]]]]:
+    """The seed's figures next to every measured variant, as text cells: ([(source, variant)], [(label, seed, cells)]).
+
+    One builder for both renderings (the terminal table here, the Markdown one in docs/results.md).
+    """
     seed = doc["seed_figures"]
     cols = [(s, v) for s in doc["sources"] for v in s["variants"]]
+    rows: list[tuple[str, str, list[str]]] = []
+    for label, key, seed_key, kind in COMPARE:
+        sv = seed.get(seed_key) if seed_key else None
+        if key == "beat_benchmark":
+            rows.append((label, f"{sv}/{seed['stocks']}", [f"{v['aggregate'][key]}/{v['aggregate']['stocks']}" for _, v in cols]))
+        else:
+            rows.append((label, fmt(sv, kind), [fmt(v["aggregate"].get(key), kind) for _, v in cols]))
+    rows += [
+        ("benchmark", "S&P 500", [s["benchmark"] for s, _ in cols]),
+        ("mean outperformance, 95% CI", "—", [ci(v["portfolio"]["outperformance_ci"], "pct") for _, v in cols]),
+        ("beat share, 95% CI", "—", [ci(v["portfolio"]["beat_share_ci"], "pct0") for _, v in cols]),
+        ("mean daily excess over buy & hold", "—", [fmt(v["portfolio"]["mean_daily_excess"], "bp") for _, v in cols]),
+        ("PSR (daily excess over B&H > 0)", "—", [fmt(v["portfolio"]["psr"], "num") for _, v in cols]),
+        ("DSR (N = variants on this source)", "—", [f"{fmt(v['portfolio']['dsr'], 'num')} (N={v['portfolio']['n_trials']})" for _, v in cols]),
+        ("stocks beat / same / trail B&H at 95%", "—", [
+            f"{v['stock_verdicts'].get('beats buy-and-hold', 0)} / {v['stock_verdicts'].get('indistinguishable from buy-and-hold', 0)} / "
+            f"{v['stock_verdicts'].get('trails buy-and-hold', 0)}" for _, v in cols]),
+    ]
+    return [(s["source"], v["variant"]) for s, v in cols], rows
+
+
+def print_phase7(console: Console, doc: dict[str, Any]) -> None:
+    """The seed's table next to every measured variant, then the evidence rows and verdicts."""
+    cols, rows = seed_table(doc)
     t = Table(title="Phase 7 reproduced: the seed's figures vs measured (50 NASDAQ-100 names, adaptive RSI, per-stock all-in)",
               title_justify="left")
     t.add_column("metric")
     t.add_column("seed", justify="right")
-    for s, v in cols:
-        t.add_column(f"{s['source']}\n{v['variant'].replace('/', chr(10))}", justify="right")
-    for label, key, seed_key, kind in COMPARE:
-        sv = seed.get(seed_key) if seed_key else None
-        if key == "beat_benchmark":
-            cells = [f"{v['aggregate'][key]}/{v['aggregate']['stocks']}" for _, v in cols]
-            t.add_row(label + " (benchmark)", f"{sv}/{seed['stocks']}", *cells)
-            continue
-        t.add_row(label, fmt(sv, kind), *[fmt(v["aggregate"].get(key), kind) for _, v in cols])
-    t.add_row("benchmark", "S&P 500", *[s["benchmark"] for s, _ in cols])
-    t.add_row("mean outperf. 95% CI", "—", *[ci(v["portfolio"]["outperformance_ci"], "pct") for _, v in cols])
-    t.add_row("beat share 95% CI", "—", *[ci(v["portfolio"]["beat_share_ci"], "pct0") for _, v in cols])
-    t.add_row("daily excess vs B&H", "—", *[fmt(v["portfolio"]["mean_daily_excess"], "bp") for _, v in cols])
-    t.add_row("PSR (excess > 0)", "—", *[fmt(v["portfolio"]["psr"], "num") for _, v in cols])
-    t.add_row("DSR (N variants)", "—", *[f"{fmt(v['portfolio']['dsr'], 'num')} ({v['portfolio']['n_trials']})" for _, v in cols])
-    t.add_row("stocks beat / same / trail B&H", "—", *[
-        f"{v['stock_verdicts'].get('beats buy-and-hold', 0)}/{v['stock_verdicts'].get('indistinguishable from buy-and-hold', 0)}/"
-        f"{v['stock_verdicts'].get('trails buy-and-hold', 0)}" for _, v in cols])
+    for source, variant in cols:
+        t.add_column(f"{source}\n{variant.replace('/', chr(10))}", justify="right")
+    for label, seed_cell, cells in rows:
+        t.add_row(escape(label), seed_cell, *cells)
     console.print(t)
     console.print(escape(f"seed: {doc['seed_note']}"), highlight=False)
     for s in doc["sources"]:
