@@ -169,3 +169,13 @@ def test_bars_held_counts_the_stocks_own_bars() -> None:
         z = pos[np.datetime64(r.exit_date, "ns")] if not pd.isna(r.exit_date) else 579
         assert r.bars_held == traded[z] - traded[a]
     assert len(res.trades) >= 3
+
+
+def test_benchmark_return_needs_the_stocks_own_dates() -> None:
+    """A benchmark that stops years before the stock gives NaN, not a return over other dates."""
+    from adaptrade.backtest.metrics import _value_at_or_before
+
+    bench = np.r_[np.linspace(100, 200, 50), np.full(50, np.nan)]
+    got = _value_at_or_before(bench, np.array([0, 49, 52, 99]))
+    assert got[0] == 100 and got[1] == 200 and got[2] == 200  # a 3-bar gap is the same date range
+    assert np.isnan(got[3])  # 50 bars later is not

@@ -66,13 +66,20 @@ def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, 
     return out
 
 
-def _value_at_or_before(series: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """series[idx], falling back to the last finite value at or before idx (NaN if none)."""
+MAX_BENCHMARK_GAP = 5  # bars: an older benchmark value is not "the same date"
+
+
+def _value_at_or_before(series: np.ndarray, idx: np.ndarray, max_gap: int = MAX_BENCHMARK_GAP) -> np.ndarray:
+    """series[idx], else the last finite value at most `max_gap` bars before idx (NaN otherwise).
+
+    A benchmark that does not cover a stock's dates gives NaN, never a return over other dates.
+    """
     finite = np.isfinite(series)
     pos = np.where(finite, np.arange(series.size), -1)
     last_finite = np.maximum.accumulate(pos)
     j = last_finite[idx]
-    return np.where(j >= 0, series[np.maximum(j, 0)], np.nan)
+    ok = (j >= 0) & (idx - j <= max_gap)
+    return np.where(ok, series[np.maximum(j, 0)], np.nan)
 
 
 def stock_metrics(

@@ -178,6 +178,12 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
     else:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
     series = load_benchmark(data_dir, bars.dates, settings.price_basis)
+    notes.append(f"benchmark {series.note}")
+    from adaptrade.data.sample import sample_dir
+
+    if Path(series.file).parent == sample_dir() and Path(data_dir).resolve() != sample_dir().resolve():
+        notes.append(f"WARNING: {data_dir} has no {series.symbol} file; the shipped sample's copy "
+                     "(2014-03-10..2024-03-08) is used, and stocks outside those dates get no benchmark return")
     return LoadedData(bars, series.close, series.symbol, data_dir, tuple(notes), quality)
 
 
