@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from adaptrade.backtest.portfolio import run_portfolio_backtest
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
+from adaptrade.backtest.portfolio import run_portfolio_backtest
 from adaptrade.backtest.portfolio_layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
@@ -120,3 +120,41 @@ def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
         est = liquidity.estimated_cost_bps(row[O_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
         assert est == row[O_EST_COST_BPS]
         assert row[O_TYPE] == orders.choose_order_type(row[O_SIDE] < 0, est, lim.limit_above_bps)
+
+
+def test_per_stock_beside_reuses_the_portfolio_features(monkeypatch) -> None:
+    from adaptrade.backtest import engine
+    from adaptrade.commands.portfolio import per_stock_beside
+    from adaptrade.settings import Settings
+
+    bars = generate([f"S{i}" for i in range(3)], 300, seed=1)
+    out = run_portfolio_backtest(bars, StrategyConfig())
+    assert out.features is not None
+    pr = build_portfolio_result(out, None, "none")
+    expected = per_stock_beside(pr, Settings())
+
+    def refuse(*a, **k):
+        raise AssertionError("features recomputed")
+
+    monkeypatch.setattr(engine.Features, "compute", classmethod(refuse))
+    monkeypatch.setattr(engine.Features, "for_config", classmethod(refuse))
+    assert per_stock_beside(pr, Settings()) == expected
+
+
+def test_one_implementation_each_and_no_dead_slots() -> None:
+    from adaptrade.backtest import portfolio_fills, portfolio_layout, portfolio_results
+    from adaptrade.execution import broker, orders
+    from adaptrade.risk import limits
+
+    assert portfolio_fills.limit_price_fill is orders.limit_price_fill is broker.limit_price_fill
+    assert portfolio_results.client_order_id is orders.client_order_id
+    for mod, name in ((limits, "RULE_CODE"), (limits, "OrderTypeRule"), (orders, "REASON_ENTRY"),
+                      (portfolio_layout, "P_LAST_VALID"), (portfolio_layout, "A_TIF"), (portfolio_layout, "A_CREATED_T"),
+                      (portfolio_layout, "A_REASON")):
+        assert not hasattr(mod, name), name
+    # the shared limit rule on a bar: through the limit at the open, touched in the range, or no fill
+    assert orders.limit_price_fill(1, 10.0, 9.5, 11.0, 9.0) == 9.5
+    assert orders.limit_price_fill(1, 10.0, 10.5, 11.0, 9.9) == 10.0
+    assert np.isnan(orders.limit_price_fill(1, 10.0, 10.5, 11.0, 10.1))
+    assert orders.limit_price_fill(-1, 10.0, 10.5, 11.0, 9.0) == 10.5
+    assert orders.limit_price_fill(-1, 10.0, 9.5, 10.2, 9.0) == 10.0

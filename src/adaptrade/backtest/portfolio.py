@@ -90,6 +90,7 @@ class PortfolioOutput:
     changes: np.ndarray  # [c, CHANGE_LOG_FIELDS] parameter log
     events: np.ndarray  # [e, RISK_EVENT_FIELDS] every risk rule that fired
     final_states: np.ndarray
+    features: PortfolioFeatures | None = None  # what the loop read (reused by per-stock comparisons)
 
     @property
     def equity(self) -> np.ndarray:
@@ -158,4 +159,5 @@ def run_portfolio_backtest(
     cut = {k: bufs[k][: int(used[k])].copy() for k in bufs}
     return PortfolioOutput(bars=bars, config=config, limits=lim, curves=curves, pnl=pnl, in_market=in_market,
                            signal=signal, orders=cut["orders"], fills=cut["fills"], history=cut["hist"],
-                           trades=cut["trades"], changes=cut["changes"], events=cut["events"], final_states=work)
+                           trades=cut["trades"], changes=cut["changes"], events=cut["events"], final_states=work,
+                           features=feats)

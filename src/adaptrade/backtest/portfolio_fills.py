@@ -72,7 +72,13 @@ from adaptrade.backtest.portfolio_layout import (
     T_PAPER,
 )
 from adaptrade.execution.liquidity import impact_fraction, participation_cap
-from adaptrade.execution.orders import CANCELLED, FILLED, LIMIT, PARTIAL
+from adaptrade.execution.orders import (
+    CANCELLED,
+    FILLED,
+    LIMIT,
+    PARTIAL,
+    limit_price_fill,
+)
 from adaptrade.risk.limits import R_IMPACT_K, R_PARTICIPATION
 from adaptrade.risk.rules import RULE_UNFILLED
 from adaptrade.strategy.kernel import close_position, open_position
@@ -136,18 +142,6 @@ def learn_sizes(pos_i: np.ndarray, ret: float, params: np.ndarray) -> None:
     else:
         loss = -ret
         pos_i[P_AVG_LOSS] = loss if math.isnan(pos_i[P_AVG_LOSS]) else a * loss + (1.0 - a) * pos_i[P_AVG_LOSS]
-
-
-@njit(cache=True)
-def limit_price_fill(side: int, limit: float, open_t: float, high_t: float, low_t: float) -> float:
-    """Fill price of a limit order on a bar, NaN when the range does not reach the limit."""
-    if side > 0:
-        if open_t <= limit:
-            return open_t
-        return limit if low_t <= limit else np.nan
-    if open_t >= limit:
-        return open_t
-    return limit if high_t >= limit else np.nan
 
 
 @njit(cache=True)

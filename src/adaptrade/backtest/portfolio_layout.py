@@ -4,13 +4,14 @@ from __future__ import annotations
 
 # per-stock account row pos[i, P_*]
 (P_SHARES, P_COST, P_REALIZED, P_LAST_CLOSE, P_PAPER, P_PAPER_PENDING, P_EXITING, P_EXIT_PROCEEDS,
- P_AVG_WIN, P_AVG_LOSS, P_LAST_VALID, P_ENTRY_T, P_EXIT_COST) = range(13)
-POS_FIELDS = 13
+ P_AVG_WIN, P_AVG_LOSS, P_ENTRY_T, P_EXIT_COST) = range(12)
+POS_FIELDS = 12
 
 # active order of a stock act[i, A_*] (A_ID = -1: none)
-(A_ID, A_SIDE, A_TYPE, A_TIF, A_LIMIT, A_REM_NOTIONAL, A_REM_QTY, A_FILLED, A_FILLED_VALUE, A_CREATED_T,
- A_MAX_BARS, A_BARS_WORKED, A_ADV, A_VOL, A_REASON, A_QTY) = range(16)
-ACT_FIELDS = 16
+# (type, time in force, creation bar and reason live in the order buffer; bars worked counts calendar bars)
+(A_ID, A_SIDE, A_TYPE, A_LIMIT, A_REM_NOTIONAL, A_REM_QTY, A_FILLED, A_FILLED_VALUE, A_MAX_BARS, A_BARS_WORKED,
+ A_ADV, A_VOL, A_QTY) = range(13)
+ACT_FIELDS = 13
 
 # order buffer (row = order id)
 (O_SYM, O_SIDE, O_TYPE, O_TIF, O_LIMIT, O_QTY, O_NOTIONAL, O_CREATED_T, O_STATUS, O_FILLED, O_AVG_PX,

@@ -18,17 +18,14 @@ from adaptrade.backtest.portfolio_fills import (
 from adaptrade.backtest.portfolio_layout import (
     A_ADV,
     A_BARS_WORKED,
-    A_CREATED_T,
     A_FILLED,
     A_ID,
     A_LIMIT,
     A_MAX_BARS,
     A_QTY,
-    A_REASON,
     A_REM_NOTIONAL,
     A_REM_QTY,
     A_SIDE,
-    A_TIF,
     A_TYPE,
     A_VOL,
     N_CHANGES,
@@ -136,9 +133,9 @@ def new_order(i: int, t: int, side: int, otype: int, tif: int, limit: float, qty
     counts[N_ORDERS] = k + 1
     log_hist(hist, counts, float(k), t, NEW, 0.0, 1)
     act_i[:] = 0.0
-    act_i[A_ID], act_i[A_SIDE], act_i[A_TYPE], act_i[A_TIF], act_i[A_LIMIT] = k, side, otype, tif, limit
-    act_i[A_REM_NOTIONAL], act_i[A_REM_QTY], act_i[A_CREATED_T], act_i[A_MAX_BARS] = notional, qty, t, max_bars
-    act_i[A_ADV], act_i[A_VOL], act_i[A_REASON], act_i[A_QTY], act_i[A_BARS_WORKED] = adv, vol, reason, qty, 0.0
+    act_i[A_ID], act_i[A_SIDE], act_i[A_TYPE], act_i[A_LIMIT] = k, side, otype, limit
+    act_i[A_REM_NOTIONAL], act_i[A_REM_QTY], act_i[A_MAX_BARS] = notional, qty, max_bars
+    act_i[A_ADV], act_i[A_VOL], act_i[A_QTY], act_i[A_BARS_WORKED] = adv, vol, qty, 0.0
 
 
 @njit(cache=True)

@@ -51,7 +51,13 @@ from adaptrade.backtest.portfolio_layout import (
     T_PAPER,
 )
 from adaptrade.backtest.results import BacktestResult, build_result
-from adaptrade.execution.orders import ORDER_REASONS, ORDER_TYPES, STATUS, TIFS
+from adaptrade.execution.orders import (
+    ORDER_REASONS,
+    ORDER_TYPES,
+    STATUS,
+    TIFS,
+    client_order_id,
+)
 from adaptrade.risk.limits import RULES
 
 ORDER_COLUMNS = ["order_id", "symbol", "side", "quantity", "order_type", "limit_price", "created", "status",
@@ -121,7 +127,7 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
     info = dict(settings or {})
     result = build_result(eng, benchmark_close, benchmark_symbol, risk_free_rate=risk_free_rate,
                           min_sharpe=min_sharpe, min_win_rate=min_win_rate, settings=info)
-    ids = np.array([f"AT-{sym[int(s)]}-{str(dates[int(c)]).replace('-', '')}-{k:06d}"
+    ids = np.array([client_order_id(sym[int(s)], str(dates[int(c)]), k)
                     for k, (s, c) in enumerate(zip(out.orders[:, O_SYM], out.orders[:, O_CREATED_T]))], dtype=object)
     f, h, e = out.fills, out.history, out.events
     fills = pd.DataFrame({

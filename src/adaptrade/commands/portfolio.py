@@ -36,13 +36,15 @@ def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any
 
 
 def per_stock_beside(pr: PortfolioResult, settings: Any) -> dict[str, Any]:
-    """The per-stock all-in mode on the same bars and strategy, summarised for comparison."""
+    """The per-stock all-in mode on the same bars and strategy, summarised for comparison (on the
+    features the portfolio run already computed: the same RSI stack and volatility)."""
     from adaptrade.backtest.aggregate import aggregate
     from adaptrade.backtest.engine import run_backtest
     from adaptrade.backtest.results import build_result
 
     out = pr.output
-    res = build_result(run_backtest(out.bars, out.config), pr.result.benchmark_close, pr.result.benchmark_symbol,
+    base = out.features.base if out.features is not None else None
+    res = build_result(run_backtest(out.bars, out.config, features=base), pr.result.benchmark_close, pr.result.benchmark_symbol,
                        risk_free_rate=settings.risk_free_rate)
     agg = aggregate(res.stocks)
     return {"mean_return": agg.get("mean_return"), "median_return": agg.get("median_return"),

@@ -21,6 +21,7 @@ from adaptrade.execution.orders import (
     PARTIAL,
     SIDE_BUY,
     Order,
+    limit_price_fill,
 )
 from adaptrade.execution.schedule import twap_schedule, vwap_schedule
 
@@ -88,12 +89,9 @@ class SimulatedBroker:
         for o in self.orders.values():
             if o.symbol != symbol or not o.active or self._bar_index[o.order_id] > k or room <= 0:
                 continue
-            base = bars.open[k]
+            base = float(bars.open[k])
             if o.order_type == LIMIT:
-                if o.side == SIDE_BUY:
-                    base = base if base <= o.limit_price else (o.limit_price if bars.low[k] <= o.limit_price else math.nan)
-                else:
-                    base = base if base >= o.limit_price else (o.limit_price if bars.high[k] >= o.limit_price else math.nan)
+                base = limit_price_fill(o.side, o.limit_price, base, float(bars.high[k]), float(bars.low[k]))
             if not math.isfinite(base):
                 continue
             q = min(o.remaining, room)

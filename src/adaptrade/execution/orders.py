@@ -15,8 +15,7 @@ NEW, PARTIAL, FILLED, CANCELLED, REJECTED = 0, 1, 2, 3, 4
 STATUS = ("new", "partially_filled", "filled", "cancelled", "rejected")
 ORDER_TYPES = ("market", "limit")
 TIFS = ("day", "gtc")
-# why an order was placed (orders.csv `reason`)
-REASON_ENTRY, REASON_SIGNAL, REASON_STOP_PCT, REASON_STOP_VOL = 0, 1, 2, 3
+# why an order was placed (orders.csv `reason`; index = code: 0 entry, exits 1-3 = the loop's exit reason)
 ORDER_REASONS = ("entry", "exit_signal", "stop_pct", "stop_vol")
 
 
@@ -37,6 +36,20 @@ def choose_order_type(urgent: bool, est_cost_bps: float, limit_above_bps: float)
     if urgent or not math.isfinite(est_cost_bps) or est_cost_bps <= limit_above_bps:
         return MARKET
     return LIMIT
+
+
+@njit(cache=True)
+def limit_price_fill(side: int, limit: float, open_t: float, high_t: float, low_t: float) -> float:
+    """Fill price (before costs) of a limit order on a bar, NaN when the range does not reach the
+    limit: at the open when the open is already through the limit, else at the limit when the low
+    (buy) or high (sell) touches it. Shared by the daily loop and the intraday broker."""
+    if side > 0:
+        if open_t <= limit:
+            return open_t
+        return limit if low_t <= limit else math.nan
+    if open_t >= limit:
+        return open_t
+    return limit if high_t >= limit else math.nan
 
 
 @dataclass

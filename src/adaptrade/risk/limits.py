@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +37,6 @@ RULES = (
     "too_small",  # 13: final size below min_weight: refused
     "unfilled",  # 14: order expired with quantity left (participation cap, limit not reached, no cash)
 )
-RULE_CODE = {name: i for i, name in enumerate(RULES) if name}
-
-OrderTypeRule = Literal["auto", "market", "limit"]
 
 
 @dataclass(frozen=True)
