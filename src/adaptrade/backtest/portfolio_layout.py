@@ -1,4 +1,5 @@
-"""Column layouts of the portfolio loop's per-stock account rows and its record buffers."""
+"""Column layouts of the portfolio loop's per-stock account rows and its record buffers (constants that
+numba compiles into the loop: this file is part of the numba cache key, see adaptrade.__init__)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Risk and execution limits of the portfolio mode as one frozen config and the float vector
-the compiled portfolio loop reads (same pattern as strategy.params)."""
+the compiled portfolio loop reads (same pattern as strategy.params). The R_* indices are compiled
+into the numba loop, so this file is part of the numba cache key (adaptrade.__init__)."""
 
 from __future__ import annotations
 
