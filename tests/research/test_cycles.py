@@ -58,6 +58,22 @@ def test_archive_cycles_filter_liquidity_per_period(shared_data_dir: Path) -> No
                          select=1, executor="serial")
     assert all(any(line.startswith("PLUG: ADV") for line in r.dropped) for r in reps)  # illiquid back then
     assert set(reps[0].stocks["symbol"]) == {"AAPL", "MSFT"} and reps[0].start == "2011-01-03"
+    _, by_dollars = run_cycles(req, Settings(data_dir=shared_data_dir), ["AAPL", "MSFT", "PLUG", "FCEL"], cycles=2, period_bars=60,
+                               select=1, executor="serial", min_dollar_volume=10_000_000.0)
+    assert all(any(line.startswith("PLUG: ADV $") for line in r.dropped) for r in by_dollars)
+    assert set(by_dollars[0].stocks["symbol"]) == {"AAPL", "MSFT"}
+
+
+def test_cycle_command_liquidity_flags(shared_data_dir: Path) -> None:
+    cli = CliRunner()
+    base = ["cycle", "--source", "archive", "--data-dir", str(shared_data_dir), "--cycles", "1", "--period-bars", "40",
+            "--symbols", "AAPL,PLUG", "--select", "1", "--start", "2011-01-03", "--no-store"]
+    r = cli.invoke(app, base)
+    assert r.exit_code == 0 and "split-adjusted" in r.output, r.output
+    d = cli.invoke(app, base + ["--min-dollar-volume", "10000000"])
+    assert d.exit_code == 0 and "split-adjusted" not in d.output, d.output
+    both = cli.invoke(app, base + ["--min-dollar-volume", "1", "--min-volume", "1"])
+    assert both.exit_code == 2 and "not both" in both.output
 
 
 def test_cycle_and_scores_commands(tmp_path: Path) -> None:

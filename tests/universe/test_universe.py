@@ -83,3 +83,40 @@ def test_backtest_command_sector_and_extended(shared_data_dir: Path, tmp_path: P
     assert (tmp_path / "u" / "stocks.csv").read_text().splitlines()[1:] != [] and "4 stocks" in r.output
     bad = CliRunner().invoke(app, ["backtest", "--sector", "Crypto", "--no-store"])
     assert bad.exit_code != 0
+
+
+def test_dollar_volume_filter_does_not_see_later_splits(shared_data_dir: Path) -> None:
+    """A later split multiplies the adjusted share volume of every earlier day and divides its price by the same
+    factor: the share filter then keeps a stock it dropped (a look-ahead), the dollar filter does not move."""
+    from adaptrade.data.archive import load_archive
+
+    bars, _ = load_archive(shared_data_dir, ["PLUG", "AAPL"], start="2011-06-01", end="2011-12-30")
+    shares = liquidity_from_bars(bars, "2012-01-03")
+    dollars = liquidity_from_bars(bars, "2012-01-03", min_dollar_volume=5_000_000.0)
+    plug = dollars.table.set_index("symbol").loc["PLUG"]
+    assert plug["adv_dollars"] == pytest.approx(284_500.8, rel=1e-6) and not plug["kept"]
+    assert dollars.kept == ["AAPL"] and dollars.split_caveat is None and shares.split_caveat is not None
+    assert any(line.startswith("PLUG: ADV $284,501 < $5,000,000") for line in dollars.lines())
+    i = bars.symbols.index("PLUG")
+    bars.volume[i] *= 100.0  # as if PLUG split 100:1 after 2011: the archive would show 100x the shares
+    bars.close[i] /= 100.0
+    assert liquidity_from_bars(bars, "2012-01-03").kept == ["PLUG", "AAPL"]  # the share filter is fooled
+    again = liquidity_from_bars(bars, "2012-01-03", min_dollar_volume=5_000_000.0)
+    assert again.kept == ["AAPL"]
+    assert again.table["adv_dollars"].to_numpy() == pytest.approx(dollars.table["adv_dollars"].to_numpy(), rel=1e-12)
+    with pytest.raises(ConfigError):
+        liquidity_from_bars(bars, "2012-01-03", min_dollar_volume=-1.0)
+
+
+def test_universe_list_dollar_volume_flag(shared_data_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from adaptrade.cli import app
+
+    base = ["universe", "list", "--symbols", "AAPL,PLUG", "--start", "2012-01-03", "--data-dir", str(shared_data_dir)]
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code == 0 and "min 1,000,000 shares" in r.output and "split-adjusted" in r.output, r.output
+    d = CliRunner().invoke(app, base + ["--min-dollar-volume", "5000000"])
+    assert d.exit_code == 0 and "dropped PLUG: ADV $284,501 < $5,000,000" in d.output and "split-adjusted" not in d.output, d.output
+    both = CliRunner().invoke(app, base + ["--min-dollar-volume", "5000000", "--min-volume", "10"])
+    assert both.exit_code != 0 and "not both" in both.output

@@ -28,7 +28,8 @@ def cycle(
     end: Optional[str] = typer.Option(None, "--end", help="Last day of the data to use (default 2024-03-08)."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter, min average daily volume before each period."),
+    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter, min average daily volume (shares) before each period (default 1,000,000; split-adjusted volumes, see docs/universe.md)."),
+    min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: filter on average close x volume (dollars) before each period instead; splits do not change it."),
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store for the scores (default ./adaptrade.duckdb)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the scores."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write cycles.csv (comparison) and selection.csv here."),
@@ -55,6 +56,8 @@ def cycle(
         if period_bars is not None and years is not None:
             raise ConfigError("give --period-bars or --years, not both", field="period_bars")
         bars_per = period_bars if period_bars is not None else int(round((years or 2.0) * 252))
+        if min_volume is not None and min_dollar_volume is not None:
+            raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
         settings = load_settings(db_path=db, data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
         n_sel = select if select is not None else settings.cycle_select
         root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
@@ -76,7 +79,7 @@ def cycle(
                 err_console.print(f"  [red]INCOMPLETE[/red]: failed {escape(', '.join(rep.failed))}")
 
         run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
-                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show)
+                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show, min_dollar_volume=min_dollar_volume)
     except AdaptradeError as exc:
         raise fail(exc) from None
     tab = summary_table(reps)
@@ -91,6 +94,10 @@ def cycle(
                   "—" if r.random_percentile != r.random_percentile else f"{r.random_percentile * 100:.0f}%")
     console.print(t)
     console.print(verdict(tab), highlight=False, soft_wrap=True)
+    if source == "archive" and min_dollar_volume is None:
+        from adaptrade.universe.liquidity import SPLIT_NOTE
+
+        console.print(f"note: the liquidity filter used a share threshold; {SPLIT_NOTE}", highlight=False, soft_wrap=True)
     if source == "synthetic":
         console.print("[yellow]synthetic data: per-stock parameters persist across periods by construction, which favours score persistence.[/yellow]")
     if not no_store:

@@ -53,15 +53,21 @@ def universe_list(
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Explicit comma-separated list instead."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data root (default: ADAPTRADE_DATA_DIR)."),
     start: Optional[str] = typer.Option(None, "--start", help="Apply the liquidity filter as of this backtest start."),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Minimum average daily volume (default 1,000,000)."),
+    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Minimum average daily volume in shares (default 1,000,000; split-adjusted volumes, see docs/universe.md)."),
+    min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Filter on average close x volume (dollars) instead; splits do not change it."),
     window: Optional[int] = typer.Option(None, "--window", help="Sessions before --start to average (default 20)."),
 ) -> None:
     """Print a selection and, with --start, which stocks the liquidity filter drops and why."""
+    from adaptrade.errors import ConfigError
     from adaptrade.settings import load_settings
     from adaptrade.universe.liquidity import liquidity_filter
     from adaptrade.universe.universe import NasdaqUniverse
 
     try:
+        if min_volume is not None and min_dollar_volume is not None:
+            raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+        if min_dollar_volume is not None and not start:
+            raise ConfigError("--min-dollar-volume needs --start (the filter averages the sessions before it)", field="start")
         settings = load_settings()
         root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
         chosen = NasdaqUniverse(root).select(universe, sector, [s for s in (symbols or "").split(",") if s.strip()] or None)
@@ -69,10 +75,11 @@ def universe_list(
         if start:
             rep = liquidity_filter(root, chosen, start, window=window or settings.liquidity_window,
                                    min_volume=settings.min_volume if min_volume is None else min_volume,
-                                   cache_dir=settings.cache_dir, policy=settings.repair_policy)
-            console.print(f"liquidity (ADV over {rep.window} sessions before {rep.start}, min {rep.min_volume:,.0f}): "
-                          f"{len(rep.kept)} kept, {len(rep.dropped)} dropped", highlight=False)
+                                   cache_dir=settings.cache_dir, policy=settings.repair_policy, min_dollar_volume=min_dollar_volume)
+            console.print(f"liquidity ({rep.measure}): {len(rep.kept)} kept, {len(rep.dropped)} dropped", highlight=False)
             for line in rep.lines():
                 console.print(f"  dropped {line}", highlight=False)
+            if rep.split_caveat:
+                console.print(f"note: {rep.split_caveat}", highlight=False, soft_wrap=True)
     except AdaptradeError as exc:
         raise fail(exc) from None

@@ -117,8 +117,13 @@ def _period_data(req: runner.RunRequest, settings: Settings, symbols: list[str],
 
 def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str], *, cycles: int, period_bars: int,
                select: int, db_path: Path | None = None, executor: str | None = None, workers: int | None = None,
-               scheduler: str | None = None, on_cycle: Callable[[CycleReport], None] | None = None) -> tuple[str, list[CycleReport]]:
-    """Run the cycles; store each period's scores (run id, cycle) when `db_path` is given."""
+               scheduler: str | None = None, on_cycle: Callable[[CycleReport], None] | None = None,
+               min_dollar_volume: float | None = None) -> tuple[str, list[CycleReport]]:
+    """Run the cycles; store each period's scores (run id, cycle) when `db_path` is given.
+
+    Archive candidates pass the liquidity filter on shares (`settings.min_volume`) or, with
+    `min_dollar_volume`, on average close x volume (split-invariant, see `universe/liquidity.py`).
+    """
     from adaptrade.universe.liquidity import liquidity_filter
 
     blocks = periods(req.source, cycles, period_bars, req.start, req.end)
@@ -132,10 +137,12 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
         if req.source == "archive":
             data_dir, _ = runner.resolve_data_dir(req, settings)
             liq = liquidity_filter(data_dir, pool, lo, window=settings.liquidity_window, min_volume=settings.min_volume,
+                                   min_dollar_volume=min_dollar_volume,
                                    cache_dir=settings.cache_dir, policy=settings.repair_policy)
             pool, dropped = liq.kept, liq.lines()
         if not pool:
-            raise ConfigError(f"cycle {k}: no candidate passes the liquidity filter as of {lo}", field="min_volume")
+            raise ConfigError(f"cycle {k}: no candidate passes the liquidity filter as of {lo}",
+                              field="min_volume" if min_dollar_volume is None else "min_dollar_volume")
         _, selection = select_top(scores, pool, select)
         preq, data = _period_data(req, settings, pool, days, cycles * period_bars, full_end)
         result, _ = runner.run(preq, settings, data=data, executor=executor, workers=workers, scheduler=scheduler)
