@@ -123,6 +123,7 @@ def test_close_fill_is_labelled_optimistic(tmp_path: Path) -> None:
         (["--source", "archive", "--symbols", "AAPL", "--start", "2030-01-01"], "no bars"),
         (["--slippage-bps", "-50"], "slippage"),
         (["--source", "archive", "--symbols", "NOPE_XYZ"], "NOPE_XYZ"),
+        (["--stocks", "3", "--report-symbol", "zzz"], "ZZZ"),
     ],
 )
 def test_bad_flags_are_clear_errors(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -179,3 +180,32 @@ def test_benchmark_return_needs_the_stocks_own_dates() -> None:
     got = _value_at_or_before(bench, np.array([0, 49, 52, 99]))
     assert got[0] == 100 and got[1] == 200 and got[2] == 200  # a 3-bar gap is the same date range
     assert np.isnan(got[3])  # 50 bars later is not
+
+
+def test_reused_out_folder_never_mixes_runs_and_empty_runs_write_no_report(tmp_path: Path) -> None:
+    from adaptrade.backtest import runner
+    from adaptrade.backtest.output import write_outputs
+    from adaptrade.settings import load_settings
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "orders.csv").write_text("stale from a portfolio run\n")
+    (out / "report.html").write_text("stale\n")
+    settings = load_settings(db_path=tmp_path / "x.duckdb")
+    req = runner.RunRequest(symbols=("AAA", "BBB"), bars=300)
+
+    def boom(batch: object) -> object:
+        raise RuntimeError("every batch fails")
+
+    res, _ = runner.run(req, settings, fn=boom)  # type: ignore[arg-type]
+    write_outputs(res, out)
+    assert not (out / "orders.csv").exists() and not (out / "report.html").exists()
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["complete"] is False and doc["failed_symbols"] == ["AAA", "BBB"]
+
+
+def test_whole_shares_on_adjusted_prices_is_refused(tmp_path: Path) -> None:
+    r = _cli("backtest", "--source", "archive", "--symbols", "AAPL", "--whole-shares", "--no-store", cwd=tmp_path)
+    assert r.returncode == 2 and "--prices raw" in r.stderr
+    r = _cli("backtest", "--source", "archive", "--symbols", "AAPL", "--whole-shares", "--prices", "raw", "--no-store", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

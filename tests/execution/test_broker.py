@@ -109,3 +109,31 @@ def test_session_for_uses_real_minutes_when_present_else_synthetic(shared_data_d
     broker = SimulatedBroker(whole_shares=True)
     res = execute_parent(broker, "AMZN", SIDE_BUY, 30_000, real, "vwap", prof, 13)
     _check_parent(broker, res, real)
+
+
+def test_vwap_slices_on_clock_time_like_its_profile(shared_data_dir) -> None:
+    """SPY 2021-07-01's file starts at 12:56: each child works in the clock bucket its size was planned
+    for, and the buckets before the first bar roll into the first child instead of shifting every slice."""
+    from adaptrade.execution.broker import session_minute
+    from adaptrade.execution.schedule import bucket_edges
+
+    m = read_minutes(shared_data_dir / "ohlcv" / "intraday" / "SPY_1min_2021-07-01_2021-08-13.csv")
+    dates, _ = session_matrix(m)
+    bars = session_bars(m, dates[0])
+    assert bars.timestamps[0].startswith("2021-07-01T12:56")
+    broker = SimulatedBroker(participation=math.inf)
+    prof = u_shaped_profile(13)
+    res = execute_parent(broker, "SPY", SIDE_BUY, 13_000, bars, "vwap", prof, 13)
+    _check_parent(broker, res, bars)
+    edges = bucket_edges(13)
+    log = broker.fill_log()
+    first = int(np.searchsorted(edges, session_minute(bars.timestamps[:1])[0], side="right") - 1)
+    assert res.children[0].quantity == pytest.approx(res.planned[: first + 1].sum())
+    for c in res.children:
+        b = int(np.searchsorted(edges, session_minute(np.array([c.created]))[0], side="right") - 1)
+        fills = log[log["order_id"] == c.order_id]
+        mins = session_minute(fills["timestamp"].to_numpy())
+        assert ((mins >= edges[b]) & (mins < edges[b + 1])).all(), (c.order_id, c.created)
+    sizes = [c.quantity for c in res.children[1:]]
+    later = res.planned[first + 1:]
+    np.testing.assert_allclose(sizes, later, atol=1.0)  # ample liquidity: each later child = its own bucket's size

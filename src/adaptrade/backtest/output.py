@@ -22,6 +22,9 @@ from adaptrade.backtest.results import (
 from adaptrade.errors import ConfigError
 
 FILES = ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html")
+# written beside FILES by other modes (portfolio); removed from a reused --out folder when this run
+# does not write them, so a folder never mixes two runs
+OTHER_RUN_FILES = ("orders.csv", "fills.csv", "order_history.csv", "risk_events.csv", "account.csv", "trades_all.csv")
 
 
 def summary(result: BacktestResult) -> dict[str, Any]:
@@ -29,7 +32,9 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     agg = aggregate(result.stocks)
     agg["top_by_sharpe"] = rank(result.stocks, "sharpe")["symbol"].head(5).tolist()
     agg["top_by_outperformance"] = rank(result.stocks, "outperformance")["symbol"].head(5).tolist()
-    return {"settings": result.settings, "aggregate": agg, "complete": True, "failed_symbols": []}
+    complete = bool(result.settings.get("complete", True))
+    failed = list(result.settings.get("failed_symbols", []) or [])  # type: ignore[call-overload]
+    return {"settings": result.settings, "aggregate": agg, "complete": complete, "failed_symbols": failed}
 
 
 def _iso(s: pd.Series) -> pd.Series:
@@ -72,10 +77,14 @@ def write_outputs(result: BacktestResult, out_dir: Path, report_symbol: str | No
         eq = result.equity_long()
         eq["symbol"] = eq["symbol"].astype(str)
         eq.to_parquet(tmp / "equity.parquet", index=False)
-        from adaptrade.backtest.report import write_report
+        if len(result.stocks):  # every batch failed: no report to draw, the rest says so
+            from adaptrade.backtest.report import write_report
 
-        write_report(result, tmp / "report.html", symbol=report_symbol)
+            write_report(result, tmp / "report.html", symbol=report_symbol)
         out_dir.mkdir(exist_ok=True)
+        for name in FILES + OTHER_RUN_FILES:
+            if not (tmp / name).exists():
+                (out_dir / name).unlink(missing_ok=True)
         written = []
         for name in FILES:
             src = tmp / name

@@ -166,6 +166,12 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         end=req.end,
         jump_threshold=settings.jump_threshold,
     )
+    if settings.price_basis == "adjusted" and req.strategy.whole_shares:
+        raise ConfigError(
+            "--whole-shares needs --prices raw: adjusted prices are scaled by later dividends, so whole-share "
+            "counts on them are not shares anyone could have bought",
+            field="whole_shares",
+        )
     if settings.price_basis == "adjusted":
         if bars.adj_close is None:
             raise ConfigError(
@@ -277,12 +283,6 @@ def run(
         settings=info,
     )
     return result, loaded
-
-
-def completeness(result: BacktestResult) -> dict[str, object]:
-    """The `complete` / `failed_symbols` keys of summary.json for a run."""
-    s = result.settings
-    return {"complete": bool(s.get("complete", True)), "failed_symbols": list(s.get("failed_symbols", []))}  # type: ignore[call-overload]
 
 
 def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:

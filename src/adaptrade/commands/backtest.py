@@ -74,11 +74,13 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     from adaptrade.backtest.present import print_run
 
     loaded = runner.load_data(req, settings)
+    if report_symbol is not None:  # checked before the work, not after it
+        report_symbol = report_symbol.strip().upper()
+        loaded.bars.index_of(report_symbol)  # UnknownSymbolError names it
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("backtesting stocks", total=loaded.bars.n_symbols)
         result, _ = runner.run(req, settings, progress=lambda done: bar.update(task, completed=done), data=loaded)
     doc = summary(result)
-    doc.update(runner.completeness(result))
     print_run(console, result, doc, title, top=top)
     _print_failures(result)
     if out is not None:

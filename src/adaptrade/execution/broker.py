@@ -23,7 +23,7 @@ from adaptrade.execution.orders import (
     Order,
     limit_price_fill,
 )
-from adaptrade.execution.schedule import twap_schedule, vwap_schedule
+from adaptrade.execution.schedule import bucket_edges, twap_schedule, vwap_schedule
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,19 @@ class SimulatedBroker:
         return done
 
 
+def session_minute(timestamps: np.ndarray) -> np.ndarray:
+    """Minutes since 09:30 US/Eastern of ISO timestamps (any UTC offset)."""
+    ts = pd.DatetimeIndex(pd.to_datetime(pd.Series(timestamps), utc=True)).tz_convert("America/New_York")
+    return np.asarray(ts.hour * 60 + ts.minute - 570, dtype=np.int64)
+
+
+def slice_bars(bars: IntradayBars, slices: int) -> np.ndarray:
+    """Bar-index edges of `slices` clock-time slices of the session (09:30-16:00 ET cut into equal
+    time buckets, the buckets the VWAP profile is measured on): slice j works bars edges[j]:edges[j+1].
+    A bucket without bars (data gap, late start) is an empty slice, not a shift of the later ones."""
+    return np.searchsorted(session_minute(bars.timestamps), bucket_edges(slices), side="left")
+
+
 @dataclass(frozen=True)
 class ParentResult:
     """A parent order worked over a session: its children, what filled, what could not (reported)."""
@@ -127,10 +140,11 @@ def execute_parent(broker: SimulatedBroker, symbol: str, side: int, quantity: fl
                    schedule: str = "vwap", profile: np.ndarray | None = None, slices: int = 13,
                    order_type: int = MARKET, limit_price: float = math.nan, whole_shares: bool = True) -> ParentResult:
     """Split a parent into `slices` children (TWAP equal, VWAP by `profile`) submitted at the start of
-    each time slice; each child works until its slice ends, its remainder rolls into the next child,
-    and what is left after the last slice is cancelled and reported as unfilled."""
+    each clock-time slice of the session (`slice_bars`: the same buckets the profile is measured on);
+    each child works until its slice ends, its remainder (or a slice without bars) rolls into the next
+    child, and what is left after the last slice is cancelled and reported as unfilled."""
     n = len(bars)
-    slices = max(1, min(slices, n))
+    slices = max(1, slices)
     if schedule == "twap":
         planned = twap_schedule(quantity, slices, whole_shares)
     elif schedule == "vwap":
@@ -141,7 +155,7 @@ def execute_parent(broker: SimulatedBroker, symbol: str, side: int, quantity: fl
         raise ValueError(f"unknown schedule '{schedule}' (twap|vwap)")
     parent = broker.submit(symbol, side, quantity, bars.timestamps[0], 0, order_type, limit_price, DAY, None)
     broker._bar_index[parent.order_id] = n  # the parent itself never trades: its children do
-    edges = np.linspace(0, n, slices + 1).round().astype(int)
+    edges = slice_bars(bars, slices)
     children: list[Order] = []
     carry = 0.0
     for j in range(slices):

@@ -51,6 +51,12 @@ def vwap_schedule(quantity: float, profile: np.ndarray, whole_shares: bool = Tru
     return _split(float(quantity), p, whole_shares)
 
 
+def bucket_edges(n_buckets: int, minutes: int = SESSION_MINUTES) -> np.ndarray:
+    """Clock-time bucket edges in minutes since 09:30: n_buckets equal slices of the session. The
+    VWAP profile is measured on these edges and `execute_parent` slices the order on the same ones."""
+    return np.linspace(0, minutes, n_buckets + 1).round().astype(int)
+
+
 def profile_from_history(volume: np.ndarray, n_buckets: int) -> np.ndarray:
     """Volume profile from past sessions: volume [session, minute] (NaN = no bar) -> mean share per bucket.
 
@@ -61,7 +67,7 @@ def profile_from_history(volume: np.ndarray, n_buckets: int) -> np.ndarray:
     v = np.asarray(volume, dtype=float)
     if v.ndim != 2 or v.shape[0] == 0:
         raise ValueError("need at least one past session of minute volumes [session, minute]")
-    edges = np.linspace(0, v.shape[1], n_buckets + 1).round().astype(int)
+    edges = bucket_edges(n_buckets, v.shape[1])
     buckets = np.stack([np.nansum(v[:, a:b], axis=1) for a, b in itertools.pairwise(edges)], axis=1)
     tot = buckets.sum(axis=1, keepdims=True)
     ok = tot[:, 0] > 0
