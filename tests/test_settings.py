@@ -40,3 +40,9 @@ def test_bad_env_value_at_the_cli_is_one_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "adaptrade", "backtest", "--stocks", "2", "--no-store"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "ADAPTRADE_MIN_WIN_RATE" in r.stderr
+
+
+def test_misspelt_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADAPTRADE_COMMISION_BPS", "50")
+    with pytest.raises(ConfigError, match="ADAPTRADE_COMMISION_BPS"):
+        load_settings()

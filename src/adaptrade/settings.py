@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RepairPolicy = Literal["error", "drop", "ffill"]
@@ -83,10 +83,6 @@ class Settings(BaseSettings):
     )
     bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for confidence intervals.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "Settings":
-        return self
-
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (CLI flags) on top."""
@@ -94,6 +90,11 @@ def load_settings(**overrides: object) -> Settings:
 
     from adaptrade.errors import ConfigError
 
+    import os
+
+    unknown = sorted(k for k in os.environ if k.startswith("ADAPTRADE_") and k[10:].lower() not in Settings.model_fields)
+    if unknown:  # a misspelt variable would otherwise be ignored without a word
+        raise ConfigError(f"unknown setting {', '.join(unknown)} (known: see adaptrade/settings.py or README)", field=unknown[0])
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]

@@ -147,7 +147,7 @@ def backtest(
     fill: Optional[str] = typer.Option(None, "--fill", help="next_open (default) | close (optimistic)."),
     commission_bps: Optional[float] = typer.Option(None, "--commission-bps", help="Commission per side, basis points (default 1)."),
     slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="Slippage per side, basis points (default 5)."),
-    whole_shares: bool = typer.Option(False, "--whole-shares", help="Buy floor(cash / price) shares instead of fractional."),
+    whole_shares: bool = typer.Option(False, "--whole-shares", help="Buy floor(cash / (fill price x (1 + commission))) shares instead of fractional (archive: with --prices raw)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html here."),
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default ./adaptrade.duckdb)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the DuckDB store."),
