@@ -29,6 +29,7 @@ class SyntheticSpec:
     seed: int
     end: str
     start: str | None = None
+    cache_dir: str | None = None  # where the NYSE calendar is kept (saves ~0.4 s per new worker)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def load_batch(batch: Batch) -> Bars:
     if isinstance(spec, SyntheticSpec):
         from adaptrade.data.synthetic import generate
 
-        bars = generate(batch.symbols, spec.n_bars, seed=spec.seed, end=spec.end)
+        bars = generate(batch.symbols, spec.n_bars, seed=spec.seed, end=spec.end, cache_dir=spec.cache_dir)
         if spec.start:
             bars = bars.slice_dates(spec.start, None)
     else:

@@ -222,7 +222,8 @@ def data_spec(req: RunRequest, settings: Settings, loaded: LoadedData, remote: b
     if not remote:
         return MemorySpec(loaded.bars)
     if req.source == "synthetic":
-        return SyntheticSpec(n_bars=req.bars, seed=req.seed, end=req.end or "2024-03-08", start=req.start)
+        return SyntheticSpec(n_bars=req.bars, seed=req.seed, end=req.end or "2024-03-08", start=req.start,
+                             cache_dir=str(settings.cache_dir) if settings.cache_dir else None)
     return ArchiveSpec(data_dir=str(loaded.data_dir), cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
                        policy=settings.repair_policy, jump_threshold=settings.jump_threshold,
                        price_basis=settings.price_basis, start=req.start, end=req.end)
