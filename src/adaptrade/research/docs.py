@@ -56,11 +56,29 @@ def _sweep(res: Any, source: str, n: int) -> list[str]:
     lines += ["", f"Deflated over N = {d['n_trials']} distinct configurations ({d['failed_trials']} failed): variance of their "
               f"daily excess Sharpe ratios {d['sr_variance']:.2e}, SR0 = {fmt(d['sr0'], 'num')} per day, DSR of the best = "
               f"{fmt(d['dsr'], 'num')}. **{_cap(sweep_verdict(d['dsr'], d['n_trials']))}.**",
-              "", "SR0 grows with the spread of the trial Sharpe ratios, and that spread includes systematic differences "
-              "between configurations (how long each stays out of the market against buy & hold), not only estimation noise; "
-              "a low DSR says the best result is not distinguishable from the best of that many unskilled tries, not that luck "
-              "produced it (`docs/research.md`, \"Sweeps\")."]
+              "", _spread_note(d, int(res.best["n_obs"]))]
     return lines
+
+
+def _spread_note(d: dict[str, Any], n_obs: int) -> str:
+    """What the spread of the trial Sharpe ratios is made of, against the 1/(T-1) of independent unskilled trials."""
+    from adaptrade.research.stats import expected_max_sharpe
+
+    noise = 1.0 / max(n_obs - 1, 1)
+    ratio = d["sr_variance"] / noise
+    sr0_noise = expected_max_sharpe(noise, int(d["n_trials"]))
+    head = (f"SR0 comes from the spread of the trial Sharpe ratios: V = {ratio:.2g} x the 1/(T-1) of independent unskilled "
+            f"trials over T = {n_obs} days (which alone would give SR0 = {fmt(sr0_noise, 'num')}). ")
+    if ratio > 2.0:
+        body = ("Most of the spread is systematic, not estimation noise: the configurations differ in how long they stay out "
+                "of the market against buy & hold, so SR0 and the DSR are conservative here. ")
+    elif ratio < 0.5:
+        body = ("The trials vary less than independent ones would: they are strongly correlated (same stocks and dates, "
+                "similar rules), which the DSR takes in through V, not through N. ")
+    else:
+        body = "The spread is about what estimation noise alone would give. "
+    return (head + body + "A low DSR says the best result is not distinguishable from the best of that many unskilled "
+            "configurations, not that luck alone produced it (`docs/research.md`, \"Sweeps\").")
 
 
 def _cap(text: str) -> str:
