@@ -3,8 +3,6 @@ whose data ends, decisions independent of when a stock's data ends."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
@@ -160,12 +158,3 @@ def test_one_implementation_each_and_no_dead_slots() -> None:
     assert np.isnan(orders.limit_price_fill(1, 10.0, 10.5, 11.0, 10.1))
     assert orders.limit_price_fill(-1, 10.0, 10.5, 11.0, 9.0) == 10.5
     assert orders.limit_price_fill(-1, 10.0, 9.5, 10.2, 9.0) == 10.0
-
-
-def test_layout_modules_are_part_of_the_numba_cache_key() -> None:
-    """Index constants are frozen into compiled code; a changed layout must change the cache folder."""
-    import adaptrade.backtest.portfolio_layout as layout
-    from adaptrade.risk import limits
-
-    for mod in (layout, limits):
-        assert b"numba" in Path(mod.__file__).read_bytes(), mod.__name__
