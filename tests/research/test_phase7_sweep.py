@@ -209,3 +209,12 @@ def test_worker_cache_never_serves_another_specs_bars() -> None:
     np.testing.assert_array_equal(bars2.close, second.spec.bars.close)
     assert not np.array_equal(bars1.close, bars2.close)
     assert _bars_and_features(second)[0] is bars2  # same spec: served from the cache
+
+
+def test_sweep_verdict_says_what_the_dsr_shows() -> None:
+    from adaptrade.research.present import sweep_verdict
+
+    low = sweep_verdict(0.01, 200)
+    assert "not distinguishable from the best of 200 unskilled ones (DSR 0.010" in low and "luck" not in low
+    assert "exceeds the best of 200 unskilled ones" in sweep_verdict(0.97, 200)
+    assert sweep_verdict(0.2, 1).startswith("one configuration: its Sharpe is not distinguishable from no excess")

@@ -114,6 +114,9 @@ def sweep_verdict(dsr_value: float, n_configs: int, level: float = 0.95) -> str:
     configurations (e.g. time in the market), not only luck, so a low DSR does not mean that
     luck produced the best result (docs/research.md, "Sweeps").
     """
+    if n_configs == 1:  # SR0 = 0: the DSR is the PSR against no excess
+        return (f"one configuration: its Sharpe {'is' if not math.isnan(dsr_value) and dsr_value > level else 'is not'} "
+                f"distinguishable from no excess over buy-and-hold (PSR {fmt(dsr_value, 'num')}, needs > {level:.2f})")
     if not math.isnan(dsr_value) and dsr_value > level:
         return (f"after counting {n_configs} distinct configurations, the best one's Sharpe exceeds the best of {n_configs} "
                 f"unskilled ones (DSR {dsr_value:.3f} > {level:.2f})")
