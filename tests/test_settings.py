@@ -46,3 +46,26 @@ def test_misspelt_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADAPTRADE_COMMISION_BPS", "50")
     with pytest.raises(ConfigError, match="ADAPTRADE_COMMISION_BPS"):
         load_settings()
+
+
+def test_toml_file_sits_between_defaults_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adaptrade.toml").write_text("commission_bps = 3.0\nslippage_bps = 2\n")
+    s = load_settings()
+    assert (s.commission_bps, s.slippage_bps) == (3.0, 2.0)
+    monkeypatch.setenv("ADAPTRADE_SLIPPAGE_BPS", "7")
+    assert load_settings().slippage_bps == 7.0  # environment beats the file
+    assert load_settings(slippage_bps=0.0).slippage_bps == 0.0  # flags beat both
+
+
+def test_bad_toml_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adaptrade.toml").write_text("comission_bps = 3\n")
+    with pytest.raises(ConfigError, match="adaptrade.toml"):
+        load_settings()
+    (tmp_path / "adaptrade.toml").write_text("commission_bps = [\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings()
+    monkeypatch.setenv("ADAPTRADE_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings()

@@ -1,4 +1,8 @@
-"""One typed, validated settings object; env vars ADAPTRADE_*, CLI flags override it."""
+"""One typed, validated settings object.
+
+Sources, strongest first: command-line flags, `ADAPTRADE_*` environment variables, a TOML file
+(`./adaptrade.toml`, or the file named by `ADAPTRADE_CONFIG`), then the defaults below.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 RepairPolicy = Literal["error", "drop", "ffill"]
 FillMode = Literal["next_open", "close"]
@@ -17,6 +21,21 @@ class Settings(BaseSettings):
     """Every tunable of adaptrade in one frozen object, passed down explicitly."""
 
     model_config = SettingsConfigDict(env_prefix="ADAPTRADE_", frozen=True, extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags, then the environment, then the TOML file (unknown keys in it are refused)."""
+        import os
+
+        toml = Path(os.environ.get("ADAPTRADE_CONFIG", "adaptrade.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml))
 
     # data
     data_dir: Path = Field(Path("../shared/data"), description="Root of the real data (read-only).")
@@ -92,14 +111,27 @@ def load_settings(**overrides: object) -> Settings:
 
     import os
 
-    unknown = sorted(k for k in os.environ if k.startswith("ADAPTRADE_") and k[10:].lower() not in Settings.model_fields)
+    import tomllib
+
+    unknown = sorted(k for k in os.environ if k.startswith("ADAPTRADE_") and k != "ADAPTRADE_CONFIG"
+                     and k[10:].lower() not in Settings.model_fields)
     if unknown:  # a misspelt variable would otherwise be ignored without a word
         raise ConfigError(f"unknown setting {', '.join(unknown)} (known: see adaptrade/settings.py or README)", field=unknown[0])
+    toml = Path(os.environ.get("ADAPTRADE_CONFIG", "adaptrade.toml"))
+    if "ADAPTRADE_CONFIG" in os.environ and not toml.is_file():
+        raise ConfigError("settings file not found", file=toml, field="ADAPTRADE_CONFIG")
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=toml) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        source = "flag or setting" if name in clean else f"environment variable ADAPTRADE_{name.upper()}"
+        if name in clean:
+            source = "flag or setting"
+        elif f"ADAPTRADE_{name.upper()}" in os.environ:
+            source = f"environment variable ADAPTRADE_{name.upper()}"
+        else:
+            source = f"setting in {toml}"
         raise ConfigError(f"invalid {source}: {err.get('msg', 'invalid value')} (got {err.get('input')!r})", field=name) from None
