@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 RepairPolicy = Literal["error", "drop", "ffill"]
 FillMode = Literal["next_open", "close"]
@@ -105,13 +110,12 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (CLI flags) on top."""
+    import os
+    import tomllib
+
     from pydantic import ValidationError
 
     from adaptrade.errors import ConfigError
-
-    import os
-
-    import tomllib
 
     unknown = sorted(k for k in os.environ if k.startswith("ADAPTRADE_") and k != "ADAPTRADE_CONFIG"
                      and k[10:].lower() not in Settings.model_fields)
