@@ -209,3 +209,17 @@ def test_whole_shares_on_adjusted_prices_is_refused(tmp_path: Path) -> None:
     assert r.returncode == 2 and "--prices raw" in r.stderr
     r = _cli("backtest", "--source", "archive", "--symbols", "AAPL", "--whole-shares", "--prices", "raw", "--no-store", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def test_backtest_liquidity_filter_uses_only_pre_start_volume(tmp_path: Path) -> None:
+    """--min-volume keeps the stocks liquid before --start; flags that cannot work are refused."""
+    r = _cli("backtest", "--source", "archive", "--symbols", "AAPL,MSFT,COST", "--start", "2016-01-04", "--min-volume", "5000000",
+             "--no-store", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    kept = pd.read_csv(tmp_path / "o" / "stocks.csv")["symbol"].tolist()
+    notes = json.loads((tmp_path / "o" / "summary.json").read_text())["settings"]["notes"]
+    assert "COST" not in kept and {"AAPL", "MSFT"} <= set(kept)  # COST trades ~2M shares a day
+    assert any(n.startswith("dropped COST") for n in notes)
+    for args, needle in ((["--min-volume", "1"], "--start"), (["--source", "synthetic", "--start", "2016-01-04", "--min-volume", "1"], "archive")):
+        r = _cli("backtest", "--source", "archive", "--symbols", "AAPL", "--no-store", *args, cwd=tmp_path)
+        assert r.returncode == 2 and needle in r.stderr

@@ -53,6 +53,7 @@ class RunRequest:
     end: str | None = None
     data_dir: Path | None = None
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    notes: tuple[str, ...] = ()  # what selection did before the run (e.g. the liquidity filter)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
     from adaptrade.data.benchmark import load_benchmark
 
     data_dir, notes = resolve_data_dir(req, settings)
+    notes = list(req.notes) + notes
     available = sorted(available_symbols(data_dir)) if not req.symbols else None
     symbols, more = select_symbols(req, available)
     notes += more

@@ -116,6 +116,37 @@ def _universe_symbols(universe: Optional[str], sector: Optional[str], data_dir: 
     return ",".join(chosen)
 
 
+def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str], sector: Optional[str], data_dir: Optional[Path],
+                    start: Optional[str], min_volume: Optional[float], min_dollar_volume: Optional[float], settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """The selection after the liquidity filter (pre-start data only) and notes saying what it dropped."""
+    from adaptrade.errors import ConfigError
+    from adaptrade.universe.liquidity import liquidity_filter
+
+    if source != "archive":
+        raise ConfigError("the liquidity filter needs --source archive (synthetic volumes are made up)", field="min_volume")
+    if min_volume is not None and min_dollar_volume is not None:
+        raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+    if not start:
+        raise ConfigError("the liquidity filter needs --start: it averages the sessions before it", field="start")
+    from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+
+    root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # same folder the run reads
+    chosen = [s.strip().upper() for s in (symbols or _universe_symbols(universe, sector, root, settings, source)).split(",") if s.strip()]
+    rep = liquidity_filter(root, chosen, start, window=settings.liquidity_window,
+                           min_volume=settings.min_volume if min_volume is None else min_volume,
+                           cache_dir=settings.cache_dir, policy=settings.repair_policy, min_dollar_volume=min_dollar_volume)
+    if not rep.kept:
+        raise ConfigError(f"the liquidity filter ({rep.measure}) kept no stock", field="min_volume")
+    notes = [f"liquidity filter ({rep.measure}): {len(rep.kept)} kept, {len(rep.dropped)} dropped"]
+    lines = rep.lines()
+    notes += [f"dropped {line}" for line in lines[:10]]
+    if len(lines) > 10:  # the rest by name only, so the terminal stays readable
+        notes.append(f"dropped {len(lines) - 10} more: " + ", ".join(rep.dropped["symbol"].iloc[10:].tolist()))
+    if rep.split_caveat:
+        notes.append(rep.split_caveat)
+    return ",".join(rep.kept), tuple(notes)
+
+
 def _print_failures(result: BacktestResult) -> None:
     """Say loudly which stocks a run could not compute (the run is then marked incomplete)."""
     from rich.markup import escape
@@ -160,6 +191,8 @@ def backtest(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler, tcp://HOST:PORT (implies --executor dask)."),
     sector: Optional[str] = typer.Option(None, "--sector", help='Only this GICS sector of the universe, e.g. "Information Technology".'),
     mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account) | portfolio (one account, execution + risk; docs/risk.md)."),
+    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: keep stocks whose average daily volume (shares, 20 sessions before --start) is at least this; split-adjusted volumes, see docs/universe.md."),
+    min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: the same filter on close x volume (dollars), which splits do not change."),
 ) -> None:
     """Backtest the RSI strategy per stock (all-in), rank the stocks and aggregate."""
     from adaptrade.settings import load_settings
@@ -169,7 +202,14 @@ def backtest(
         stocks = 50
     if not symbols and (sector or universe == "extended"):
         symbols = _universe_symbols(universe, sector, data_dir, settings, source)
+    filter_notes: tuple[str, ...] = ()
+    if min_volume is not None or min_dollar_volume is not None:
+        symbols, filter_notes = _liquid_symbols(source, symbols, universe, sector, data_dir, start, min_volume, min_dollar_volume, settings)
     req = _request(source, data_dir, symbols, universe, stocks, bars, seed, start, end, strategy, rsi_period, buy, sell, fill, commission_bps, slippage_bps, whole_shares, settings)
+    if filter_notes:
+        from dataclasses import replace
+
+        req = replace(req, notes=filter_notes)
     if mode not in ("per-stock", "portfolio"):
         from adaptrade.errors import ConfigError
 
