@@ -107,13 +107,28 @@ def _executor_flags(executor: Optional[str], workers: Optional[int], scheduler: 
     return {"executor": executor, "workers": workers, "scheduler": scheduler}
 
 
-def _universe_symbols(universe: Optional[str], sector: Optional[str], data_dir: Optional[Path], settings: Settings, source: str) -> str:
-    """--universe extended / --sector as an explicit symbol list (archive: only symbols with a data file)."""
-    from adaptrade.universe.universe import NasdaqUniverse
+def _universe_symbols(universe: Optional[str], sector: Optional[str], data_dir: Optional[Path], settings: Settings, source: str,
+                      start: Optional[str] = None) -> tuple[str, tuple[str, ...]]:
+    """--universe extended|nasdaq100-pit / --sector as an explicit symbol list (archive: only symbols with a
+    data file) and run notes (nasdaq100-pit: members on --start, how many have no price file)."""
+    from adaptrade.universe.universe import PIT, NasdaqUniverse
 
+    if universe == PIT:
+        from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+        from adaptrade.errors import ConfigError
+
+        if not start:
+            raise ConfigError(f"--universe {PIT} needs --start: the members on that date are run", field="start")
+        root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # same folder the run reads
+        u = NasdaqUniverse(root if source == "archive" else None)
+        chosen = u.select(PIT, sector, None, with_data=source == "archive", as_of=start)
+        notes = u.point_in_time(start).notes() if source == "archive" else []
+        if sector:
+            notes.append(f"--sector {sector}: {len(chosen)} members with that sector (past members have no sector)")
+        return ",".join(chosen), tuple(notes)
     root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
     chosen = NasdaqUniverse(root if root.exists() else None).select(universe or "nasdaq100", sector, None, with_data=source == "archive")
-    return ",".join(chosen)
+    return ",".join(chosen), ()
 
 
 def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str], sector: Optional[str], data_dir: Optional[Path],
@@ -131,7 +146,7 @@ def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str]
     from adaptrade.backtest.runner import RunRequest, resolve_data_dir
 
     root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # same folder the run reads
-    chosen = [s.strip().upper() for s in (symbols or _universe_symbols(universe, sector, root, settings, source)).split(",") if s.strip()]
+    chosen = [s.strip().upper() for s in (symbols or _universe_symbols(universe, sector, root, settings, source, start)[0]).split(",") if s.strip()]
     rep = liquidity_filter(root, chosen, start, window=settings.liquidity_window,
                            min_volume=settings.min_volume if min_volume is None else min_volume,
                            cache_dir=settings.cache_dir, policy=settings.repair_policy, min_dollar_volume=min_dollar_volume)
@@ -165,7 +180,7 @@ def backtest(
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Archive folder (default: ADAPTRADE_DATA_DIR, ../shared/data, else the shipped sample)."),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
-    universe: Optional[str] = typer.Option(None, "--universe", help="Named universe when --symbols is absent: nasdaq100 | extended."),
+    universe: Optional[str] = typer.Option(None, "--universe", help="Named universe when --symbols is absent: nasdaq100 | extended | nasdaq100-pit (members on --start)."),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="Take the first N symbols of the selection (default 50 for synthetic)."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
@@ -200,11 +215,13 @@ def backtest(
     settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, **_executor_flags(executor, workers, scheduler))
     if stocks is None and not symbols and source == "synthetic":
         stocks = 50
-    if not symbols and (sector or universe == "extended"):
-        symbols = _universe_symbols(universe, sector, data_dir, settings, source)
+    universe_notes: tuple[str, ...] = ()
+    if not symbols and (sector or universe in ("extended", "nasdaq100-pit")):
+        symbols, universe_notes = _universe_symbols(universe, sector, data_dir, settings, source, start)
     filter_notes: tuple[str, ...] = ()
     if min_volume is not None or min_dollar_volume is not None:
         symbols, filter_notes = _liquid_symbols(source, symbols, universe, sector, data_dir, start, min_volume, min_dollar_volume, settings)
+    filter_notes = universe_notes + filter_notes
     req = _request(source, data_dir, symbols, universe, stocks, bars, seed, start, end, strategy, rsi_period, buy, sell, fill, commission_bps, slippage_bps, whole_shares, settings)
     if filter_notes:
         from dataclasses import replace

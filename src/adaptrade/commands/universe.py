@@ -48,11 +48,11 @@ def universe_scores(
 
 @app.command("list")
 def universe_list(
-    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended"),
+    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended | nasdaq100-pit (the members on --start)"),
     sector: Optional[str] = typer.Option(None, "--sector", help='GICS sector, e.g. "Information Technology".'),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Explicit comma-separated list instead."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data root (default: ADAPTRADE_DATA_DIR)."),
-    start: Optional[str] = typer.Option(None, "--start", help="Apply the liquidity filter as of this backtest start."),
+    start: Optional[str] = typer.Option(None, "--start", help="Apply the liquidity filter as of this backtest start (nasdaq100-pit: also the as-of date)."),
     min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Minimum average daily volume in shares (default 1,000,000; split-adjusted volumes, see docs/universe.md)."),
     min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Filter on average close x volume (dollars) instead; splits do not change it."),
     window: Optional[int] = typer.Option(None, "--window", help="Sessions before --start to average (default 20)."),
@@ -61,7 +61,7 @@ def universe_list(
     from adaptrade.errors import ConfigError
     from adaptrade.settings import load_settings
     from adaptrade.universe.liquidity import liquidity_filter
-    from adaptrade.universe.universe import NasdaqUniverse
+    from adaptrade.universe.universe import PIT, NasdaqUniverse
 
     try:
         if min_volume is not None and min_dollar_volume is not None:
@@ -70,7 +70,15 @@ def universe_list(
             raise ConfigError("--min-dollar-volume needs --start (the filter averages the sessions before it)", field="start")
         settings = load_settings()
         root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
-        chosen = NasdaqUniverse(root).select(universe, sector, [s for s in (symbols or "").split(",") if s.strip()] or None)
+        explicit = [s for s in (symbols or "").split(",") if s.strip()] or None
+        pit = universe == PIT and not explicit
+        if pit and not start:
+            raise ConfigError(f"--universe {PIT} needs --start: the members on that date are listed", field="start")
+        u = NasdaqUniverse(root)
+        chosen = u.select(universe, sector, explicit, with_data=pit, as_of=start if pit else None)
+        if pit:
+            for note in u.point_in_time(str(start)).notes():  # start checked above
+                console.print(f"note: {note}", highlight=False, soft_wrap=True)
         console.print(f"{len(chosen)} symbols: {', '.join(chosen)}", highlight=False, soft_wrap=True)
         if start:
             rep = liquidity_filter(root, chosen, start, window=window or settings.liquidity_window,
