@@ -73,3 +73,22 @@ def test_terminal_shows_per_stock_rows_as_attribution(tmp_path: Path) -> None:
     assert "contribution to account return" in out
     assert "recommended for live" not in out and "beat buy & hold" not in out and "buy&hold" not in out
     assert "portfolio account" in out
+
+
+def test_report_shows_the_account_and_stays_bounded(portfolio_run: Path) -> None:
+    import base64
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    from adaptrade.backtest.report import ACCOUNT_DRAWDOWN_TITLE, MAX_POINTS
+
+    page = (portfolio_run / "report.html").read_text(encoding="utf-8")
+    assert "adaptrade backtest report (portfolio mode: one account)" in page
+    acct = page.index("Account (portfolio mode: one account): equity vs")
+    assert acct < page.index(ACCOUNT_DRAWDOWN_TITLE) < page.index("Average of 15 stocks")
+    assert page.count('class="plotly-graph-div"') == 6 and page.count(get_plotlyjs()) == 1
+    series = re.findall(r'"bdata":"([^"]*)"', page)
+    assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
+    assert len(page) - len(get_plotlyjs()) < 600_000  # the page stays within the size bound
+    assert not list(portfolio_run.glob(".*.tmp"))

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from adaptrade.backtest.engine import run_backtest
@@ -216,3 +217,43 @@ def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, m
     monkeypatch.setattr(pio, "to_html", validating)
     write_report(three, tmp_path / "r.html")
     assert len(seen) == 4
+
+
+def _account(res: BacktestResult) -> pd.DataFrame:
+    dates = np.datetime_as_string(res.output.bars.dates, unit="D")
+    eq = 1e6 * np.cumprod(1.0 + np.random.default_rng(1).normal(0.0003, 0.01, dates.size))
+    peak = np.maximum.accumulate(eq)
+    return pd.DataFrame({"date": dates, "equity": eq, "cash": eq * 0.3, "gross": np.full(dates.size, 0.7),
+                         "drawdown": 1.0 - eq / peak, "breaker": np.zeros(dates.size, dtype=bool)})
+
+
+def test_portfolio_account_figures_come_first_and_stay_bounded(tmp_path: Path, three: BacktestResult) -> None:
+    from adaptrade.backtest.report import ACCOUNT_DRAWDOWN_TITLE
+
+    plain = write_report(three, tmp_path / "p.html").read_text()
+    assert "portfolio mode" not in plain and "Account drawdown" not in plain
+    page = write_report(three, tmp_path / "a.html", account=_account(three)).read_text()
+    c = _check(page)
+    assert not c.errors and c.stack == []
+    assert page.count('class="plotly-graph-div"') == 6
+    assert "portfolio mode: one account" in page
+    acct, dd, per_stock = page.index("Account (portfolio mode: one account)"), page.index(ACCOUNT_DRAWDOWN_TITLE), page.index("Average of 3 stocks")
+    assert acct < dd < per_stock  # above the per-stock figures
+    series = re.findall(r'"bdata":"([^"]*)"', page)
+    assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
+    # two figures, <= 2 series each; per point ~11 bytes of base64 y and a quoted ISO date x (~13 bytes)
+    assert _payload(page) < _payload(plain) + 4 * (MAX_POINTS + 2) * 30
+
+
+def test_portfolio_account_curve_is_normalised(tmp_path: Path, three: BacktestResult) -> None:
+    from adaptrade.backtest.report import _account_figures
+
+    acct = _account(three)
+    equity, drawdown = _account_figures(acct, three, "^SYNTH-SPX")
+    eq_trace, bench_trace = equity["data"]
+    y = np.frombuffer(base64.b64decode(eq_trace["y"]["bdata"]), dtype="<f8")
+    assert y[0] == 1.0 and np.isclose(y[-1], acct["equity"].iloc[-1] / acct["equity"].iloc[0])
+    b = np.frombuffer(base64.b64decode(bench_trace["y"]["bdata"]), dtype="<f8")
+    assert b[0] == 1.0 and bench_trace["name"] == "^SYNTH-SPX"
+    d = np.frombuffer(base64.b64decode(drawdown["data"][0]["y"]["bdata"]), dtype="<f8")
+    assert d.max() <= 0.0 and np.isclose(d.min(), -acct["drawdown"].max())

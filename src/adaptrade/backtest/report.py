@@ -36,8 +36,16 @@ CSS = (
 )
 
 
-def write_report(result: BacktestResult, path: Path, symbol: str | None = None) -> Path:
-    """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path."""
+ACCOUNT_TITLE = "Account (portfolio mode: one account): equity vs {bname} (1.0 at first bar)"
+ACCOUNT_DRAWDOWN_TITLE = "Account drawdown (from the running peak)"
+
+
+def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None) -> Path:
+    """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path.
+
+    `account` (portfolio mode: a frame with date, equity, cash, gross, drawdown) adds the account's
+    equity vs the benchmark and its drawdown above the per-stock figures, and the header says so.
+    """
     import plotly.io as pio
 
     bars = result.output.bars
@@ -57,11 +65,13 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None) 
         _drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]),
         _params_figure(result, chosen, i),
     ]
+    if account is not None:
+        figs = _account_figures(account, result, bname) + figs
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
-        f"<style>{CSS}</style></head><body>\n{_header(result, chosen)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
+        f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +191,35 @@ def _drawdown_figure(x: np.ndarray, chosen: str, strat: np.ndarray, bh: np.ndarr
     )
 
 
+def _account_figures(account: pd.DataFrame, result: BacktestResult, bname: str) -> list[dict[str, Any]]:
+    """Portfolio mode: the account equity (1.0 at its first bar) vs the benchmark over the same dates,
+    and the account drawdown (the account's own `drawdown` column, from its high-water mark)."""
+    x = pd.to_datetime(account["date"]).to_numpy().astype("datetime64[D]")
+    xs = np.datetime_as_string(x, unit="D")
+    eq = account["equity"].to_numpy(dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(eq) & (eq > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = eq / eq[ok[0]] if ok.size else np.full(eq.shape, np.nan)
+    bench = None
+    bc = result.benchmark_close
+    if bc is not None and len(bc) and np.isfinite(bc).any():
+        b = pd.Series(np.asarray(bc, dtype=np.float64), index=result.output.bars.dates.astype("datetime64[D]"))
+        b = b[~b.index.duplicated()].reindex(x).ffill().to_numpy()
+        fin = np.flatnonzero(np.isfinite(b))
+        if fin.size:
+            bench = b / b[fin[0]]
+    if "drawdown" in account:
+        dd = -np.abs(account["drawdown"].to_numpy(dtype=np.float64))
+    else:
+        dd = _drawdown(curve)
+    return [
+        _figure([_trace(xs, curve, "account equity", STRATEGY), _trace(xs, bench, bname, BENCH)],
+                ACCOUNT_TITLE.format(bname=bname), yaxis={"title": {"text": "growth of 1.0"}}),
+        _figure([_trace(xs, dd, "account", STRATEGY), _trace(xs, None if bench is None else _drawdown(bench), bname, BENCH)],
+                ACCOUNT_DRAWDOWN_TITLE, height=300, yaxis={"tickformat": ".0%"}),
+    ]
+
+
 def _params_figure(result: BacktestResult, chosen: str, i: int) -> dict[str, Any]:
     """Step lines of RSI period, buy/sell thresholds and vol scalar for the chosen stock (3 stacked axes)."""
     cfg = result.output.config
@@ -246,8 +285,8 @@ def _tables(stocks: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def _header(result: BacktestResult, chosen: str) -> str:
-    """Run settings, warnings and the aggregate results block."""
+def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = None) -> str:
+    """Run settings, warnings and the aggregate results block (portfolio mode: the account first)."""
     cfg = result.output.config
     bars = result.output.bars
     s = result.settings
@@ -276,6 +315,15 @@ def _header(result: BacktestResult, chosen: str) -> str:
         ("mean Sharpe", num(agg["mean_sharpe"])),
         ("recommended", str(agg["recommended"])),
     ]
+    title = "adaptrade backtest report"
+    if account is not None:
+        title += " (portfolio mode: one account)"
+        eq = account["equity"].to_numpy(dtype=np.float64)
+        dd = account["drawdown"].to_numpy(dtype=np.float64) if "drawdown" in account else np.array([])
+        acct = [("mode", "portfolio mode: one account (per-stock rows below are attribution: stock P&L / starting cash)"),
+                ("account equity", f"{eq[0]:,.0f} -> {eq[-1]:,.0f} ({eq[-1] / eq[0] - 1.0:+.1%})" if eq.size and eq[0] > 0 else "–"),
+                ("account max drawdown", pct(float(np.nanmax(np.abs(dd)))) if dd.size and np.isfinite(dd).any() else "–")]
+        rows = rows[:3] + acct + rows[3:]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     warns = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warn)
-    return f'<h1>adaptrade backtest report</h1>{warns}<table class="settings">{table}</table>'
+    return f'<h1>{html.escape(title)}</h1>{warns}<table class="settings">{table}</table>'
