@@ -20,7 +20,7 @@ def cycle(
     select: Optional[int] = typer.Option(None, "--select", help="Trade the top N by score from earlier cycles (default: setting cycle_select, 20)."),
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data root (default: ADAPTRADE_DATA_DIR, ../shared/data)."),
-    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended"),
+    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended | nasdaq100-pit (archive: each cycle's candidates are the NASDAQ-100 members on its start date)."),
     sector: Optional[str] = typer.Option(None, "--sector", help='Only this GICS sector, e.g. "Information Technology".'),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Explicit comma-separated candidates instead."),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="Take the first N candidates."),
@@ -45,12 +45,14 @@ def cycle(
     from adaptrade.errors import ConfigError
     from adaptrade.research.cycles import (
         CycleReport,
+        pit_by_cycle,
+        pit_union,
         run_cycles,
         summary_table,
         verdict,
     )
     from adaptrade.settings import load_settings
-    from adaptrade.universe.universe import NasdaqUniverse
+    from adaptrade.universe.universe import PIT, NasdaqUniverse
 
     try:
         if period_bars is not None and years is not None:
@@ -60,9 +62,32 @@ def cycle(
             raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
         settings = load_settings(db_path=db, data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
         n_sel = select if select is not None else settings.cycle_select
-        root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
-        u = NasdaqUniverse(root if root.exists() else None)
-        cands = u.select(universe, sector, [s for s in (symbols or "").split(",") if s.strip()] or None, with_data=source == "archive")
+        explicit = [s.strip().upper() for s in (symbols or "").split(",") if s.strip()]
+        pits = None
+        if universe == PIT:  # candidates per cycle: the members on its start date (with a price file)
+            if source != "archive":
+                raise ConfigError(f"--universe {PIT} needs --source archive: the membership history names real stocks, "
+                                  "synthetic data has none", field="universe")
+            from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+
+            root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # the folder the run reads
+            u = NasdaqUniverse(root)
+            pits = pit_by_cycle(u, source, cycles, bars_per, start, end)
+            cands = pit_union(pits)  # loaded once; run_cycles restricts each cycle to its own members
+            if explicit:
+                if sector:
+                    raise ConfigError("give either --symbols or --sector, not both", field="sector")
+                cands = [s for s in explicit if s in set(cands)]
+            elif sector:
+                in_sector = set(u.select("nasdaq100", sector))  # current list's sectors: past members have none
+                cands = [s for s in cands if s in in_sector]
+            if not cands:
+                raise ConfigError("no NASDAQ-100 member with a price file on any cycle's start date"
+                                  + (" among the given symbols / sector" if explicit or sector else ""), field="universe")
+        else:
+            root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
+            u = NasdaqUniverse(root if root.exists() else None)
+            cands = u.select(universe, sector, explicit or None, with_data=source == "archive")
         cands = cands[:stocks] if stocks else cands
         req = _request(source, data_dir, ",".join(cands), None, None, cycles * bars_per, seed, start, end, strategy, 14, 30.0, 70.0,
                        None, None, None, False, settings)
@@ -71,6 +96,8 @@ def cycle(
             c = rep.comparison()
             sel = rep.selection
             chosen = sel.loc[sel["selected"], "symbol"].tolist()
+            if rep.pit_line():
+                console.print(f"[bold]cycle {c['cycle']}[/bold] {rep.pit_line()}", highlight=False, soft_wrap=True)
             why = "top by score from earlier cycles" if c["scored_before"] else "no scores yet: first N in list order (baseline)"
             console.print(f"[bold]cycle {c['cycle']}[/bold] {c['start']}..{c['end']}: {len(sel)} candidates" + (" after the liquidity filter" if rep.dropped else "")
                           + (f" ({len(rep.dropped)} dropped)" if rep.dropped else "")
@@ -79,7 +106,8 @@ def cycle(
                 err_console.print(f"  [red]INCOMPLETE[/red]: failed {escape(', '.join(rep.failed))}")
 
         run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
-                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show, min_dollar_volume=min_dollar_volume)
+                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show, min_dollar_volume=min_dollar_volume,
+                                  pit=pits)
     except AdaptradeError as exc:
         raise fail(exc) from None
     tab = summary_table(reps)
@@ -98,6 +126,10 @@ def cycle(
         from adaptrade.universe.liquidity import SPLIT_NOTE
 
         console.print(f"note: the liquidity filter used a share threshold; {SPLIT_NOTE}", highlight=False, soft_wrap=True)
+    if pits is not None:
+        console.print(f"note: {PIT}: each cycle's candidates are the NASDAQ-100 members on its start date with a price file; "
+                      "members without one are left out (mostly acquired or delisted: the survivorship that remains), "
+                      "and membership changes within a cycle are not followed.", highlight=False, soft_wrap=True)
     if source == "synthetic":
         console.print("[yellow]synthetic data: per-stock parameters persist across periods by construction, which favours score persistence.[/yellow]")
     if not no_store:

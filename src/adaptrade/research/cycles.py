@@ -5,6 +5,10 @@ Every candidate is backtested in every period (that is what makes the comparison
 scores possible); "selected" marks the stocks the rule would have traded. The strategy state is
 not carried across periods. Archive candidates pass the liquidity filter as of each period's
 start (volume before the start only); synthetic volumes are not filtered.
+
+With the point-in-time NASDAQ-100 (`pit_by_cycle`, archive only) each period's candidates are the
+members on that period's start date that have a price file: a later joiner is not a candidate before
+it joined, a removed member stops being one; scores from earlier periods rank whoever is a candidate.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +28,9 @@ from adaptrade.backtest import runner
 from adaptrade.errors import ConfigError
 from adaptrade.settings import Settings
 from adaptrade.universe.scoring import FORMULA, quality_scores, select_top
+
+if TYPE_CHECKING:
+    from adaptrade.universe.universe import NasdaqUniverse, PointInTime
 
 SYNTHETIC_END = "2024-03-08"
 ARCHIVE_END = "2024-03-08"
@@ -40,6 +48,17 @@ class CycleReport:
     scores: pd.DataFrame  # this period's quality scores (feed the next period)
     dropped: list[str]  # liquidity filter lines
     failed: list[str]  # symbols whose batch failed
+    pit: PointInTime | None = None  # point-in-time NASDAQ-100 on `start` (nasdaq100-pit only)
+
+    def pit_line(self) -> str | None:
+        """Members on the period's start, how many without a price file, how many candidates (nasdaq100-pit only)."""
+        if self.pit is None:
+            return None
+        p = self.pit
+        return (f"point-in-time NASDAQ-100 on {p.date}: {len(p.members)} members, {len(p.without_data)} without a price file"
+                + (f", {len(p.late_data)} whose file starts later" if p.late_data else "")
+                + f"; {len(p.with_data)} with data, {len(self.selection)} candidates"
+                + (" after the liquidity filter" if self.dropped else ""))
 
     def comparison(self) -> dict[str, object]:
         """Mean return, mean Sharpe, beat share and count for selected vs unselected stocks."""
@@ -51,6 +70,11 @@ class CycleReport:
             out[f"{name}_mean_return"] = float(g["total_return"].mean()) if len(g) else np.nan
             out[f"{name}_mean_sharpe"] = float(g["sharpe"].mean()) if len(g) else np.nan
             out[f"{name}_beat_share"] = float((g["outperformance"] > 0).mean()) if len(g) else np.nan
+        if self.pit is not None:
+            out["members"] = len(self.pit.members)
+            out["members_without_data"] = len(self.pit.without_data)
+            out["members_with_data"] = len(self.pit.with_data)
+            out["candidates"] = len(self.selection)
         out["scored_before"] = bool(self.selection["score"].notna().any())
         out["random_percentile"] = placebo_percentile(self.stocks["total_return"].to_numpy(np.float64),
                                                       self.stocks["symbol"].isin(sel).to_numpy())
@@ -101,6 +125,22 @@ def periods(source: str, cycles: int, period_bars: int, start: str | None, end: 
     return [sessions[i * period_bars : (i + 1) * period_bars] for i in range(cycles)]
 
 
+def pit_by_cycle(universe: NasdaqUniverse, source: str, cycles: int, period_bars: int, start: str | None,
+                 end: str | None) -> list[PointInTime]:
+    """The point-in-time NASDAQ-100 on each period's start date (archive only; computed once per period).
+
+    The union of their `with_data` lists is what to load; `run_cycles(pit=...)` restricts each period to its own."""
+    if source != "archive":
+        raise ConfigError("--universe nasdaq100-pit needs --source archive: the membership history names real stocks, "
+                          "synthetic data has none", field="universe")
+    return [universe.point_in_time(str(days[0])) for days in periods(source, cycles, period_bars, start, end)]
+
+
+def pit_union(pits: list[PointInTime]) -> list[str]:
+    """Every symbol that is a candidate (member with a price file) in at least one period, sorted."""
+    return sorted({s for p in pits for s in p.with_data})
+
+
 def _period_data(req: runner.RunRequest, settings: Settings, symbols: list[str], days: np.ndarray,
                  total_bars: int, full_end: str) -> tuple[runner.RunRequest, runner.LoadedData]:
     """The period's request (so workers can rebuild their slice) and its loaded data."""
@@ -118,8 +158,11 @@ def _period_data(req: runner.RunRequest, settings: Settings, symbols: list[str],
 def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str], *, cycles: int, period_bars: int,
                select: int, db_path: Path | None = None, executor: str | None = None, workers: int | None = None,
                scheduler: str | None = None, on_cycle: Callable[[CycleReport], None] | None = None,
-               min_dollar_volume: float | None = None) -> tuple[str, list[CycleReport]]:
+               min_dollar_volume: float | None = None, pit: list[PointInTime] | None = None) -> tuple[str, list[CycleReport]]:
     """Run the cycles; store each period's scores (run id, cycle) when `db_path` is given.
+
+    With `pit` (from `pit_by_cycle`, one per period) a period's candidates are those of `candidates`
+    that were members with a price file on its start date.
 
     Archive candidates pass the liquidity filter on shares (`settings.min_volume`) or, with
     `min_dollar_volume`, on average close x volume (split-invariant, see `universe/liquidity.py`).
@@ -127,6 +170,12 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
     from adaptrade.universe.liquidity import liquidity_filter
 
     blocks = periods(req.source, cycles, period_bars, req.start, req.end)
+    if pit is not None:
+        if req.source != "archive":
+            raise ConfigError("--universe nasdaq100-pit needs --source archive: the membership history names real stocks, "
+                              "synthetic data has none", field="universe")
+        if [p.date for p in pit] != [str(days[0]) for days in blocks]:
+            raise ConfigError("point-in-time memberships do not match the periods' start dates", field="start")
     full_end = str(blocks[-1][-1])
     run_id = f"cycle-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     scores = pd.DataFrame(columns=["symbol", "score"])
@@ -134,6 +183,12 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
     for k, days in enumerate(blocks, start=1):
         lo = str(days[0])
         pool, dropped = list(candidates), []
+        if pit is not None:
+            members = set(pit[k - 1].with_data)
+            pool = [s for s in pool if s in members]
+            if not pool:
+                raise ConfigError(f"cycle {k}: no NASDAQ-100 member on {lo} can be run ({len(pit[k - 1].members)} members, "
+                                  f"{len(pit[k - 1].without_data)} without a price file)", field="start")
         if req.source == "archive":
             data_dir, _ = runner.resolve_data_dir(req, settings)
             liq = liquidity_filter(data_dir, pool, lo, window=settings.liquidity_window, min_volume=settings.min_volume,
@@ -153,7 +208,8 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
             with ScoreStore(db_path) as ss:
                 ss.save(period_scores, run_id, k, (lo, str(days[-1])), FORMULA)
         rep = CycleReport(k, lo, str(days[-1]), selection, result.stocks, period_scores, dropped,
-                          list(result.settings.get("failed_symbols", [])))  # type: ignore[call-overload]
+                          list(result.settings.get("failed_symbols", [])),  # type: ignore[call-overload]
+                          None if pit is None else pit[k - 1])
         reports.append(rep)
         if on_cycle:
             on_cycle(rep)
