@@ -92,3 +92,19 @@ def test_report_shows_the_account_and_stays_bounded(portfolio_run: Path) -> None
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
     assert len(page) - len(get_plotlyjs()) < 600_000  # the page stays within the size bound
     assert not list(portfolio_run.glob(".*.tmp"))
+
+
+def test_run_store_keeps_orders_fills_and_risk_events(portfolio_run: Path) -> None:
+    from adaptrade.storage.runs import RunStore
+
+    with RunStore(portfolio_run.parent / "runs.duckdb", read_only=True) as rs:
+        (rid,) = rs.list_runs()["id"].tolist()
+        run = rs.load_run(rid)
+    for name, csv in (("orders", "orders.csv"), ("fills", "fills.csv"), ("risk_events", "risk_events.csv")):
+        disk = pd.read_csv(portfolio_run / csv)
+        assert list(run[name].columns) == list(disk.columns) and len(run[name]) == len(disk), name
+    assert run["orders"]["order_id"].tolist() == pd.read_csv(portfolio_run / "orders.csv")["order_id"].tolist()
+    assert len(run["orders"]) == run["summary"]["portfolio"]["orders"] > 0
+    r = _cli("runs", "show", rid, "--db", str(portfolio_run.parent / "runs.duckdb"), cwd=portfolio_run.parent)
+    assert r.returncode == 0, r.stderr
+    assert f"orders {len(run['orders']):,}, fills {len(run['fills']):,}" in " ".join(r.stdout.split())

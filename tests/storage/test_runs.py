@@ -211,3 +211,113 @@ def test_cli_subprocess_errors_without_traceback(tmp_path: Path, store: tuple[Pa
         assert p.returncode == 2, p
         assert "Traceback" not in p.stderr + p.stdout
         assert p.stderr.startswith("error:") and names in p.stderr.replace("\n", "")
+
+
+# --------------------------------------------------------------------------- portfolio tables (schema 2)
+
+
+def _extra(n: int = 40) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(2)
+    ids = [f"S{k % 5:03d}-2020-01-{1 + k % 28:02d}-{k}" for k in range(n)]
+    orders = pd.DataFrame({"order_id": ids, "symbol": [i[:4] for i in ids], "side": np.where(rng.random(n) > 0.5, "buy", "sell"),
+                           "quantity": rng.integers(1, 500, n).astype(np.float64), "order_type": "market",
+                           "limit_price": np.where(rng.random(n) > 0.7, 101.5, np.nan), "created": "2020-01-02T16:00:00",
+                           "status": "filled", "est_cost_bps": rng.random(n) * 10})
+    fills = pd.DataFrame({"order_id": ids[: n // 2] * 2, "symbol": [i[:4] for i in ids[: n // 2]] * 2, "side": "buy",
+                          "quantity": rng.random(n) * 100, "price": 100 + rng.random(n), "timestamp": "2020-01-03T09:30:00",
+                          "commission": rng.random(n), "impact_bps": rng.random(n)})
+    events = pd.DataFrame({"date": ["2020-01-03", "2020-02-03", "2020-03-03"], "symbol": ["S001", "ACCOUNT", "ACCOUNT"],
+                           "rule": ["position_cap", "breaker_tripped", "breaker_reset"], "before": [0.2, 0.21, 0.05], "after": [0.1, 0.0, 0.0]})
+    return {"orders": orders, "fills": fills, "risk_events": events}
+
+
+def test_portfolio_tables_round_trip(tmp_path: Path, small: BacktestResult) -> None:
+    db = tmp_path / "r.duckdb"
+    extra = _extra()
+    empty = {k: v.iloc[:0] for k, v in _extra().items()}
+    with RunStore(db) as st:
+        rid = st.save(small, {}, extra=extra)
+        none = st.save(small, {}, extra=empty)
+    with RunStore(db, read_only=True) as st:
+        run = st.load_run(rid)
+        for name, df in extra.items():
+            pd.testing.assert_frame_equal(run[name], df, check_exact=True)
+        for name in ("stocks", "trades", "params"):
+            pd.testing.assert_frame_equal(run[name], getattr(small, name), check_exact=True)
+        run0 = st.load_run(none)
+        assert all(len(run0[k]) == 0 and list(run0[k].columns) == list(v.columns) for k, v in empty.items())
+    assert [_rows(db, t) for t in ("run_orders", "run_fills", "run_risk_events")] == [40, 40, 3]
+
+
+def test_per_stock_run_saves_and_loads_as_before(tmp_path: Path, small: BacktestResult) -> None:
+    with RunStore(tmp_path / "r.duckdb") as st:
+        port = st.save(small, {}, extra=_extra())
+        rid = st.save(small, aggregate(small.stocks))
+        run = st.load_run(rid)
+        assert not {"orders", "fills", "risk_events"} & set(run)
+        for name in ("stocks", "trades", "params"):
+            pd.testing.assert_frame_equal(run[name], getattr(small, name), check_exact=True)
+        assert {"orders", "fills", "risk_events"} <= set(st.load_run(port))
+        with pytest.raises(ValueError, match="unknown extra"):
+            st.save(small, {}, extra={"history": pd.DataFrame()})
+    assert _rows(tmp_path / "r.duckdb", "run_orders") == 40
+
+
+def test_failed_extra_insert_leaves_nothing(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "r.duckdb"
+    real = runs_mod._insert_frame
+
+    def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
+        if table == "run_risk_events":
+            raise RuntimeError("boom")
+        real(con, table, df, run_id)
+
+    monkeypatch.setattr(runs_mod, "_insert_frame", failing)
+    with RunStore(db) as st, pytest.raises(RuntimeError):
+        st.save(small, {}, extra=_extra())
+    assert [_rows(db, t) for t in ("runs", "run_stocks", "run_orders", "run_fills")] == [0, 0, 0, 0]
+
+
+def _version_1_store(db: Path, small: BacktestResult) -> str:
+    """A store as schema version 1 wrote it: no run_orders / run_fills / run_risk_events tables."""
+    with RunStore(db) as st:
+        rid = st.save(small, aggregate(small.stocks))
+    with duckdb.connect(str(db)) as con:
+        for t in ("run_orders", "run_fills", "run_risk_events"):
+            con.execute(f"DROP TABLE {t}")
+        con.execute("UPDATE schema_version SET version = 1")
+    return rid
+
+
+def test_older_store_still_opens_and_migrates(tmp_path: Path, small: BacktestResult) -> None:
+    db = tmp_path / "old.duckdb"
+    rid = _version_1_store(db, small)
+    with RunStore(db, read_only=True) as st:  # read-only: read as it is
+        run = st.load_run(rid)
+        pd.testing.assert_frame_equal(run["stocks"], small.stocks)
+        assert "orders" not in run and st.list_runs()["id"].tolist() == [rid]
+    assert _rows(db, "run_orders") == 0
+    with RunStore(db) as st:  # read-write: the migration adds the tables only
+        pd.testing.assert_frame_equal(st.load_run(rid)["trades"], small.trades)
+        new = st.save(small, {}, extra=_extra())
+        pd.testing.assert_frame_equal(st.load_run(new)["orders"], _extra()["orders"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(runs_mod.SCHEMA_VERSION,)] == [(2,)]
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"runs", "run_stocks", "run_trades", "run_params", "run_orders", "run_fills", "run_risk_events"} <= tables
+    assert [_rows(db, t) for t in ("runs", "run_stocks")] == [2, 2 * len(small.stocks)]
+
+
+def test_cli_show_prints_stored_table_counts(tmp_path: Path, small: BacktestResult) -> None:
+    from adaptrade.cli import app
+
+    db = tmp_path / "runs.duckdb"
+    with RunStore(db) as st:
+        port, plain = st.save(small, {}, extra=_extra()), st.save(small, {})
+    runner = CliRunner()
+    r = runner.invoke(app, ["runs", "show", port, "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "orders 40, fills 40, risk events 3" in " ".join(r.output.split())
+    r = runner.invoke(app, ["runs", "show", plain, "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "stored tables" not in r.output

@@ -127,7 +127,8 @@ def write_account_report(pr: PortfolioResult, out: Path, report_symbol: str | No
 
 def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, store: bool, top: int,
                        report_symbol: str | None, console: Console) -> PortfolioResult:
-    """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account."""
+    """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account
+    (the stored run also keeps the orders, fills and risk events)."""
     from adaptrade.backtest.output import summary, write_outputs
     from adaptrade.backtest.portfolio_results import write_portfolio_files
     from adaptrade.backtest.present import costs_line
@@ -159,6 +160,6 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
         from adaptrade.storage.runs import RunStore
 
         with RunStore(settings.db_path) as rs:
-            run_id = rs.save(pr.result, doc)
+            run_id = rs.save(pr.result, doc, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events})
         console.print(f"stored as run {run_id} in {settings.db_path}")
     return pr

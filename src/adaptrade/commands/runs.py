@@ -71,7 +71,8 @@ def runs_show(
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
     top: int = typer.Option(10, "--top", help="Rows of the ranked stocks table."),
 ) -> None:
-    """Print one run's settings and summary, then the top of its stocks ranked by Sharpe."""
+    """Print one run's settings and summary (and, for a portfolio run, how many orders, fills and
+    risk events it stored), then the top of its stocks ranked by Sharpe."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -102,6 +103,9 @@ def runs_show(
     for k, v in agg.items():
         if not isinstance(v, dict):
             head.add_row(escape(k), escape(_runs_fmt(k, v)))
+    stored = [(label, run[name]) for name, label in (("orders", "orders"), ("fills", "fills"), ("risk_events", "risk events")) if name in run]
+    if stored:
+        head.add_row("stored tables", ", ".join(f"{label} {len(df):,}" for label, df in stored))
     console.print(head)
     ranked = rank(run["stocks"], "sharpe").head(top)
     if "recommended" in ranked:

@@ -1,4 +1,5 @@
-"""The run store: every backtest run in one DuckDB file (runs, per-stock metrics, trades, params).
+"""The run store: every backtest run in one DuckDB file (runs, per-stock metrics, trades, params;
+and, for portfolio runs, orders, fills and risk events).
 
 Tables are written from Arrow in one transaction per run, so a failed save leaves nothing behind.
 The data tables take their columns from the result frames (new columns are added on the fly);
@@ -23,8 +24,9 @@ from adaptrade.errors import StoreError
 if TYPE_CHECKING:  # the engine (numba) is not needed to read runs back
     from adaptrade.backtest.results import BacktestResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DATA_TABLES = {"stocks": "run_stocks", "trades": "run_trades", "params": "run_params"}
+EXTRA_TABLES = {"orders": "run_orders", "fills": "run_fills", "risk_events": "run_risk_events"}  # optional, per run
 ROW = "_row"  # position of a row in its frame, so loads come back in saved order
 LIST_COLUMNS = ["id", "created", "source", "strategy", "stocks", "dates", "mean_return", "beat_share", "mean_sharpe", "status"]
 _DDL = (
@@ -32,6 +34,11 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS runs (id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, settings JSON, "
     "summary JSON, status VARCHAR NOT NULL, dtypes JSON)",
 )
+# schema version -> statements that bring a store from the version before to it (tables only added;
+# their data columns come from the first frame saved, as for the other data tables)
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: tuple(f"CREATE TABLE IF NOT EXISTS {t} (run_id VARCHAR, {ROW} BIGINT)" for t in EXTRA_TABLES.values()),
+}
 _METRIC = "TRY_CAST(COALESCE(json_extract(summary, '$.{k}'), json_extract(summary, '$.aggregate.{k}')) AS DOUBLE) AS {a}"
 _LIST_SQL = f"""
 SELECT id, created,
@@ -75,13 +82,24 @@ class RunStore:
         """Close the DuckDB connection (releases the file lock)."""
         self._con.close()
 
-    def save(self, result: BacktestResult, summary: dict[str, Any]) -> str:
-        """Store `result` and its `summary` (e.g. aggregate(stocks)) atomically; returns the new run id."""
+    def save(self, result: BacktestResult, summary: dict[str, Any], extra: dict[str, pd.DataFrame] | None = None) -> str:
+        """Store `result` and its `summary` (e.g. aggregate(stocks)) atomically; returns the new run id.
+
+        `extra` (portfolio mode): optional frames named "orders", "fills", "risk_events", stored in
+        run_orders / run_fills / run_risk_events in the same transaction.
+        """
         import duckdb
 
+        unknown = sorted(set(extra or {}) - set(EXTRA_TABLES))
+        if unknown:
+            raise ValueError(f"unknown extra run tables {unknown}; known: {sorted(EXTRA_TABLES)}")
         now = datetime.now(timezone.utc)
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         frames = {name: getattr(result, name) for name in DATA_TABLES}
+        tables = dict(DATA_TABLES)
+        for name, df in (extra or {}).items():
+            if df is not None:
+                frames[name], tables[name] = df, EXTRA_TABLES[name]
         dtypes = {name: _dtypes(df) for name, df in frames.items()}
         con = self._con
         try:
@@ -92,7 +110,7 @@ class RunStore:
                     [run_id, now.isoformat(timespec="microseconds"), _dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes)],
                 )
                 for name, df in frames.items():
-                    _insert_frame(con, DATA_TABLES[name], df, run_id)
+                    _insert_frame(con, tables[name], df, run_id)
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -108,14 +126,18 @@ class RunStore:
         return self._query(_LIST_SQL).df()[LIST_COLUMNS]
 
     def load_run(self, run_id: str) -> dict[str, Any]:
-        """id, created, status, settings, summary and the stocks / trades / params frames of one run."""
+        """id, created, status, settings, summary and the stocks / trades / params frames of one run,
+        plus orders / fills / risk_events when the run stored them (portfolio mode)."""
         row = self._query("SELECT id, created, status, settings, summary, dtypes FROM runs WHERE id = ?", [run_id]).fetchone() if self._has_table("runs") else None
         if row is None:
             raise StoreError(f"unknown run id '{run_id}'", file=self.path)
         rid, created, status, settings, summary, dtypes = row
         out: dict[str, Any] = {"id": rid, "created": created, "status": status, "settings": json.loads(settings), "summary": json.loads(summary)}
-        for name, table in DATA_TABLES.items():
-            cols = json.loads(dtypes)[name]
+        saved = json.loads(dtypes)
+        for name, table in {**DATA_TABLES, **EXTRA_TABLES}.items():
+            if name not in saved or (name in EXTRA_TABLES and not self._has_table(table)):
+                continue
+            cols = saved[name]
             sel = ", ".join(_q(c["name"]) for c in cols) or "*"
             df = self._query(f"SELECT {sel} FROM {table} WHERE run_id = ? ORDER BY {ROW}", [run_id]).df() if cols else pd.DataFrame()
             out[name] = _restore(df, cols)
@@ -135,16 +157,39 @@ class RunStore:
         return self._query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
 
     def _check_schema(self) -> None:
-        """Create the tables if missing (read-write) and refuse a store written by a newer schema."""
+        """Create the tables if missing and migrate an older store (read-write); refuse a store
+        written by a newer schema. A read-only store of an older version is read as it is."""
         if not self.read_only:
             for ddl in _DDL:
                 self._query(ddl)
             if self._query("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 self._query("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+                self._migrate(1)
         if self._has_table("schema_version"):
             version = self._query("SELECT max(version) FROM schema_version").fetchone()[0]
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreError(f"run store schema version {version} is newer than this adaptrade ({SCHEMA_VERSION})", file=self.path)
+            if not self.read_only and version is not None and version < SCHEMA_VERSION:
+                self._migrate(int(version))
+
+    def _migrate(self, version: int) -> None:
+        """Apply the migrations after `version` in one transaction and record SCHEMA_VERSION."""
+        import duckdb
+
+        con = self._con
+        try:
+            con.begin()
+            try:
+                for v in range(version + 1, SCHEMA_VERSION + 1):
+                    for ddl in _MIGRATIONS.get(v, ()):
+                        con.execute(ddl)
+                con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot migrate the run store to schema version {SCHEMA_VERSION}: {_first_line(exc)}", file=self.path) from None
 
 
 def _insert_frame(con: Any, table: str, df: pd.DataFrame, run_id: str) -> None:
