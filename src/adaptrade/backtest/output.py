@@ -61,8 +61,17 @@ def params_frame(result: BacktestResult) -> pd.DataFrame:
     return p
 
 
-def write_outputs(result: BacktestResult, out_dir: Path, report_symbol: str | None = None, summary_doc: dict[str, Any] | None = None) -> list[Path]:
-    """Write every output file of a run into `out_dir`; nothing half-written on failure."""
+def write_outputs(
+    result: BacktestResult,
+    out_dir: Path,
+    report_symbol: str | None = None,
+    summary_doc: dict[str, Any] | None = None,
+    account: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write every output file of a run into `out_dir`; nothing half-written on failure.
+
+    `account` (portfolio mode) adds the account's equity and drawdown to report.html.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} exists and is not a folder", field="out")
@@ -80,7 +89,7 @@ def write_outputs(result: BacktestResult, out_dir: Path, report_symbol: str | No
         if len(result.stocks):  # every batch failed: no report to draw, the rest says so
             from adaptrade.backtest.report import write_report
 
-            write_report(result, tmp / "report.html", symbol=report_symbol)
+            write_report(result, tmp / "report.html", symbol=report_symbol, account=account)
         out_dir.mkdir(exist_ok=True)
         for name in FILES + OTHER_RUN_FILES:
             if not (tmp / name).exists():

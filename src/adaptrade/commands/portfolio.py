@@ -110,21 +110,6 @@ def account_table(pr: PortfolioResult) -> Table:
     return t
 
 
-def write_account_report(pr: PortfolioResult, out: Path, report_symbol: str | None) -> Path | None:
-    """report.html again, with the account's equity vs the benchmark and its drawdown above the
-    per-stock figures (written beside, then moved over the per-stock mode's page)."""
-    from adaptrade.backtest.report import write_report
-
-    if not len(pr.result.stocks):
-        return None
-    tmp = Path(out) / ".report.html.tmp"
-    try:
-        write_report(pr.result, tmp, symbol=report_symbol, account=pr.account)
-        return tmp.replace(Path(out) / "report.html")
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, store: bool, top: int,
                        report_symbol: str | None, console: Console) -> PortfolioResult:
     """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account
@@ -151,9 +136,8 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
                   f"(= an equal-weight book of the {len(pr.result.stocks)} all-in strategies, no limits), "
                   f"{b['trades']} closed trades", highlight=False)
     if out is not None:
-        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc)
+        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account)
         write_portfolio_files(pr, out)
-        write_account_report(pr, out, report_symbol)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
                       "orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
     if store:
