@@ -35,6 +35,26 @@ CHANGE_LOG_FIELDS = 6
 
 
 @njit(cache=True, _nrt=False)
+def write_changes(changes: np.ndarray, nc: int, event: np.ndarray, i: int, t: int) -> int:
+    """Copy one step's parameter changes into the change log from row nc; returns the new count.
+
+    Rows past the buffer are counted, not written (the caller reruns with a larger buffer).
+    Shared by the per-stock and the portfolio loops.
+    """
+    for k in range(int(event[E_N_CHANGES])):
+        if nc < changes.shape[0]:
+            base = E_CHANGES + CHANGE_FIELDS * k
+            changes[nc, C_SYMBOL] = i
+            changes[nc, C_T] = t
+            changes[nc, C_PARAM] = event[base]
+            changes[nc, C_OLD] = event[base + 1]
+            changes[nc, C_NEW] = event[base + 2]
+            changes[nc, C_REASON] = event[base + 3]
+        nc += 1
+    return nc
+
+
+@njit(cache=True, _nrt=False)
 def run_all_in(
     open_: np.ndarray,
     close: np.ndarray,
@@ -61,7 +81,6 @@ def run_all_in(
     """
     n_sym, n_t = close.shape
     cap_tr = trades.shape[0]
-    cap_ch = changes.shape[0]
     nt = 0
     nc = 0
     for i in range(n_sym):
@@ -89,16 +108,7 @@ def run_all_in(
                     trades[nt, T_PNL] = event[E_PNL]
                     trades[nt, T_RETURN] = event[E_RETURN]
                 nt += 1
-            for k in range(int(event[E_N_CHANGES])):
-                if nc < cap_ch:
-                    base = E_CHANGES + CHANGE_FIELDS * k
-                    changes[nc, C_SYMBOL] = i
-                    changes[nc, C_T] = t
-                    changes[nc, C_PARAM] = event[base]
-                    changes[nc, C_OLD] = event[base + 1]
-                    changes[nc, C_NEW] = event[base + 2]
-                    changes[nc, C_REASON] = event[base + 3]
-                nc += 1
+            nc = write_changes(changes, nc, event, i, t)
         if state[S_SHARES] > 0.0:  # open at the end: marked to market, exit fields empty
             if nt < cap_tr:
                 mark = close[i, last_valid]

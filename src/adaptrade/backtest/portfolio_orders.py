@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adaptrade.backtest.kernel import C_NEW, C_OLD, C_PARAM, C_REASON, C_SYMBOL, C_T
+from adaptrade.backtest.kernel import (
+    write_changes,
+)
 from adaptrade.backtest.portfolio_fills import (
     B_CASH,
     B_RESERVED,
@@ -73,8 +75,6 @@ from adaptrade.risk.rules import (
 from adaptrade.strategy.kernel import close_position, open_position
 from adaptrade.strategy.params import P_COMMISSION, P_SLIPPAGE
 from adaptrade.strategy.state import (
-    CHANGE_FIELDS,
-    E_CHANGES,
     E_N_CHANGES,
     S_EMA_WIN,
     S_ENTRY_PRICE,
@@ -86,17 +86,7 @@ from adaptrade.strategy.state import (
 @njit(cache=True)
 def log_changes(changes: np.ndarray, counts: np.ndarray, event: np.ndarray, i: int, t: int) -> None:
     """Copy the parameter changes of one strategy event into the change log."""
-    for k in range(int(event[E_N_CHANGES])):
-        nc = int(counts[N_CHANGES])
-        if nc < changes.shape[0]:
-            b = E_CHANGES + CHANGE_FIELDS * k
-            changes[nc, C_SYMBOL] = i
-            changes[nc, C_T] = t
-            changes[nc, C_PARAM] = event[b]
-            changes[nc, C_OLD] = event[b + 1]
-            changes[nc, C_NEW] = event[b + 2]
-            changes[nc, C_REASON] = event[b + 3]
-        counts[N_CHANGES] = nc + 1
+    counts[N_CHANGES] = write_changes(changes, int(counts[N_CHANGES]), event, i, t)
     event[E_N_CHANGES] = 0.0
 
 

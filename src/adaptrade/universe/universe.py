@@ -4,7 +4,7 @@ membership history); selections by name, sector or explicit list."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,33 +61,30 @@ class NasdaqUniverse:
                 return p
         return None
 
+    def _read_list(self, name: str, shipped: Callable[[], pd.DataFrame], required: set[str], what: str) -> pd.DataFrame:
+        """A universe CSV: the data root's copy if present, else the shipped one; columns checked, symbols upper-cased."""
+        path = self._csv(name)
+        try:
+            df = pd.read_csv(path, dtype=str) if path is not None else shipped().copy()
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read the {what}: {exc}", file=path) from None
+        missing = required - set(df.columns)
+        if missing:
+            raise DataError(f"{what} lacks columns {sorted(missing)}", file=path)
+        df["symbol"] = df["symbol"].str.strip().str.upper()
+        return df
+
     def nasdaq100(self) -> pd.DataFrame:
         """symbol, name, sector of the NASDAQ-100 (shared list if present, else the shipped copy)."""
-        path = self._csv("nasdaq100.csv")
-        try:
-            df = pd.read_csv(path, dtype=str) if path is not None else nasdaq100().copy()
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read constituents: {exc}", file=path) from None
-        missing = {"symbol", "name", "sector"} - set(df.columns)
-        if missing:
-            raise DataError(f"constituents list lacks columns {sorted(missing)}", file=path)
+        df = self._read_list("nasdaq100.csv", nasdaq100, {"symbol", "name", "sector"}, "constituents list")
         df = df[["symbol", "name", "sector"]].fillna("")
-        df["symbol"] = df["symbol"].str.strip().str.upper()
         df["source"] = "nasdaq100"
         return df.drop_duplicates("symbol").reset_index(drop=True)[COLUMNS]
 
     def membership(self) -> pd.DataFrame:
         """symbol, name, added_date, removed_date (Timestamps, NaT when empty): the shared table if present, else the shipped copy."""
         path = self._csv("nasdaq100_membership.csv")
-        try:
-            df = pd.read_csv(path, dtype=str) if path is not None else nasdaq100_membership().copy()
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read the membership history: {exc}", file=path) from None
-        missing = {"symbol", "added_date", "removed_date"} - set(df.columns)
-        if missing:
-            raise DataError(f"membership history lacks columns {sorted(missing)}", file=path)
-        df = df.copy()
-        df["symbol"] = df["symbol"].str.strip().str.upper()
+        df = self._read_list("nasdaq100_membership.csv", nasdaq100_membership, {"symbol", "added_date", "removed_date"}, "membership history")
         df["name"] = df.get("name", pd.Series([""] * len(df))).fillna("")
         try:
             for c in ("added_date", "removed_date"):
