@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from adaptrade.errors import StoreError
+from adaptrade.storage.duck import transaction
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS sweeps (sweep_id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, data_key VARCHAR NOT NULL, "
@@ -88,15 +89,12 @@ class TrialStore:
 
     def save(self, key: str, settings: dict[str, Any], summary: dict[str, Any], trials: pd.DataFrame) -> str:
         """Store one sweep and all its trials in one transaction; returns the sweep id."""
-        import duckdb
-
         sid = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         frame = trials.copy()
         frame.insert(0, "data_key", key)
         frame.insert(0, "sweep_id", sid)
         frame["error"] = frame["error"].astype("string")
-        try:
-            self._con.execute("BEGIN")
+        with transaction(self._con, "cannot save the sweep", self.path):
             self._con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?)", [sid, datetime.now(UTC).isoformat(), key,
                                                                           json.dumps(settings, default=str), json.dumps(summary, default=str)])
             self._con.register("_trials", frame)
@@ -109,10 +107,6 @@ class TrialStore:
             else:
                 self._con.execute("CREATE TABLE sweep_trials AS SELECT * FROM _trials")
             self._con.unregister("_trials")
-            self._con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self._con.execute("ROLLBACK")
-            raise StoreError(f"cannot save the sweep: {str(exc).splitlines()[0]}", file=self.path) from None
         return sid
 
     def trials(self, sweep_id: str) -> pd.DataFrame:

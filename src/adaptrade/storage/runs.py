@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.errors import StoreError
+from adaptrade.storage.duck import first_line, transaction
 
 if TYPE_CHECKING:  # the engine (numba) is not needed to read runs back
     from adaptrade.backtest.results import BacktestResult
@@ -65,7 +66,7 @@ class RunStore:
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open the run store: {_first_line(exc)}", file=self.path) from None
+            raise StoreError(f"cannot open the run store: {first_line(exc)}", file=self.path) from None
         try:
             self._check_schema()
         except BaseException:
@@ -88,8 +89,6 @@ class RunStore:
         `extra` (portfolio mode): optional frames named "orders", "fills", "risk_events", stored in
         run_orders / run_fills / run_risk_events in the same transaction.
         """
-        import duckdb
-
         unknown = sorted(set(extra or {}) - set(EXTRA_TABLES))
         if unknown:
             raise ValueError(f"unknown extra run tables {unknown}; known: {sorted(EXTRA_TABLES)}")
@@ -102,21 +101,13 @@ class RunStore:
                 frames[name], tables[name] = df, EXTRA_TABLES[name]
         dtypes = {name: _dtypes(df) for name, df in frames.items()}
         con = self._con
-        try:
-            con.begin()
-            try:
-                con.execute(
-                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                    [run_id, now.isoformat(timespec="microseconds"), _dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes)],
-                )
-                for name, df in frames.items():
-                    _insert_frame(con, tables[name], df, run_id)
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot save the run: {_first_line(exc)}", file=self.path) from None
+        with transaction(con, "cannot save the run", self.path):
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, now.isoformat(timespec="microseconds"), _dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes)],
+            )
+            for name, df in frames.items():
+                _insert_frame(con, tables[name], df, run_id)
         return run_id
 
     def list_runs(self) -> pd.DataFrame:
@@ -150,7 +141,7 @@ class RunStore:
         try:
             return self._con.execute(sql, params or [])
         except duckdb.Error as exc:
-            raise StoreError(f"cannot read the run store: {_first_line(exc)}", file=self.path) from None
+            raise StoreError(f"cannot read the run store: {first_line(exc)}", file=self.path) from None
 
     def _has_table(self, name: str) -> bool:
         """Whether the main schema has table `name`."""
@@ -174,22 +165,12 @@ class RunStore:
 
     def _migrate(self, version: int) -> None:
         """Apply the migrations after `version` in one transaction and record SCHEMA_VERSION."""
-        import duckdb
-
         con = self._con
-        try:
-            con.begin()
-            try:
-                for v in range(version + 1, SCHEMA_VERSION + 1):
-                    for ddl in _MIGRATIONS.get(v, ()):
-                        con.execute(ddl)
-                con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot migrate the run store to schema version {SCHEMA_VERSION}: {_first_line(exc)}", file=self.path) from None
+        with transaction(con, f"cannot migrate the run store to schema version {SCHEMA_VERSION}", self.path):
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for ddl in _MIGRATIONS.get(v, ()):
+                    con.execute(ddl)
+            con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
 
 
 def _insert_frame(con: Any, table: str, df: pd.DataFrame, run_id: str) -> None:
@@ -309,6 +290,3 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of a DuckDB error message."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from adaptrade.errors import StoreError
+from adaptrade.storage.duck import first_line, transaction
 
 TABLE = "quality_scores"
 COLUMNS = ["run_id", "cycle", "scored_at", "period_start", "period_end", "symbol", "score", "sharpe", "win_rate",
@@ -23,10 +24,6 @@ _DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
 _LATEST = f"""SELECT * EXCLUDE (rn) FROM (
     SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, run_id DESC, cycle DESC) AS rn
     FROM {TABLE}) WHERE rn = 1 ORDER BY score DESC, symbol"""
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class ScoreStore:
@@ -43,7 +40,7 @@ class ScoreStore:
             if not read_only:
                 self._con.execute(_DDL)
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open the score store: {_first_line(exc)}", file=self.path) from None
+            raise StoreError(f"cannot open the score store: {first_line(exc)}", file=self.path) from None
 
     def __enter__(self) -> ScoreStore:
         return self
@@ -58,8 +55,6 @@ class ScoreStore:
     def save(self, scores: pd.DataFrame, run_id: str, cycle: int, period: tuple[str, str] | None = None,
              formula: str = "") -> int:
         """Append one cycle's scores atomically; returns the number of rows written."""
-        import duckdb
-
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         df = pd.DataFrame({
             "run_id": run_id, "cycle": int(cycle), "scored_at": now,
@@ -68,18 +63,10 @@ class ScoreStore:
             **{c: scores[c].astype(float) for c in ("sharpe", "win_rate", "trades", "total_return", "outperformance")},
             "formula": formula,
         })[COLUMNS]
-        try:
-            self._con.begin()
-            try:
-                self._con.register("_scores_in", df)
-                self._con.execute(f"INSERT INTO {TABLE} SELECT * FROM _scores_in")
-                self._con.unregister("_scores_in")
-                self._con.commit()
-            except BaseException:
-                self._con.rollback()
-                raise
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot save scores: {_first_line(exc)}", file=self.path) from None
+        with transaction(self._con, "cannot save scores", self.path):
+            self._con.register("_scores_in", df)
+            self._con.execute(f"INSERT INTO {TABLE} SELECT * FROM _scores_in")
+            self._con.unregister("_scores_in")
         return len(df)
 
     def _df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -90,7 +77,7 @@ class ScoreStore:
                 return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
             return self._con.execute(sql, params or []).df()
         except duckdb.Error as exc:
-            raise StoreError(f"cannot read scores: {_first_line(exc)}", file=self.path) from None
+            raise StoreError(f"cannot read scores: {first_line(exc)}", file=self.path) from None
 
     def latest(self) -> pd.DataFrame:
         """Each symbol's most recent score, best first."""
