@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from adaptrade.data.bars import FIELDS, Bars
+from adaptrade.data.bars import Bars
 from adaptrade.data.cache import ArchiveCache
 from adaptrade.data.validate import (
     PRICES,
@@ -270,42 +270,12 @@ def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy
     return names, out, QualityReport(policy, jump_threshold, tuple(rows))
 
 
-def _align(symbols: list[str], series: list[Columns], source: str) -> Bars:
-    """Scatter per-symbol columns onto the union of their dates (no per-row Python)."""
-    n = len(symbols)
-    days = [s["date"].astype("int64") for s in series]
-    nonempty = [x for x in days if len(x)]
-    if nonempty:
-        first = min(int(x[0]) for x in nonempty)
-        present = np.zeros(max(int(x[-1]) for x in nonempty) - first + 1, dtype=bool)
-        for x in nonempty:
-            present[x - first] = True
-        rank = np.cumsum(present) - 1
-        dates = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    else:
-        first, rank, dates = 0, np.zeros(0, dtype=np.int64), np.array([], dtype="datetime64[D]")
-    t = len(dates)
-    has_adj = n > 0 and all("adj_close" in s for s in series)
-    names = FIELDS + (("adj_close",) if has_adj else ())
-    arrays = {k: np.full((n, t), np.nan) for k in names}
-    valid = np.zeros((n, t), dtype=bool)
-    for i, (s, x) in enumerate(zip(series, days)):
-        pos = rank[x - first]
-        for k in names:
-            arrays[k][i, pos] = s[k]
-        valid[i, pos] = True
-    valid &= np.isfinite(arrays["close"])
-    return Bars(dates=dates, symbols=tuple(symbols), open=arrays["open"], high=arrays["high"], low=arrays["low"],
-                close=arrays["close"], volume=arrays["volume"], valid=valid, adj_close=arrays.get("adj_close"),
-                source=source)
-
-
 def load_archive(data_dir: Path, symbols: Sequence[str] | None = None, *, policy: RepairPolicy = "drop",
                  cache_dir: Path | None = None, start: str | None = None, end: str | None = None,
                  jump_threshold: float = 3.0) -> tuple[Bars, QualityReport]:
     """Load symbols (all when None) from a folder or the shared data root as aligned `Bars` plus their report."""
     names, series, report = _prepare(Path(data_dir), symbols, policy, cache_dir, start, end, jump_threshold)
-    return _align(names, series, f"archive:{data_dir}"), report
+    return Bars.from_columns(names, series, f"archive:{data_dir}"), report
 
 
 def check_archive(data_dir: Path, symbols: Sequence[str] | None = None, *, policy: RepairPolicy = "drop",

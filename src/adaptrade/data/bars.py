@@ -8,7 +8,7 @@ did not trade. No per-bar Python objects: the engine reads these arrays directly
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -130,24 +130,44 @@ class Bars:
         return pd.DataFrame(cols, index=pd.DatetimeIndex(self.dates[m], name="date"))
 
     @classmethod
-    def from_frames(cls, frames: dict[str, "object"], source: str = "") -> "Bars":
-        """Align per-symbol DataFrames (date index, OHLCV columns) on the union of their dates."""
-        import pandas as pd
-
-        symbols = tuple(frames)
-        all_dates = sorted(set().union(*(set(pd.DatetimeIndex(f.index).values.astype("datetime64[D]")) for f in frames.values()))) if frames else []
-        dates = np.array(all_dates, dtype="datetime64[D]")
-        n, t = len(symbols), len(dates)
-        arrays = {name: np.full((n, t), np.nan) for name in FIELDS}
-        has_adj = bool(frames) and all("adj_close" in f.columns for f in frames.values())
-        adj = np.full((n, t), np.nan) if has_adj else None
+    def from_columns(cls, symbols: Sequence[str], series: Sequence[Mapping[str, np.ndarray]], source: str = "") -> "Bars":
+        """Scatter per-symbol columns (`date` as datetime64[D], OHLCV, optional `adj_close`) onto the
+        union of their dates, without per-row Python work. `adj_close` is kept only if every symbol has it."""
+        n = len(symbols)
+        days = [np.asarray(s["date"]).astype("datetime64[D]").astype("int64") for s in series]
+        nonempty = [x for x in days if len(x)]
+        if nonempty:
+            first = min(int(x.min()) for x in nonempty)
+            present = np.zeros(max(int(x.max()) for x in nonempty) - first + 1, dtype=bool)
+            for x in nonempty:
+                present[x - first] = True
+            rank = np.cumsum(present) - 1
+            dates = (np.flatnonzero(present) + first).astype("datetime64[D]")
+        else:
+            first, rank, dates = 0, np.zeros(0, dtype=np.int64), np.array([], dtype="datetime64[D]")
+        t = len(dates)
+        has_adj = n > 0 and all("adj_close" in s for s in series)
+        names = FIELDS + (("adj_close",) if has_adj else ())
+        arrays = {k: np.full((n, t), np.nan) for k in names}
         valid = np.zeros((n, t), dtype=bool)
-        for i, (sym, f) in enumerate(frames.items()):
-            pos = np.searchsorted(dates, pd.DatetimeIndex(f.index).values.astype("datetime64[D]"))
-            for name in FIELDS:
-                arrays[name][i, pos] = f[name].to_numpy(dtype=np.float64)
-            if adj is not None:
-                adj[i, pos] = f["adj_close"].to_numpy(dtype=np.float64)
+        for i, (s, x) in enumerate(zip(series, days)):
+            pos = rank[x - first]
+            for k in names:
+                arrays[k][i, pos] = np.asarray(s[k], dtype=np.float64)
             valid[i, pos] = True
         valid &= np.isfinite(arrays["close"])
-        return cls(dates=dates, symbols=symbols, valid=valid, adj_close=adj, source=source, **arrays)
+        return cls(dates=dates, symbols=tuple(symbols), open=arrays["open"], high=arrays["high"], low=arrays["low"],
+                   close=arrays["close"], volume=arrays["volume"], valid=valid, adj_close=arrays.get("adj_close"),
+                   source=source)
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, Any], source: str = "") -> "Bars":
+        """Align per-symbol DataFrames (date index, OHLCV columns, optional adj_close) on the union of their dates."""
+        import pandas as pd
+
+        series = []
+        for f in frames.values():
+            cols = {"date": pd.DatetimeIndex(f.index).values.astype("datetime64[D]")}
+            cols.update({k: f[k].to_numpy(dtype=np.float64) for k in FIELDS + ("adj_close",) if k in f.columns})
+            series.append(cols)
+        return cls.from_columns(list(frames), series, source)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +65,6 @@ class ArchiveCache:
         for old in self.dir.glob(f"{glob.escape(prefix)}.*.parquet"):
             if old.name != name:
                 old.unlink(missing_ok=True)
-
-    def size_bytes(self) -> int:
-        """Total size of the cache on disk (every entry, calendar included)."""
-        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0
-
-    def clear(self) -> None:
-        """Delete every archive entry (the folder is recreated on the next write)."""
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
