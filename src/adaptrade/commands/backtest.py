@@ -139,8 +139,9 @@ def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str]
 
     if source != "archive":
         raise ConfigError("the liquidity filter needs --source archive (synthetic volumes are made up)", field="min_volume")
-    if min_volume is not None and min_dollar_volume is not None:
-        raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+    from adaptrade.universe.liquidity import check_thresholds
+
+    check_thresholds(min_volume, min_dollar_volume)
     if not start:
         raise ConfigError("the liquidity filter needs --start: it averages the sessions before it", field="start")
     from adaptrade.backtest.runner import RunRequest, resolve_data_dir

@@ -58,8 +58,9 @@ def cycle(
         if period_bars is not None and years is not None:
             raise ConfigError("give --period-bars or --years, not both", field="period_bars")
         bars_per = period_bars if period_bars is not None else int(round((years or 2.0) * 252))
-        if min_volume is not None and min_dollar_volume is not None:
-            raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+        from adaptrade.universe.liquidity import check_thresholds
+
+        check_thresholds(min_volume, min_dollar_volume)
         settings = load_settings(db_path=db, data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
         n_sel = select if select is not None else settings.cycle_select
         explicit = [s.strip().upper() for s in (symbols or "").split(",") if s.strip()]

@@ -64,8 +64,9 @@ def universe_list(
     from adaptrade.universe.universe import PIT, NasdaqUniverse
 
     try:
-        if min_volume is not None and min_dollar_volume is not None:
-            raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+        from adaptrade.universe.liquidity import check_thresholds
+
+        check_thresholds(min_volume, min_dollar_volume)
         if min_dollar_volume is not None and not start:
             raise ConfigError("--min-dollar-volume needs --start (the filter averages the sessions before it)", field="start")
         settings = load_settings()

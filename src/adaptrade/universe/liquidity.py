@@ -77,6 +77,12 @@ class LiquidityReport:
         return out
 
 
+def check_thresholds(min_volume: float | None, min_dollar_volume: float | None) -> None:
+    """The share and the dollar threshold replace each other: giving both is an error."""
+    if min_volume is not None and min_dollar_volume is not None:
+        raise ConfigError("give --min-volume or --min-dollar-volume, not both", field="min_dollar_volume")
+
+
 def _check(window: int, min_volume: float, min_dollar_volume: float | None = None) -> None:
     if window < 1:
         raise ConfigError(f"liquidity window must be at least 1 session (got {window})", field="liquidity_window")
