@@ -135,12 +135,10 @@ def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str]
                     start: Optional[str], min_volume: Optional[float], min_dollar_volume: Optional[float], settings: Settings) -> tuple[str, tuple[str, ...]]:
     """The selection after the liquidity filter (pre-start data only) and notes saying what it dropped."""
     from adaptrade.errors import ConfigError
-    from adaptrade.universe.liquidity import liquidity_filter
+    from adaptrade.universe.liquidity import check_thresholds, liquidity_filter
 
     if source != "archive":
         raise ConfigError("the liquidity filter needs --source archive (synthetic volumes are made up)", field="min_volume")
-    from adaptrade.universe.liquidity import check_thresholds
-
     check_thresholds(min_volume, min_dollar_volume)
     if not start:
         raise ConfigError("the liquidity filter needs --start: it averages the sessions before it", field="start")
