@@ -34,7 +34,7 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 def _cases(bars, feats, pfeats, cfg) -> list[tuple[str, Callable[[], object]]]:
     """The timed calls for one universe: per-stock mode, portfolio features, portfolio with and without risk."""
     from adaptrade.backtest.engine import run_backtest
-    from adaptrade.backtest.portfolio import PortfolioFeatures, run_portfolio_backtest
+    from adaptrade.portfolio.engine import PortfolioFeatures, run_portfolio_backtest
     from adaptrade.risk.limits import RiskLimits
 
     full, off, no_corr = RiskLimits(), RiskLimits.off(), RiskLimits(corr_limit=2.0)
@@ -52,7 +52,7 @@ def _cases(bars, feats, pfeats, cfg) -> list[tuple[str, Callable[[], object]]]:
 def measure(repeats: int) -> list[dict[str, object]]:
     """One row per (universe size, engine): seconds, bars/s, and what ran."""
     from adaptrade.backtest.engine import Features
-    from adaptrade.backtest.portfolio import PortfolioFeatures, run_portfolio_backtest
+    from adaptrade.portfolio.engine import PortfolioFeatures, run_portfolio_backtest
     from adaptrade.data.synthetic import generate
     from adaptrade.risk.limits import RiskLimits
     from adaptrade.strategy.params import StrategyConfig

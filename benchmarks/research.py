@@ -28,7 +28,7 @@ def phase7_wall(source: str) -> float:
 
 def sweep_wall(source: str, stocks: int, trials: int, executor: str, workers: int) -> tuple[float, float, int]:
     """(wall seconds of run_sweep including data load and executor start-up, best trial's excess SR, workers used)."""
-    from adaptrade.backtest.runner import RunRequest, load_data
+    from adaptrade.parallel.runner import RunRequest, load_data
     from adaptrade.research.sweep import run_sweep, trial_settings
     from adaptrade.settings import load_settings
 

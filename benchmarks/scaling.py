@@ -35,7 +35,7 @@ def symbols(n: int) -> tuple[str, ...]:
 def timed(req: object, settings: object, data: object, executor: str, workers: int, repeat: int,
           scheduler: str | None = None) -> tuple[float, object]:
     """Best wall time of `repeat` runs and the last result."""
-    from adaptrade.backtest import runner
+    from adaptrade.parallel import runner
 
     best, res = float("inf"), None
     for _ in range(repeat):
@@ -49,7 +49,7 @@ def startup(workers: int) -> dict[str, float]:
     """Seconds to start and stop an empty process pool / LocalCluster (the fixed overhead)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from adaptrade.backtest.executors import ProcessExecutor
+    from adaptrade.parallel.executors import ProcessExecutor
 
     out = {}
     t0 = time.perf_counter()
@@ -70,7 +70,7 @@ def batch_costs(bars: int) -> dict[str, float]:
     """Milliseconds per 50-stock batch: regenerate, backtest; MB of results sent back."""
     import pickle
 
-    from adaptrade.backtest.batching import Batch, SyntheticSpec, run_batch
+    from adaptrade.parallel.batching import Batch, SyntheticSpec, run_batch
     from adaptrade.backtest.engine import run_backtest
     from adaptrade.data.synthetic import generate
     from adaptrade.strategy.params import StrategyConfig
@@ -102,8 +102,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
 
-    from adaptrade.backtest import runner
-    from adaptrade.backtest.output import stocks_frame
+    from adaptrade.parallel import runner
+    from adaptrade.reports.files import stocks_frame
     from adaptrade.settings import Settings
 
     settings = Settings()
@@ -147,7 +147,7 @@ def main() -> None:
     lines += ["", f"stocks.csv identical across all executors: {'yes' if same else 'NO'}. "
               f"Fixed start-up cost alone (empty job): process pool {st['processes']:.2f} s, Dask LocalCluster {st['dask']:.2f} s.",
               "", f"Size sweep ({a.bars} bars, {a.workers} workers, warm fork server), the measurement behind the `auto` rule "
-              "(serial below 2,000 x 2,520 stock-bars or 4 cores; see backtest/executors.py):", "", "| stocks | serial (s) | processes (s) | speed-up |", "| ---: | ---: | ---: | ---: |"]
+              "(serial below 2,000 x 2,520 stock-bars or 4 cores; see parallel/executors.py):", "", "| stocks | serial (s) | processes (s) | speed-up |", "| ---: | ---: | ---: | ---: |"]
     for n, ts, tp in sweep:
         lines.append(f"| {n} | {ts:.2f} | {tp:.2f} | {ts / tp:.2f}x |")
     bc = batch_costs(a.bars)

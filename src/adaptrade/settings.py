@@ -21,6 +21,9 @@ RepairPolicy = Literal["error", "drop", "ffill"]
 FillMode = Literal["next_open", "close"]
 PriceBasis = Literal["adjusted", "raw"]
 
+# Last session of the shipped and shared data: the default end of synthetic and archive runs.
+DATA_END = "2024-03-08"
+
 
 class Settings(BaseSettings):
     """Every tunable of adaptrade in one frozen object, passed down explicitly."""
@@ -52,6 +55,7 @@ class Settings(BaseSettings):
     price_basis: PriceBasis = Field(
         "adjusted", description="adjusted: trade total-return OHLC, compare with SPY; raw: traded prices vs ^GSPC."
     )
+    data_end: str = Field(DATA_END, description="Default last date of a run (synthetic data ends here; archive windows too).")
     # store
     db_path: Path = Field(Path("adaptrade.duckdb"), description="DuckDB file that keeps every run.")
     # backtest

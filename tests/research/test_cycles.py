@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adaptrade.backtest import runner
+from adaptrade.parallel import runner
 from adaptrade.cli import app
 from adaptrade.errors import ConfigError
 from adaptrade.research.cycles import periods, run_cycles, summary_table, verdict

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from adaptrade.backtest import runner
+from adaptrade.parallel import runner
 from adaptrade.cli import app
 from adaptrade.data.sample import SAMPLE_SYMBOLS
 from adaptrade.errors import ConfigError

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from adaptrade.backtest.runner import RunRequest
+from adaptrade.parallel.runner import RunRequest
 from adaptrade.cli import app
 from adaptrade.errors import ConfigError
 from adaptrade.research.phase7 import SEED, Phase7Config, run_phase7, write_outputs
@@ -98,8 +98,8 @@ def test_sweep_runs_each_effective_configuration_once_and_counts_it_once() -> No
                        executor="serial")
     assert direct.deflated["distinct_configs"] == 1
     from adaptrade.research.sweep import TrialBatch, run_trials
-    from adaptrade.backtest.batching import MemorySpec
-    from adaptrade.backtest import runner as brunner
+    from adaptrade.parallel.batching import MemorySpec
+    from adaptrade.parallel import runner as brunner
     from adaptrade.research.sweep import make_config
 
     bars = brunner.load_data(req, settings).bars
@@ -165,7 +165,7 @@ def test_cli_phase7_and_clear_errors(tmp_path: Path) -> None:
 
 
 def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
-    from adaptrade.research.docs import write_results
+    from adaptrade.reports.results_doc import write_results
 
     settings = load_settings()
     doc = run_phase7(Phase7Config(sources=("synthetic",), **SMALL), settings)  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
     # one builder for the seed table, two renderings: the Markdown rows and the terminal rows are the same cells
     from rich.console import Console
 
-    from adaptrade.research.present import print_phase7, seed_table
+    from adaptrade.reports.research import print_phase7, seed_table
 
     _, rows = seed_table(doc)
     con = Console(record=True, width=400)
@@ -196,7 +196,7 @@ def test_results_markdown_is_generated_from_the_run(tmp_path: Path) -> None:
 def test_worker_cache_never_serves_another_specs_bars() -> None:
     """Regression: the sweep worker cache once keyed in-memory data by id(), which Python recycles,
     so a later sweep on other data with the same symbols could run on the earlier bars."""
-    from adaptrade.backtest.batching import Batch, MemorySpec
+    from adaptrade.parallel.batching import Batch, MemorySpec
     from adaptrade.data.synthetic import generate
     from adaptrade.research.sweep import _bars_and_features
     from adaptrade.strategy.params import StrategyConfig
@@ -212,7 +212,7 @@ def test_worker_cache_never_serves_another_specs_bars() -> None:
 
 
 def test_sweep_verdict_says_what_the_dsr_shows() -> None:
-    from adaptrade.research.present import sweep_verdict
+    from adaptrade.reports.research import sweep_verdict
 
     low = sweep_verdict(0.01, 200)
     assert "not distinguishable from the best of 200 unskilled ones (DSR 0.010" in low and "luck" not in low

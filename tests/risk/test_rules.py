@@ -10,8 +10,8 @@ import pytest
 from adaptrade.errors import ConfigError
 from adaptrade.risk.limits import RULES, RiskLimits
 from adaptrade.risk.rules import (
-    A_BREAKER,
-    A_PEAK,
+    ACC_BREAKER,
+    ACC_PEAK,
     ACCOUNT_SIZE,
     RULE_CORR_REFUSED,
     RULE_CORR_SCALED,
@@ -76,12 +76,12 @@ def test_avg_correlation_matches_numpy() -> None:
 def test_breaker_trips_and_resets_after_cooldown() -> None:
     r = RiskLimits(max_drawdown=0.2, breaker_cooldown=3).to_vector()
     acct = np.zeros(ACCOUNT_SIZE)
-    acct[A_PEAK] = 100.0
-    assert breaker_update(acct, 110.0, 0, r)[0] == 0 and acct[A_PEAK] == 110.0
+    acct[ACC_PEAK] = 100.0
+    assert breaker_update(acct, 110.0, 0, r)[0] == 0 and acct[ACC_PEAK] == 110.0
     rule, dd = breaker_update(acct, 87.0, 1, r)
-    assert rule == RULE_TRIPPED and dd == pytest.approx(1 - 87 / 110) and acct[A_BREAKER] == 1
-    assert breaker_update(acct, 80.0, 3, r)[0] == 0 and acct[A_BREAKER] == 1
-    assert breaker_update(acct, 80.0, 4, r)[0] == RULE_RESET and acct[A_BREAKER] == 0 and acct[A_PEAK] == 80.0
+    assert rule == RULE_TRIPPED and dd == pytest.approx(1 - 87 / 110) and acct[ACC_BREAKER] == 1
+    assert breaker_update(acct, 80.0, 3, r)[0] == 0 and acct[ACC_BREAKER] == 1
+    assert breaker_update(acct, 80.0, 4, r)[0] == RULE_RESET and acct[ACC_BREAKER] == 0 and acct[ACC_PEAK] == 80.0
 
 
 def test_bad_limits_are_config_errors() -> None:

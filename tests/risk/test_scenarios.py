@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.backtest.kernel import T_EXIT_T
-from adaptrade.backtest.portfolio import run_portfolio_backtest
-from adaptrade.backtest.portfolio_layout import (
+from adaptrade.portfolio.engine import run_portfolio_backtest
+from adaptrade.portfolio.layout import (
     F_SIDE,
     F_T,
     O_CREATED_T,
@@ -17,10 +17,10 @@ from adaptrade.backtest.portfolio_layout import (
     RE_RULE,
     RE_SYM,
     RE_T,
-    T_EXIT_REASON,
-    T_PAPER,
+    PT_EXIT_REASON,
+    PT_PAPER,
 )
-from adaptrade.backtest.portfolio_results import build_portfolio_result
+from adaptrade.portfolio.results import build_portfolio_result
 from adaptrade.data.bars import Bars
 from adaptrade.data.synthetic import generate
 from adaptrade.risk.limits import RiskLimits
@@ -61,7 +61,7 @@ def test_fixed_stop_fires_after_a_scripted_gap_down() -> None:
     out = run_portfolio_backtest(crashed, StrategyConfig(), lim)
     ev = out.events[(out.events[:, RE_RULE] == RULE_STOP_PCT) & (out.events[:, RE_SYM] == sym)]
     assert (ev[:, RE_T] == t_fill + 1).any(), "the stop is checked on the first close below entry x 0.92"
-    exits = out.trades[(out.trades[:, 0] == sym) & (out.trades[:, T_EXIT_REASON] == 1.0)]
+    exits = out.trades[(out.trades[:, 0] == sym) & (out.trades[:, PT_EXIT_REASON] == 1.0)]
     assert (exits[:, T_EXIT_T] == t_fill + 2).any(), "exit fills at the next bar's open"
     pr = build_portfolio_result(out, None, "none")
     assert "stop_pct" in set(pr.trades_all["exit_reason"]) and "stop_pct" in set(pr.orders["reason"])
@@ -114,7 +114,7 @@ def test_correlated_twin_is_refused() -> None:
     refused = out.events[out.events[:, RE_RULE] == RULE_CORR_REFUSED]
     assert len(refused) and (refused[:, RE_SYM] == 1).all()
     assert not (out.orders[:, O_SYM] == 1).any(), "the twin never trades while its double is held"
-    assert (out.trades[out.trades[:, 0] == 1, T_PAPER] == 1.0).all(), "the refused strategy keeps learning on paper"
+    assert (out.trades[out.trades[:, 0] == 1, PT_PAPER] == 1.0).all(), "the refused strategy keeps learning on paper"
 
 
 def _real(shared_data_dir, symbols: list[str], start: str, end: str) -> Bars:

@@ -11,7 +11,7 @@ from adaptrade.commands.common import console, err_console, handle_errors
 
 if TYPE_CHECKING:
     from adaptrade.backtest.results import BacktestResult
-    from adaptrade.backtest.runner import RunRequest
+    from adaptrade.parallel.runner import RunRequest
     from adaptrade.settings import Settings
 
 
@@ -22,7 +22,7 @@ def _request(
     settings: Settings,
 ) -> RunRequest:
     """Flags + settings -> a RunRequest (flags win over ADAPTRADE_* settings)."""
-    from adaptrade.backtest.runner import RunRequest
+    from adaptrade.parallel.runner import RunRequest
     from adaptrade.errors import ConfigError
     from adaptrade.strategy.params import StrategyConfig
 
@@ -69,9 +69,9 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
         TimeElapsedColumn,
     )
 
-    from adaptrade.backtest import runner
-    from adaptrade.backtest.output import summary, write_outputs
-    from adaptrade.backtest.present import print_run
+    from adaptrade.parallel import runner
+    from adaptrade.reports.files import summary, write_outputs
+    from adaptrade.reports.terminal import print_run
 
     loaded = runner.load_data(req, settings)
     if report_symbol is not None:  # checked before the work, not after it
@@ -97,7 +97,7 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
 
 def _executor_flags(executor: Optional[str], workers: Optional[int], scheduler: Optional[str]) -> dict[str, object]:
     """--executor/--workers/--scheduler checked and turned into settings overrides."""
-    from adaptrade.backtest.executors import EXECUTORS
+    from adaptrade.parallel.executors import EXECUTORS
     from adaptrade.errors import ConfigError
 
     if executor is not None and executor not in EXECUTORS:
@@ -114,7 +114,7 @@ def _universe_symbols(universe: Optional[str], sector: Optional[str], data_dir: 
     from adaptrade.universe.universe import PIT, NasdaqUniverse
 
     if universe == PIT:
-        from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+        from adaptrade.parallel.runner import RunRequest, resolve_data_dir
         from adaptrade.errors import ConfigError
 
         if not start:
@@ -142,7 +142,7 @@ def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str]
     check_thresholds(min_volume, min_dollar_volume)
     if not start:
         raise ConfigError("the liquidity filter needs --start: it averages the sessions before it", field="start")
-    from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+    from adaptrade.parallel.runner import RunRequest, resolve_data_dir
 
     root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # same folder the run reads
     chosen = [s.strip().upper() for s in (symbols or _universe_symbols(universe, sector, root, settings, source, start)[0]).split(",") if s.strip()]

@@ -25,7 +25,7 @@ def cycle(
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Explicit comma-separated candidates instead."),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="Take the first N candidates."),
     start: Optional[str] = typer.Option(None, "--start", help="First day of cycle 1 (default: the last K periods up to --end)."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last day of the data to use (default 2024-03-08)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last day of the data to use (default: the data_end setting)."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
     min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter, min average daily volume (shares) before each period (default 1,000,000; split-adjusted volumes, see docs/universe.md)."),
@@ -69,7 +69,7 @@ def cycle(
             if source != "archive":
                 raise ConfigError(f"--universe {PIT} needs --source archive: the membership history names real stocks, "
                                   "synthetic data has none", field="universe")
-            from adaptrade.backtest.runner import RunRequest, resolve_data_dir
+            from adaptrade.parallel.runner import RunRequest, resolve_data_dir
 
             root, _ = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)  # the folder the run reads
             u = NasdaqUniverse(root)

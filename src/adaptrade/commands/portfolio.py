@@ -11,14 +11,14 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from adaptrade.backtest.portfolio_results import PortfolioResult
+from adaptrade.portfolio.results import PortfolioResult
 
 
 def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any]:
     """Run a RunRequest in portfolio mode (one account, risk limits from settings)."""
-    from adaptrade.backtest import runner
-    from adaptrade.backtest.portfolio import run_portfolio_backtest
-    from adaptrade.backtest.portfolio_results import build_portfolio_result
+    from adaptrade.parallel import runner
+    from adaptrade.portfolio.engine import run_portfolio_backtest
+    from adaptrade.portfolio.results import build_portfolio_result
     from adaptrade.risk.limits import RiskLimits
 
     loaded = runner.load_data(req, settings)
@@ -114,9 +114,9 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
                        report_symbol: str | None, console: Console) -> PortfolioResult:
     """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account
     (the stored run also keeps the orders, fills and risk events)."""
-    from adaptrade.backtest.output import summary, write_outputs
-    from adaptrade.backtest.portfolio_results import write_portfolio_files
-    from adaptrade.backtest.present import costs_line
+    from adaptrade.reports.files import summary, write_outputs
+    from adaptrade.portfolio.results import write_portfolio_files
+    from adaptrade.reports.terminal import costs_line
 
     pr, _ = run_portfolio_request(req, settings)
     doc = summary(pr.result)

@@ -39,7 +39,7 @@ def phase7(
 ) -> None:
     """The seed's Phase 7 experiment on synthetic and real data, costs on/off, both fills, vs the seed's own figures."""
     from adaptrade.research.phase7 import Phase7Config, run_phase7, write_outputs
-    from adaptrade.research.present import print_phase7
+    from adaptrade.reports.research import print_phase7
     from adaptrade.settings import load_settings
 
     try:
@@ -54,7 +54,7 @@ def phase7(
             files = write_outputs(doc, out)
             console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv)")
         if write_docs is not None:
-            from adaptrade.research.docs import write_results
+            from adaptrade.reports.results_doc import write_results
 
             write_results(write_docs, doc, settings, data_dir, sweep_trials, log=lambda m: err.print(escape(m), highlight=False))
             console.print(f"wrote {escape(str(write_docs))}")
@@ -70,7 +70,7 @@ def walkforward(
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     start: str | None = typer.Option(None, "--start", help="Archive: first date."),
-    end: str | None = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    end: str | None = typer.Option(None, "--end", help="Last date (default: the data_end setting)."),
     mode: str | None = typer.Option(None, "--mode", help="carry | frozen | reset | select | all (default: setting wf_mode, carry)."),
     candidates: int = typer.Option(30, "--candidates", help="select: random configurations tried in every in-sample window."),
     in_sample: int | None = typer.Option(None, "--in-sample", help="In-sample bars per window (default 756)."),
@@ -80,10 +80,10 @@ def walkforward(
     """Rolling in-sample / out-of-sample windows: learn in-sample, score only out of sample."""
     import json
 
-    from adaptrade.backtest import runner
+    from adaptrade.parallel import runner
     from adaptrade.backtest.engine import Features
     from adaptrade.research.phase7 import jsonable, strategy_config
-    from adaptrade.research.present import print_walk_forward
+    from adaptrade.reports.research import print_walk_forward
     from adaptrade.research.walkforward import (
         MODES,
         candidate_configs,
@@ -99,7 +99,7 @@ def walkforward(
             raise ConfigError(f"unknown mode '{mode}' (carry|frozen|reset|select|all)", field="mode")
         cfg = strategy_config(settings, True, settings.fill)
         req = runner.RunRequest(source=_sources(source)[0], universe="nasdaq100", stocks=stocks, bars=bars, seed=seed,  # type: ignore[arg-type]
-                                start=start, end=end or "2024-03-08", data_dir=data_dir, strategy=cfg)
+                                start=start, end=end or settings.data_end, data_dir=data_dir, strategy=cfg)
         loaded = runner.load_data(req, settings)
         feats = Features.compute(loaded.bars)
         cands = candidate_configs(cfg, candidates, seed) if "select" in modes else None
@@ -129,7 +129,7 @@ def sweep(
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: data seed."),
     start: str | None = typer.Option(None, "--start", help="Archive: first date."),
-    end: str | None = typer.Option(None, "--end", help="Last date (default 2024-03-08)."),
+    end: str | None = typer.Option(None, "--end", help="Last date (default: the data_end setting)."),
     executor: str | None = typer.Option(None, "--executor", help="serial | processes | dask (Dask for big sweeps)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
@@ -139,7 +139,7 @@ def sweep(
     top: int = typer.Option(10, "--top", help="Best trials to print."),
 ) -> None:
     """Sweep strategy settings (grid or random) on an executor; record every trial; deflate the best by all of them."""
-    from adaptrade.research.sweepcmd import run_sweep_command
+    from adaptrade.commands.sweep_flow import run_sweep_command
 
     try:
         run_sweep_command(console, err, method=method, params=params, trials=trials, sweep_seed=sweep_seed, source=_sources(source)[0],

@@ -20,6 +20,7 @@ import numpy as np
 
 from adaptrade.data.bars import Bars
 from adaptrade.data.calendar import nyse_sessions
+from adaptrade.settings import DATA_END
 
 TRADING_DAYS = 252
 DT = 1.0 / TRADING_DAYS
@@ -125,7 +126,7 @@ def generate(
     symbols: Sequence[str],
     n_bars: int,
     seed: int,
-    end: str = "2024-03-08",
+    end: str = DATA_END,
     mean_reversion: bool = True,
     cache_dir: Path | str | None = None,
 ) -> Bars:

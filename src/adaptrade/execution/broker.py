@@ -1,6 +1,9 @@
 """A simulated broker for intraday execution: accepts market/limit orders (day/GTC), fills them
 against bars with a participation cap, slippage, commission and square-root impact, and keeps a
-fill log and every order's state history. `execute_parent` runs a TWAP/VWAP parent over a session."""
+fill log and every order's state history. `execute_parent` runs a TWAP/VWAP parent over a session.
+
+Reached only by tests today: the paper-trading issue (#15) wires it into `adaptrade paper run`
+as the simulated broker, and makes it the fill model portfolio mode uses too."""
 
 from __future__ import annotations
 

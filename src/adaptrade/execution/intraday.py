@@ -1,6 +1,8 @@
 """Intraday bars for the broker simulation: the shared minute files (regular session, one row per
 minute of 09:30-16:00 ET) and synthetic minute bars with a U-shaped volume profile built from a
-daily bar when no minute data exists."""
+daily bar when no minute data exists.
+
+Reached only by tests today; the paper-trading replay feed (#15) uses it for intraday execution."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Schedulers that split a parent order into child slices: TWAP (equal slices over a window) and
-VWAP (slices follow a volume profile estimated from past sessions only); U-shaped fallback profile."""
+VWAP (slices follow a volume profile estimated from past sessions only); U-shaped fallback profile.
+
+Reached only by tests today; paper trading (#15) schedules next-session orders with it."""
 
 from __future__ import annotations
 

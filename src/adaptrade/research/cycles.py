@@ -24,16 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from adaptrade.backtest import runner
+from adaptrade.parallel import runner
 from adaptrade.errors import ConfigError
-from adaptrade.settings import Settings
+from adaptrade.settings import DATA_END, Settings
 from adaptrade.universe.scoring import FORMULA, quality_scores, select_top
 
 if TYPE_CHECKING:
     from adaptrade.universe.universe import NasdaqUniverse, PointInTime
 
-SYNTHETIC_END = "2024-03-08"
-ARCHIVE_END = "2024-03-08"
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def periods(source: str, cycles: int, period_bars: int, start: str | None, end: 
     if period_bars < 30:
         raise ConfigError("--period-bars must be at least 30", field="period_bars")
     total = cycles * period_bars
-    last = end or (SYNTHETIC_END if source == "synthetic" else ARCHIVE_END)
+    last = end or DATA_END
     try:
         if start:
             sessions = nyse_sessions_between(start, last)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.errors import ConfigError
-from adaptrade.settings import Settings
+from adaptrade.settings import DATA_END, Settings
 
 # The seed's reported figures (50 NASDAQ stocks, synthetic mean-reverting data): its own numbers, verbatim.
 SEED = {"stocks": 50, "mean_return": 0.3414, "beat_benchmark": 47, "beat_benchmark_share": 0.94,
@@ -36,7 +36,7 @@ class Phase7Config:
     stocks: int = 50
     bars: int = 2520
     seed: int = 42
-    end: str = "2024-03-08"
+    end: str = DATA_END
     wf_in_sample_bars: int = 756
     wf_out_of_sample_bars: int = 252
     wf_modes: tuple[str, ...] = ("carry", "frozen", "select")
@@ -62,7 +62,7 @@ def strategy_config(settings: Settings, costs: bool, fill: str) -> Any:
 
 def _request(source: str, cfg: Phase7Config, start: str | None, data_dir: Path | None, strategy: Any) -> Any:
     """The runner request for one source (same 50 names, same dates on both sources)."""
-    from adaptrade.backtest.runner import RunRequest
+    from adaptrade.parallel.runner import RunRequest
 
     return RunRequest(source=source, universe="nasdaq100", stocks=cfg.stocks, bars=cfg.bars, seed=cfg.seed,  # type: ignore[arg-type]
                       start=start if source == "archive" else None, end=cfg.end, data_dir=data_dir, strategy=strategy)
@@ -78,7 +78,7 @@ def _synthetic_start(cfg: Phase7Config) -> str:
 def run_source(source: str, cfg: Phase7Config, settings: Settings, data_dir: Path | None = None,
                log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Every variant on one source: aggregates, verdicts (DSR over the variants), per-stock tables, walk-forward."""
-    from adaptrade.backtest import runner
+    from adaptrade.parallel import runner
     from adaptrade.backtest.aggregate import aggregate
     from adaptrade.research.stats import moments
     from adaptrade.research.survivorship import survivorship

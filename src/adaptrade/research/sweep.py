@@ -1,7 +1,7 @@
 """Parameter sweeps: grid or random over strategy settings, each trial a task on an executor.
 
 A trial is a `Batch` (all the sweep's stocks, a data spec, the trial's StrategyConfig) mapped by
-the executors of `backtest/executors.py`, so serial, process and Dask runs share one code path.
+the executors of `parallel/executors.py`, so serial, process and Dask runs share one code path.
 A worker keeps the bars and features of the last data spec it saw (they do not depend on the
 strategy settings), so after the first trial it only runs the compiled kernel. A trial returns
 small per-stock arrays and the moments of its daily excess over buy-and-hold, never equity.
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptrade.backtest.batching import Batch, load_batch
+from adaptrade.parallel.batching import Batch, load_batch
 from adaptrade.errors import ConfigError
 from adaptrade.strategy.params import StrategyConfig
 
@@ -174,7 +174,7 @@ _CACHE: dict[str, Any] = {}
 
 def _bars_and_features(batch: Batch) -> tuple[Any, Any]:
     """This worker's bars and features for the batch's data (kept while the data spec is the same)."""
-    from adaptrade.backtest.batching import MemorySpec
+    from adaptrade.parallel.batching import MemorySpec
     from adaptrade.backtest.engine import Features
 
     # an in-memory spec is matched by identity and kept alive here, so its id cannot be reused
@@ -290,9 +290,9 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
 
     import pandas as pd
 
-    from adaptrade.backtest import runner
-    from adaptrade.backtest.batching import fingerprint
-    from adaptrade.backtest.executors import SerialExecutor, make_executor
+    from adaptrade.parallel import runner
+    from adaptrade.parallel.batching import fingerprint
+    from adaptrade.parallel.executors import SerialExecutor, make_executor
     from adaptrade.research.stats import dsr
 
     t0 = time.perf_counter()

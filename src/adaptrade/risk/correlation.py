@@ -1,5 +1,7 @@
 """Portfolio correlation tracking for reports and alerting: the rolling correlation matrix of the
-held positions' daily log returns at a bar (the compiled loop uses rules.avg_correlation)."""
+held positions' daily log returns at a bar (the compiled loop uses rules.avg_correlation).
+
+Reached only by tests today; the service issue (#14) exports it as a metric and the paper loop (#15) reports it."""
 
 from __future__ import annotations
 

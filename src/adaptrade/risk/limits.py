@@ -1,5 +1,5 @@
 """Risk and execution limits of the portfolio mode as one frozen config and the float vector
-the compiled portfolio loop reads (same pattern as strategy.params). The R_* indices are compiled
+the compiled portfolio loop reads (same pattern as strategy.params). The LIM_* indices are compiled
 into the numba loop, so this file is part of the numba cache key (adaptrade.__init__)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from adaptrade.errors import ConfigError
 
 # Layout of the risk/execution vector handed to the compiled portfolio loop.
 (
-    R_KELLY_FRACTION, R_KELLY_MIN_TRADES, R_MAX_POSITION, R_MAX_GROSS, R_STOP_PCT, R_STOP_VOL_K,
-    R_MAX_DRAWDOWN, R_BREAKER_COOLDOWN, R_CORR_LIMIT, R_CORR_WINDOW, R_CORR_REFUSE, R_PARTICIPATION,
-    R_IMPACT_K, R_MAX_ORDER_BARS, R_LIMIT_ABOVE_BPS, R_LIMIT_GTC, R_INITIAL_CASH, R_MIN_WEIGHT, R_SIZING_KELLY,
+    LIM_KELLY_FRACTION, LIM_KELLY_MIN_TRADES, LIM_MAX_POSITION, LIM_MAX_GROSS, LIM_STOP_PCT, LIM_STOP_VOL_K,
+    LIM_MAX_DRAWDOWN, LIM_BREAKER_COOLDOWN, LIM_CORR_LIMIT, LIM_CORR_WINDOW, LIM_CORR_REFUSE, LIM_PARTICIPATION,
+    LIM_IMPACT_K, LIM_MAX_ORDER_BARS, LIM_LIMIT_ABOVE_BPS, LIM_LIMIT_GTC, LIM_INITIAL_CASH, LIM_MIN_WEIGHT, LIM_SIZING_KELLY,
 ) = range(19)
 RISK_SIZE = 19
 
@@ -105,25 +105,25 @@ class RiskLimits:
     def to_vector(self) -> np.ndarray:
         """The limits as the float64 vector the compiled portfolio loop reads."""
         v = np.zeros(RISK_SIZE, dtype=np.float64)
-        v[R_KELLY_FRACTION] = self.kelly_fraction
-        v[R_KELLY_MIN_TRADES] = self.kelly_min_trades
-        v[R_MAX_POSITION] = self.max_position
-        v[R_MAX_GROSS] = self.max_gross
-        v[R_STOP_PCT] = self.stop_loss_pct
-        v[R_STOP_VOL_K] = self.stop_loss_vol_k
-        v[R_MAX_DRAWDOWN] = self.max_drawdown
-        v[R_BREAKER_COOLDOWN] = self.breaker_cooldown
-        v[R_CORR_LIMIT] = self.corr_limit
-        v[R_CORR_WINDOW] = self.corr_window
-        v[R_CORR_REFUSE] = 1.0 if self.corr_refuse else 0.0
-        v[R_PARTICIPATION] = self.participation
-        v[R_IMPACT_K] = self.impact_k
-        v[R_MAX_ORDER_BARS] = self.max_order_bars
-        v[R_LIMIT_ABOVE_BPS] = self.limit_above_bps
-        v[R_LIMIT_GTC] = 1.0 if self.limit_gtc else 0.0
-        v[R_INITIAL_CASH] = self.initial_cash
-        v[R_MIN_WEIGHT] = self.min_weight
-        v[R_SIZING_KELLY] = 1.0 if self.kelly_fraction > 0.0 else 0.0
+        v[LIM_KELLY_FRACTION] = self.kelly_fraction
+        v[LIM_KELLY_MIN_TRADES] = self.kelly_min_trades
+        v[LIM_MAX_POSITION] = self.max_position
+        v[LIM_MAX_GROSS] = self.max_gross
+        v[LIM_STOP_PCT] = self.stop_loss_pct
+        v[LIM_STOP_VOL_K] = self.stop_loss_vol_k
+        v[LIM_MAX_DRAWDOWN] = self.max_drawdown
+        v[LIM_BREAKER_COOLDOWN] = self.breaker_cooldown
+        v[LIM_CORR_LIMIT] = self.corr_limit
+        v[LIM_CORR_WINDOW] = self.corr_window
+        v[LIM_CORR_REFUSE] = 1.0 if self.corr_refuse else 0.0
+        v[LIM_PARTICIPATION] = self.participation
+        v[LIM_IMPACT_K] = self.impact_k
+        v[LIM_MAX_ORDER_BARS] = self.max_order_bars
+        v[LIM_LIMIT_ABOVE_BPS] = self.limit_above_bps
+        v[LIM_LIMIT_GTC] = 1.0 if self.limit_gtc else 0.0
+        v[LIM_INITIAL_CASH] = self.initial_cash
+        v[LIM_MIN_WEIGHT] = self.min_weight
+        v[LIM_SIZING_KELLY] = 1.0 if self.kelly_fraction > 0.0 else 0.0
         return v
 
     def describe(self) -> dict[str, Any]:

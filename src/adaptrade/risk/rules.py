@@ -9,17 +9,17 @@ import numpy as np
 from numba import njit
 
 from adaptrade.risk.limits import (
-    R_BREAKER_COOLDOWN,
-    R_CORR_LIMIT,
-    R_CORR_REFUSE,
-    R_KELLY_FRACTION,
-    R_KELLY_MIN_TRADES,
-    R_MAX_DRAWDOWN,
-    R_MAX_POSITION,
-    R_MIN_WEIGHT,
-    R_SIZING_KELLY,
-    R_STOP_PCT,
-    R_STOP_VOL_K,
+    LIM_BREAKER_COOLDOWN,
+    LIM_CORR_LIMIT,
+    LIM_CORR_REFUSE,
+    LIM_KELLY_FRACTION,
+    LIM_KELLY_MIN_TRADES,
+    LIM_MAX_DRAWDOWN,
+    LIM_MAX_POSITION,
+    LIM_MIN_WEIGHT,
+    LIM_SIZING_KELLY,
+    LIM_STOP_PCT,
+    LIM_STOP_VOL_K,
 )
 
 RULE_KELLY_WARMUP, RULE_KELLY_NONPOS, RULE_MAX_POSITION, RULE_CORR_SCALED, RULE_CORR_REFUSED = 1, 2, 3, 4, 5
@@ -27,7 +27,7 @@ RULE_MAX_GROSS, RULE_CASH, RULE_BREAKER, RULE_TRIPPED, RULE_RESET = 6, 7, 8, 9, 
 RULE_STOP_PCT, RULE_STOP_VOL, RULE_TOO_SMALL, RULE_UNFILLED = 11, 12, 13, 14
 
 # account risk state (a small float vector): running peak, breaker on/off, bar it tripped
-A_PEAK, A_BREAKER, A_TRIPPED_T = 0, 1, 2
+ACC_PEAK, ACC_BREAKER, ACC_TRIPPED_T = 0, 1, 2
 ACCOUNT_SIZE = 3
 
 
@@ -38,9 +38,9 @@ def kelly_weight(win_rate: float, avg_win: float, avg_loss: float, n_trades: flo
     Zero (rule kelly_warmup) until the strategy has kelly_min_trades closed trades; zero
     (kelly_nonpositive) when K <= 0. Without Kelly sizing the weight is max_position.
     """
-    if risk[R_SIZING_KELLY] == 0.0:
-        return risk[R_MAX_POSITION], 0
-    if n_trades < risk[R_KELLY_MIN_TRADES] or not math.isfinite(win_rate):
+    if risk[LIM_SIZING_KELLY] == 0.0:
+        return risk[LIM_MAX_POSITION], 0
+    if n_trades < risk[LIM_KELLY_MIN_TRADES] or not math.isfinite(win_rate):
         return 0.0, RULE_KELLY_WARMUP
     if not (avg_loss > 0.0) or not math.isfinite(avg_loss):  # no loss seen yet: b -> inf, K -> p
         k = win_rate
@@ -50,7 +50,7 @@ def kelly_weight(win_rate: float, avg_win: float, avg_loss: float, n_trades: flo
         k = win_rate - (1.0 - win_rate) / (avg_win / avg_loss)
     if k <= 0.0:
         return 0.0, RULE_KELLY_NONPOS
-    return risk[R_KELLY_FRACTION] * k, 0
+    return risk[LIM_KELLY_FRACTION] * k, 0
 
 
 @njit(cache=True)
@@ -66,10 +66,10 @@ def stop_rule(close_t: float, entry_price: float, vol_annual: float, risk: np.nd
     """Which stop-loss fires at this close (RULE_STOP_PCT / RULE_STOP_VOL) or 0; fixed stop checked first."""
     if not (entry_price > 0.0) or not math.isfinite(close_t):
         return 0
-    pct = risk[R_STOP_PCT]
+    pct = risk[LIM_STOP_PCT]
     if pct > 0.0 and close_t <= entry_price * (1.0 - pct):
         return RULE_STOP_PCT
-    k = risk[R_STOP_VOL_K]
+    k = risk[LIM_STOP_VOL_K]
     if k > 0.0 and math.isfinite(vol_annual) and close_t <= entry_price * (1.0 - k * vol_annual / math.sqrt(252.0)):
         return RULE_STOP_VOL
     return 0
@@ -82,10 +82,10 @@ def correlation_scale(avg_corr: float, risk: np.ndarray) -> tuple[float, int]:
     Above corr_limit the entry is scaled by (1 - avg) / (1 - limit) (1 at the limit, 0 at perfect
     correlation), or refused when corr_refuse is set.
     """
-    lim = risk[R_CORR_LIMIT]
+    lim = risk[LIM_CORR_LIMIT]
     if not math.isfinite(avg_corr) or avg_corr <= lim or lim >= 1.0:
         return 1.0, 0
-    if risk[R_CORR_REFUSE] != 0.0:
+    if risk[LIM_CORR_REFUSE] != 0.0:
         return 0.0, RULE_CORR_REFUSED
     s = (1.0 - avg_corr) / (1.0 - lim)
     if s <= 0.0:
@@ -141,17 +141,17 @@ def breaker_update(acct: np.ndarray, equity: float, t: int, risk: np.ndarray) ->
     Trips when drawdown > max_drawdown; resets after breaker_cooldown bars, re-basing the peak
     to the equity at reset (so the next trip needs a fresh max_drawdown loss).
     """
-    acct[A_PEAK] = max(acct[A_PEAK], equity)
-    dd = 1.0 - equity / acct[A_PEAK] if acct[A_PEAK] > 0.0 else 0.0
-    if acct[A_BREAKER] != 0.0:
-        if t - acct[A_TRIPPED_T] >= risk[R_BREAKER_COOLDOWN]:
-            acct[A_BREAKER] = 0.0
-            acct[A_PEAK] = equity
+    acct[ACC_PEAK] = max(acct[ACC_PEAK], equity)
+    dd = 1.0 - equity / acct[ACC_PEAK] if acct[ACC_PEAK] > 0.0 else 0.0
+    if acct[ACC_BREAKER] != 0.0:
+        if t - acct[ACC_TRIPPED_T] >= risk[LIM_BREAKER_COOLDOWN]:
+            acct[ACC_BREAKER] = 0.0
+            acct[ACC_PEAK] = equity
             return RULE_RESET, dd
         return 0, dd
-    if dd > risk[R_MAX_DRAWDOWN]:
-        acct[A_BREAKER] = 1.0
-        acct[A_TRIPPED_T] = t
+    if dd > risk[LIM_MAX_DRAWDOWN]:
+        acct[ACC_BREAKER] = 1.0
+        acct[ACC_TRIPPED_T] = t
         return RULE_TRIPPED, dd
     return 0, dd
 
@@ -159,4 +159,4 @@ def breaker_update(acct: np.ndarray, equity: float, t: int, risk: np.ndarray) ->
 @njit(cache=True)
 def too_small(weight: float, risk: np.ndarray) -> bool:
     """True when a final entry weight is not worth an order (below min_weight, or zero)."""
-    return weight <= 0.0 or weight < risk[R_MIN_WEIGHT]
+    return weight <= 0.0 or weight < risk[LIM_MIN_WEIGHT]

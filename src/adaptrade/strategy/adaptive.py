@@ -151,7 +151,10 @@ class AdaptiveRSIStrategy:
 
 
 class StrategyEnsemble:
-    """One `AdaptiveRSIStrategy` per stock, stepped together; collects each bar's signals."""
+    """One `AdaptiveRSIStrategy` per stock, stepped together; collects each bar's signals.
+
+    Reached only by tests today; the paper-trading loop (#15) drives it bar by bar.
+    """
 
     def __init__(self, symbols: Iterable[str], config: StrategyConfig) -> None:
         self.config = config

@@ -81,7 +81,7 @@ N_PERIODS = PERIOD_MAX - PERIOD_MIN + 1
 MAX_PERIOD_IDX = PERIOD_MAX - PERIOD_MIN
 
 # reason codes (see state.REASONS)
-R_FASTER, R_SLOWER, R_TIGHTEN, R_LOOSEN, R_VOL = 1, 2, 3, 4, 5
+REASON_FASTER, REASON_SLOWER, REASON_TIGHTEN, REASON_LOOSEN, REASON_VOL = 1, 2, 3, 4, 5
 # parameter ids (see state.PARAM_NAMES)
 ID_PERIOD, ID_BUY, ID_SELL, ID_SCALAR = 0, 1, 2, 3
 
@@ -157,10 +157,10 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
     wr = state[S_EMA_WIN]
     if wr > WIN_RATE_FAST and p_old > 0:
         state[S_PERIOD_IDX] = p_old - 1.0
-        _record_change(event, ID_PERIOD, p_old + PERIOD_MIN, p_old - 1.0 + PERIOD_MIN, R_FASTER)
+        _record_change(event, ID_PERIOD, p_old + PERIOD_MIN, p_old - 1.0 + PERIOD_MIN, REASON_FASTER)
     elif wr < WIN_RATE_SLOW and p_old < MAX_PERIOD_IDX:
         state[S_PERIOD_IDX] = p_old + 1.0
-        _record_change(event, ID_PERIOD, p_old + PERIOD_MIN, p_old + 1.0 + PERIOD_MIN, R_SLOWER)
+        _record_change(event, ID_PERIOD, p_old + PERIOD_MIN, p_old + 1.0 + PERIOD_MIN, REASON_SLOWER)
     # thresholds from the mean trade return
     step = params[P_STEP]
     b_old = state[S_BUY]
@@ -169,11 +169,11 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
     if mr > RETURN_TIGHTEN:
         b_new = _clamp(b_old + step, BUY_MIN, BUY_MAX)
         s_new = _clamp(s_old - step, SELL_MIN, SELL_MAX)
-        reason = R_TIGHTEN
+        reason = REASON_TIGHTEN
     elif mr < RETURN_LOOSEN:
         b_new = _clamp(b_old - step, BUY_MIN, BUY_MAX)
         s_new = _clamp(s_old + step, SELL_MIN, SELL_MAX)
-        reason = R_LOOSEN
+        reason = REASON_LOOSEN
     else:
         b_new = b_old
         s_new = s_old
@@ -191,7 +191,7 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
         k_new = _clamp(vol / ev, SCALAR_MIN, SCALAR_MAX)
         if abs(k_new - k_old) > 1e-12:
             state[S_VOL_SCALAR] = k_new
-            _record_change(event, ID_SCALAR, k_old, k_new, R_VOL)
+            _record_change(event, ID_SCALAR, k_old, k_new, REASON_VOL)
 
 
 @njit(cache=True, _nrt=False)

@@ -1,7 +1,7 @@
 """Portfolio mode engine: every stock's strategy against one account, with execution and risk.
 
 Features are computed once (RSI stack, volatility, ADV, Corwin-Schultz spread, log returns), then
-one compiled loop (`portfolio_kernel.run_portfolio`) runs; buffers grow and the loop reruns if
+one compiled loop (`portfolio.kernel.run_portfolio`) runs; buffers grow and the loop reruns if
 they overflow, as in the per-stock engine.
 """
 
@@ -13,9 +13,9 @@ import numpy as np
 
 from adaptrade.backtest.engine import Features, initial_states
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS
-from adaptrade.backtest.portfolio_kernel import run_portfolio
-from adaptrade.backtest.portfolio_layout import (
-    A_ID,
+from adaptrade.portfolio.kernel import run_portfolio
+from adaptrade.portfolio.layout import (
+    ACT_ID,
     ACT_FIELDS,
     FILL_FIELDS,
     HIST_FIELDS,
@@ -27,9 +27,9 @@ from adaptrade.backtest.portfolio_layout import (
     N_ORDERS,
     N_TRADES,
     ORDER_FIELDS,
-    P_AVG_LOSS,
-    P_AVG_WIN,
-    P_LAST_CLOSE,
+    POS_AVG_LOSS,
+    POS_AVG_WIN,
+    POS_LAST_CLOSE,
     POS_FIELDS,
     PTRADE_FIELDS,
     RISK_EVENT_FIELDS,
@@ -128,11 +128,11 @@ def run_portfolio_backtest(
     while True:
         work = start.copy()
         pos = np.zeros((n, POS_FIELDS))
-        pos[:, P_LAST_CLOSE] = np.nan
-        pos[:, P_AVG_WIN] = np.nan
-        pos[:, P_AVG_LOSS] = np.nan
+        pos[:, POS_LAST_CLOSE] = np.nan
+        pos[:, POS_AVG_WIN] = np.nan
+        pos[:, POS_AVG_LOSS] = np.nan
         act = np.zeros((n, ACT_FIELDS))
-        act[:, A_ID] = -1.0
+        act[:, ACT_ID] = -1.0
         curves = np.zeros((len(CURVES), T))
         pnl = np.zeros((n, T))
         in_market = np.zeros((n, T), dtype=np.bool_)

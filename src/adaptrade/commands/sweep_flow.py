@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from adaptrade.errors import ConfigError
-
-
-def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, store: bool, db: Path | None = None,
-                     executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
-                     progress: Any = None, data: Any = None) -> tuple[Any, dict[str, Any] | None, str | None]:
-    """Run the trials; with `store`, add them to the DuckDB trial store and deflate over every trial on the same data.
-
-    Returns (SweepResult, DSR over the distinct configurations stored for this data + this sweep's, or None;
-    sweep id or None).
-    """
-    from adaptrade.backtest import runner
-    from adaptrade.research.stats import dsr
-    from adaptrade.research.sweep import run_sweep
-    from adaptrade.research.trialstore import TrialStore, data_key
-
-    loaded = data if data is not None else runner.load_data(req, settings)
-    res = run_sweep(req, settings, params, executor=executor, workers=workers, scheduler=scheduler, progress=progress, data=loaded)
-    if not store:
-        return res, None, None
-    b = loaded.bars
-    key = data_key(req.source, b.symbols, str(b.dates[0]), str(b.dates[-1]), f"seed={req.seed}" if req.source == "synthetic" else settings.price_basis)
-    with TrialStore(Path(db or settings.db_path)) as ts:
-        before = ts.history_configs(key)
-        sid = ts.save(key, {"source": req.source, "stocks": b.n_symbols, "start": str(b.dates[0]), "end": str(b.dates[-1]),
-                            "executor": res.executor, "workers": res.workers}, res.deflated, res.trials)
-    history = None
-    if before:
-        uniq = res.trials[res.trials["distinct"]]
-        configs = dict(zip(uniq["config_key"], uniq["excess_sharpe"].astype(float))) | before  # one Sharpe per configuration
-        allsr = [s for s in configs.values() if not math.isnan(s)]
-        best = res.best
-        d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]), allsr,
-                n_trials=len(configs))
-        history = {"dsr": d.dsr, "sr0": d.sr0, "n_trials": d.n_trials, "earlier_configs": len(before),
-                   "new_configs": len(configs) - len(before)}
-    return res, history, sid
+from adaptrade.research.recorded import sweep_and_record
 
 
 def run_sweep_command(console: Console, err: Console, *, method: str, params: str | None, trials: int | None, sweep_seed: int,
@@ -61,9 +24,9 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
         TimeElapsedColumn,
     )
 
-    from adaptrade.backtest.runner import RunRequest
+    from adaptrade.parallel.runner import RunRequest
     from adaptrade.research.phase7 import jsonable, strategy_config
-    from adaptrade.research.present import print_sweep
+    from adaptrade.reports.research import print_sweep
     from adaptrade.research.sweep import parse_space, trial_settings
     from adaptrade.settings import load_settings
 
@@ -76,7 +39,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
         console.print(f"note: the space holds only {len(plist)} distinct configurations (settings a strategy kind ignores "
                       f"do not count); running those, not {trials}", highlight=False)
     req = RunRequest(source=source, universe="nasdaq100", stocks=stocks, bars=bars, seed=seed, start=start,  # type: ignore[arg-type]
-                     end=end or "2024-03-08", data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
+                     end=end or settings.data_end, data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("sweep trials", total=len(plist))
         res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,

@@ -12,8 +12,8 @@ import pandas as pd
 
 from adaptrade.backtest.engine import EngineOutput
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
-from adaptrade.backtest.portfolio import CURVES, PortfolioOutput
-from adaptrade.backtest.portfolio_layout import (
+from adaptrade.portfolio.engine import CURVES, PortfolioOutput
+from adaptrade.portfolio.layout import (
     EXIT_REASONS,
     F_COMMISSION,
     F_IMPACT_BPS,
@@ -47,8 +47,8 @@ from adaptrade.backtest.portfolio_layout import (
     RE_RULE,
     RE_SYM,
     RE_T,
-    T_EXIT_REASON,
-    T_PAPER,
+    PT_EXIT_REASON,
+    PT_PAPER,
 )
 from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.execution.orders import (
@@ -121,7 +121,7 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
     """Tables of one portfolio run; stocks.csv rows are each stock's attribution (P&L / starting cash)."""
     bars, dates = out.bars, out.bars.dates
     sym = np.array(bars.symbols, dtype=object)
-    real = out.trades[out.trades[:, T_PAPER] == 0.0]
+    real = out.trades[out.trades[:, PT_PAPER] == 0.0]
     eng = EngineOutput(bars=bars, config=out.config, equity=out.sleeve_equity(), signal=out.signal,
                        in_market=out.in_market, trades=real[:, :8].copy(), changes=out.changes, final_states=out.final_states)
     info = dict(settings or {})
@@ -156,8 +156,8 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
         "entry_date": _ts(dates, tr[:, 1], ""),
         "exit_date": np.where(tr[:, T_EXIT_T] >= 0, _ts(dates, np.maximum(tr[:, T_EXIT_T], 0), ""), ""),
         "entry_price": tr[:, 3], "exit_price": tr[:, 4], "shares": tr[:, 5], "pnl": tr[:, 6], "return": tr[:, 7],
-        "paper": tr[:, T_PAPER] != 0.0,
-        "exit_reason": np.array(EXIT_REASONS, dtype=object)[tr[:, T_EXIT_REASON].astype(np.intp)],
+        "paper": tr[:, PT_PAPER] != 0.0,
+        "exit_reason": np.array(EXIT_REASONS, dtype=object)[tr[:, PT_EXIT_REASON].astype(np.intp)],
     })
     return PortfolioResult(out, result, account, _orders_frame(out, ids), fills, history, events, trades_all)
 

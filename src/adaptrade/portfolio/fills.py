@@ -19,20 +19,20 @@ from adaptrade.backtest.kernel import (
     T_SHARES,
     T_SYMBOL,
 )
-from adaptrade.backtest.portfolio_layout import (
-    A_ADV,
-    A_BARS_WORKED,
-    A_FILLED,
-    A_FILLED_VALUE,
-    A_ID,
-    A_LIMIT,
-    A_MAX_BARS,
-    A_QTY,
-    A_REM_NOTIONAL,
-    A_REM_QTY,
-    A_SIDE,
-    A_TYPE,
-    A_VOL,
+from adaptrade.portfolio.layout import (
+    ACT_ADV,
+    ACT_BARS_WORKED,
+    ACT_FILLED,
+    ACT_FILLED_VALUE,
+    ACT_ID,
+    ACT_LIMIT,
+    ACT_MAX_BARS,
+    ACT_QTY,
+    ACT_REM_NOTIONAL,
+    ACT_REM_QTY,
+    ACT_SIDE,
+    ACT_TYPE,
+    ACT_VOL,
     F_COMMISSION,
     F_IMPACT_BPS,
     F_ORDER,
@@ -54,22 +54,22 @@ from adaptrade.backtest.portfolio_layout import (
     O_FILLED,
     O_LAST_T,
     O_STATUS,
-    P_AVG_LOSS,
-    P_AVG_WIN,
-    P_COST,
-    P_ENTRY_T,
-    P_EXIT_COST,
-    P_EXIT_PROCEEDS,
-    P_EXITING,
-    P_REALIZED,
-    P_SHARES,
+    POS_AVG_LOSS,
+    POS_AVG_WIN,
+    POS_COST,
+    POS_ENTRY_T,
+    POS_EXIT_COST,
+    POS_EXIT_PROCEEDS,
+    POS_EXITING,
+    POS_REALIZED,
+    POS_SHARES,
     RE_AFTER,
     RE_BEFORE,
     RE_RULE,
     RE_SYM,
     RE_T,
-    T_EXIT_REASON,
-    T_PAPER,
+    PT_EXIT_REASON,
+    PT_PAPER,
 )
 from adaptrade.execution.liquidity import impact_fraction, participation_cap
 from adaptrade.execution.orders import (
@@ -79,13 +79,13 @@ from adaptrade.execution.orders import (
     PARTIAL,
     limit_price_fill,
 )
-from adaptrade.risk.limits import R_IMPACT_K, R_PARTICIPATION
+from adaptrade.risk.limits import LIM_IMPACT_K, LIM_PARTICIPATION
 from adaptrade.risk.rules import RULE_UNFILLED
 from adaptrade.strategy.kernel import close_position, open_position
 from adaptrade.strategy.params import P_ALPHA, P_COMMISSION, P_SLIPPAGE, P_WHOLE_SHARES
 from adaptrade.strategy.state import E_PNL, E_RETURN, S_ENTRY_PRICE, S_ENTRY_T, S_SHARES
 
-B_CASH, B_RESERVED = 0, 1  # the account's cash box
+BOOK_CASH, BOOK_RESERVED = 0, 1  # the account's cash box
 
 
 @njit(cache=True)
@@ -128,8 +128,8 @@ def record_trade(trades: np.ndarray, counts: np.ndarray, i: int, entry_t: float,
         trades[k, T_SHARES] = shares
         trades[k, T_PNL] = pnl
         trades[k, T_RETURN] = ret
-        trades[k, T_PAPER] = paper
-        trades[k, T_EXIT_REASON] = reason
+        trades[k, PT_PAPER] = paper
+        trades[k, PT_EXIT_REASON] = reason
     counts[N_TRADES] = k + 1
 
 
@@ -138,10 +138,10 @@ def learn_sizes(pos_i: np.ndarray, ret: float, params: np.ndarray) -> None:
     """EMA of winning and of losing trade returns (the Kelly win/loss ratio), same factor as the strategy."""
     a = params[P_ALPHA]
     if ret > 0.0:
-        pos_i[P_AVG_WIN] = ret if math.isnan(pos_i[P_AVG_WIN]) else a * ret + (1.0 - a) * pos_i[P_AVG_WIN]
+        pos_i[POS_AVG_WIN] = ret if math.isnan(pos_i[POS_AVG_WIN]) else a * ret + (1.0 - a) * pos_i[POS_AVG_WIN]
     else:
         loss = -ret
-        pos_i[P_AVG_LOSS] = loss if math.isnan(pos_i[P_AVG_LOSS]) else a * loss + (1.0 - a) * pos_i[P_AVG_LOSS]
+        pos_i[POS_AVG_LOSS] = loss if math.isnan(pos_i[POS_AVG_LOSS]) else a * loss + (1.0 - a) * pos_i[POS_AVG_LOSS]
 
 
 @njit(cache=True)
@@ -150,69 +150,69 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
                book: np.ndarray, orders: np.ndarray, fills: np.ndarray, hist: np.ndarray, trades: np.ndarray,
                events: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
     """Work stock i's active order on bar t (a bar after the order was created)."""
-    oid = act_i[A_ID]
+    oid = act_i[ACT_ID]
     k = int(oid)
-    side = int(act_i[A_SIDE])
+    side = int(act_i[ACT_SIDE])
     base = o if (math.isfinite(o) and o > 0.0) else c
-    is_limit = int(act_i[A_TYPE]) == LIMIT
+    is_limit = int(act_i[ACT_TYPE]) == LIMIT
     if is_limit:
-        base = limit_price_fill(side, act_i[A_LIMIT], base, h, lo)
-    act_i[A_BARS_WORKED] += 1.0
+        base = limit_price_fill(side, act_i[ACT_LIMIT], base, h, lo)
+    act_i[ACT_BARS_WORKED] += 1.0
     q = 0.0
     px = 0.0
     unit = 0.0
     imp = 0.0
     fee = 0.0
     if math.isfinite(base):
-        room = participation_cap(v, risk[R_PARTICIPATION])
+        room = participation_cap(v, risk[LIM_PARTICIPATION])
         slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
         if side > 0:
             px0 = base * (1.0 + slip)
-            q = min(act_i[A_REM_NOTIONAL], book[B_CASH]) / (px0 * (1.0 + comm))
+            q = min(act_i[ACT_REM_NOTIONAL], book[BOOK_CASH]) / (px0 * (1.0 + comm))
             q = min(q, room)
-            imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
+            imp = impact_fraction(q, act_i[ACT_ADV], act_i[ACT_VOL], risk[LIM_IMPACT_K])
             px = base * (1.0 + slip + imp)
-            if is_limit and px > act_i[A_LIMIT]:  # a limit order never pays more than its limit
-                px = act_i[A_LIMIT]
+            if is_limit and px > act_i[ACT_LIMIT]:  # a limit order never pays more than its limit
+                px = act_i[ACT_LIMIT]
             unit = px * (1.0 + comm)
-            q = min(q, min(act_i[A_REM_NOTIONAL], book[B_CASH]) / unit)
+            q = min(q, min(act_i[ACT_REM_NOTIONAL], book[BOOK_CASH]) / unit)
         else:
-            q = min(act_i[A_REM_QTY], room, pos_i[P_SHARES])
-            imp = impact_fraction(q, act_i[A_ADV], act_i[A_VOL], risk[R_IMPACT_K])
+            q = min(act_i[ACT_REM_QTY], room, pos_i[POS_SHARES])
+            imp = impact_fraction(q, act_i[ACT_ADV], act_i[ACT_VOL], risk[LIM_IMPACT_K])
             px = base * (1.0 - slip - imp)
-            if is_limit and px < act_i[A_LIMIT]:
-                px = act_i[A_LIMIT]
+            if is_limit and px < act_i[ACT_LIMIT]:
+                px = act_i[ACT_LIMIT]
         if params[P_WHOLE_SHARES] != 0.0:
             q = math.floor(q + 1e-9) if side < 0 else math.floor(q)
         if q > 0.0 and side > 0:
             cost = q * unit
-            cost = min(cost, book[B_CASH])
-            book[B_CASH] -= cost
-            book[B_RESERVED] -= min(cost, act_i[A_REM_NOTIONAL])
-            act_i[A_REM_NOTIONAL] -= cost
-            first = pos_i[P_SHARES] == 0.0
-            pos_i[P_SHARES] += q
-            pos_i[P_COST] += cost
+            cost = min(cost, book[BOOK_CASH])
+            book[BOOK_CASH] -= cost
+            book[BOOK_RESERVED] -= min(cost, act_i[ACT_REM_NOTIONAL])
+            act_i[ACT_REM_NOTIONAL] -= cost
+            first = pos_i[POS_SHARES] == 0.0
+            pos_i[POS_SHARES] += q
+            pos_i[POS_COST] += cost
             if first:
-                pos_i[P_ENTRY_T] = t
-            avg = (state[S_ENTRY_PRICE] * (pos_i[P_SHARES] - q) + px * q) / pos_i[P_SHARES] if not first else px
-            open_position(state, int(pos_i[P_ENTRY_T]), pos_i[P_SHARES], avg, pos_i[P_COST])
+                pos_i[POS_ENTRY_T] = t
+            avg = (state[S_ENTRY_PRICE] * (pos_i[POS_SHARES] - q) + px * q) / pos_i[POS_SHARES] if not first else px
+            open_position(state, int(pos_i[POS_ENTRY_T]), pos_i[POS_SHARES], avg, pos_i[POS_COST])
             fee = cost - q * px
         elif q > 0.0:
             proceeds = q * px * (1.0 - comm)
-            frac = q / pos_i[P_SHARES]
-            basis = pos_i[P_COST] * frac
-            book[B_CASH] += proceeds
-            pos_i[P_REALIZED] += proceeds - basis
-            pos_i[P_COST] -= basis
-            pos_i[P_SHARES] -= q
-            pos_i[P_EXIT_PROCEEDS] += proceeds
-            pos_i[P_EXIT_COST] += q * px
-            act_i[A_REM_QTY] -= q
+            frac = q / pos_i[POS_SHARES]
+            basis = pos_i[POS_COST] * frac
+            book[BOOK_CASH] += proceeds
+            pos_i[POS_REALIZED] += proceeds - basis
+            pos_i[POS_COST] -= basis
+            pos_i[POS_SHARES] -= q
+            pos_i[POS_EXIT_PROCEEDS] += proceeds
+            pos_i[POS_EXIT_COST] += q * px
+            act_i[ACT_REM_QTY] -= q
             fee = q * px * comm
         if q > 0.0:
-            act_i[A_FILLED] += q
-            act_i[A_FILLED_VALUE] += q * px
+            act_i[ACT_FILLED] += q
+            act_i[ACT_FILLED_VALUE] += q * px
             nf = int(counts[N_FILLS])
             if nf < fills.shape[0]:
                 fills[nf, F_ORDER] = oid
@@ -225,33 +225,33 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
                 fills[nf, F_IMPACT_BPS] = imp * 1e4
             counts[N_FILLS] = nf + 1
     if side > 0:
-        rem = act_i[A_REM_NOTIONAL]
-        done = rem <= 1e-9 * max(1.0, rem + act_i[A_FILLED_VALUE])
+        rem = act_i[ACT_REM_NOTIONAL]
+        done = rem <= 1e-9 * max(1.0, rem + act_i[ACT_FILLED_VALUE])
         if params[P_WHOLE_SHARES] != 0.0 and math.isfinite(base):
             done = done or rem < base * (1.0 + params[P_SLIPPAGE]) * (1.0 + params[P_COMMISSION])
     else:
-        done = pos_i[P_SHARES] <= 1e-12
+        done = pos_i[POS_SHARES] <= 1e-12
     status = FILLED if done else (PARTIAL if q > 0.0 else -1)
     if status >= 0:
-        log_hist(hist, counts, oid, t, status, act_i[A_FILLED], 0)
-    expired = (not done) and act_i[A_BARS_WORKED] >= act_i[A_MAX_BARS]
+        log_hist(hist, counts, oid, t, status, act_i[ACT_FILLED], 0)
+    expired = (not done) and act_i[ACT_BARS_WORKED] >= act_i[ACT_MAX_BARS]
     if expired:
-        log_hist(hist, counts, oid, t, CANCELLED, act_i[A_FILLED], 1)
-        log_event(events, counts, t, i, RULE_UNFILLED, act_i[A_QTY], act_i[A_FILLED])
+        log_hist(hist, counts, oid, t, CANCELLED, act_i[ACT_FILLED], 1)
+        log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], act_i[ACT_FILLED])
         status = CANCELLED
     if k < orders.shape[0]:
         if status >= 0:
             orders[k, O_STATUS] = status
-        orders[k, O_FILLED] = act_i[A_FILLED]
-        orders[k, O_AVG_PX] = act_i[A_FILLED_VALUE] / act_i[A_FILLED] if act_i[A_FILLED] > 0 else np.nan
+        orders[k, O_FILLED] = act_i[ACT_FILLED]
+        orders[k, O_AVG_PX] = act_i[ACT_FILLED_VALUE] / act_i[ACT_FILLED] if act_i[ACT_FILLED] > 0 else np.nan
         orders[k, O_LAST_T] = t
     if side > 0 and (done or expired):
-        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
-        act_i[A_REM_NOTIONAL] = 0.0
+        book[BOOK_RESERVED] -= act_i[ACT_REM_NOTIONAL]
+        act_i[ACT_REM_NOTIONAL] = 0.0
     if side < 0 and done:
         finish_exit(i, t, vol_t, pos_i, state, params, trades, counts, event)
     if done or expired:
-        act_i[A_ID] = -1.0
+        act_i[ACT_ID] = -1.0
 
 
 @njit(cache=True)
@@ -259,20 +259,20 @@ def idle_bar(i: int, t: int, act_i: np.ndarray, book: np.ndarray, orders: np.nda
              events: np.ndarray, counts: np.ndarray) -> None:
     """Stock i has no bar at t: its active order cannot fill, but the bar still counts toward
     max_order_bars, so an order in a stock whose data stops expires (reported, cash released)."""
-    act_i[A_BARS_WORKED] += 1.0
-    if act_i[A_BARS_WORKED] < act_i[A_MAX_BARS]:
+    act_i[ACT_BARS_WORKED] += 1.0
+    if act_i[ACT_BARS_WORKED] < act_i[ACT_MAX_BARS]:
         return
-    oid = act_i[A_ID]
+    oid = act_i[ACT_ID]
     k = int(oid)
-    log_hist(hist, counts, oid, t, CANCELLED, act_i[A_FILLED], 1)
-    log_event(events, counts, t, i, RULE_UNFILLED, act_i[A_QTY], act_i[A_FILLED])
+    log_hist(hist, counts, oid, t, CANCELLED, act_i[ACT_FILLED], 1)
+    log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], act_i[ACT_FILLED])
     if k < orders.shape[0]:
         orders[k, O_STATUS] = CANCELLED
         orders[k, O_LAST_T] = t
-    if act_i[A_SIDE] > 0:
-        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
-        act_i[A_REM_NOTIONAL] = 0.0
-    act_i[A_ID] = -1.0
+    if act_i[ACT_SIDE] > 0:
+        book[BOOK_RESERVED] -= act_i[ACT_REM_NOTIONAL]
+        act_i[ACT_REM_NOTIONAL] = 0.0
+    act_i[ACT_ID] = -1.0
 
 
 @njit(cache=True)
@@ -282,13 +282,13 @@ def finish_exit(i: int, t: int, vol_t: float, pos_i: np.ndarray, state: np.ndarr
     shares = state[S_SHARES]
     entry_t = state[S_ENTRY_T]
     entry_px = state[S_ENTRY_PRICE]
-    exit_px = pos_i[P_EXIT_COST] / shares if shares > 0.0 else np.nan
-    ret = close_position(state, params, pos_i[P_EXIT_PROCEEDS], vol_t, event)
+    exit_px = pos_i[POS_EXIT_COST] / shares if shares > 0.0 else np.nan
+    ret = close_position(state, params, pos_i[POS_EXIT_PROCEEDS], vol_t, event)
     learn_sizes(pos_i, ret, params)
-    reason = pos_i[P_EXITING] - 1.0 if pos_i[P_EXITING] > 0 else 0.0
+    reason = pos_i[POS_EXITING] - 1.0 if pos_i[POS_EXITING] > 0 else 0.0
     record_trade(trades, counts, i, entry_t, t, entry_px, exit_px, shares, event[E_PNL], event[E_RETURN], 0.0, reason)
-    pos_i[P_SHARES] = 0.0
-    pos_i[P_COST] = 0.0
-    pos_i[P_EXITING] = 0.0
-    pos_i[P_EXIT_PROCEEDS] = 0.0
-    pos_i[P_EXIT_COST] = 0.0
+    pos_i[POS_SHARES] = 0.0
+    pos_i[POS_COST] = 0.0
+    pos_i[POS_EXITING] = 0.0
+    pos_i[POS_EXIT_PROCEEDS] = 0.0
+    pos_i[POS_EXIT_COST] = 0.0

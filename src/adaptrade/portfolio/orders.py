@@ -9,27 +9,27 @@ from numba import njit
 from adaptrade.backtest.kernel import (
     write_changes,
 )
-from adaptrade.backtest.portfolio_fills import (
-    B_CASH,
-    B_RESERVED,
+from adaptrade.portfolio.fills import (
+    BOOK_CASH,
+    BOOK_RESERVED,
     learn_sizes,
     log_event,
     log_hist,
     record_trade,
 )
-from adaptrade.backtest.portfolio_layout import (
-    A_ADV,
-    A_BARS_WORKED,
-    A_FILLED,
-    A_ID,
-    A_LIMIT,
-    A_MAX_BARS,
-    A_QTY,
-    A_REM_NOTIONAL,
-    A_REM_QTY,
-    A_SIDE,
-    A_TYPE,
-    A_VOL,
+from adaptrade.portfolio.layout import (
+    ACT_ADV,
+    ACT_BARS_WORKED,
+    ACT_FILLED,
+    ACT_ID,
+    ACT_LIMIT,
+    ACT_MAX_BARS,
+    ACT_QTY,
+    ACT_REM_NOTIONAL,
+    ACT_REM_QTY,
+    ACT_SIDE,
+    ACT_TYPE,
+    ACT_VOL,
     N_CHANGES,
     N_ORDERS,
     O_AVG_PX,
@@ -46,21 +46,21 @@ from adaptrade.backtest.portfolio_layout import (
     O_SYM,
     O_TIF,
     O_TYPE,
-    P_AVG_LOSS,
-    P_AVG_WIN,
-    P_PAPER,
-    P_PAPER_PENDING,
-    P_SHARES,
+    POS_AVG_LOSS,
+    POS_AVG_WIN,
+    POS_PAPER,
+    POS_PAPER_PENDING,
+    POS_SHARES,
 )
 from adaptrade.execution.orders import CANCELLED, NEW
 from adaptrade.risk.limits import (
-    R_CORR_LIMIT,
-    R_CORR_WINDOW,
-    R_MAX_GROSS,
-    R_MAX_POSITION,
+    LIM_CORR_LIMIT,
+    LIM_CORR_WINDOW,
+    LIM_MAX_GROSS,
+    LIM_MAX_POSITION,
 )
 from adaptrade.risk.rules import (
-    A_BREAKER,
+    ACC_BREAKER,
     RULE_BREAKER,
     RULE_CASH,
     RULE_MAX_GROSS,
@@ -95,18 +95,18 @@ def paper_fill(i: int, t: int, base: float, vol_t: float, pos_i: np.ndarray, sta
                 trades: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
     """The strategy follows a signal the account did not take, on paper (1 share, same costs), to keep learning."""
     slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
-    if pos_i[P_PAPER_PENDING] > 0.0:
+    if pos_i[POS_PAPER_PENDING] > 0.0:
         px = base * (1.0 + slip)
         open_position(state, t, 1.0, px, px * (1.0 + comm))
-        pos_i[P_PAPER] = 1.0
+        pos_i[POS_PAPER] = 1.0
     else:
         entry_t, entry_px = state[S_ENTRY_T], state[S_ENTRY_PRICE]
         px = base * (1.0 - slip)
         ret = close_position(state, params, px * (1.0 - comm), vol_t, event)
         learn_sizes(pos_i, ret, params)
         record_trade(trades, counts, i, entry_t, t, entry_px, px, 0.0, 0.0, ret, 1.0, 0.0)
-        pos_i[P_PAPER] = 0.0
-    pos_i[P_PAPER_PENDING] = 0.0
+        pos_i[POS_PAPER] = 0.0
+    pos_i[POS_PAPER_PENDING] = 0.0
 
 
 @njit(cache=True)
@@ -123,22 +123,22 @@ def new_order(i: int, t: int, side: int, otype: int, tif: int, limit: float, qty
     counts[N_ORDERS] = k + 1
     log_hist(hist, counts, float(k), t, NEW, 0.0, 1)
     act_i[:] = 0.0
-    act_i[A_ID], act_i[A_SIDE], act_i[A_TYPE], act_i[A_LIMIT] = k, side, otype, limit
-    act_i[A_REM_NOTIONAL], act_i[A_REM_QTY], act_i[A_MAX_BARS] = notional, qty, max_bars
-    act_i[A_ADV], act_i[A_VOL], act_i[A_QTY], act_i[A_BARS_WORKED] = adv, vol, qty, 0.0
+    act_i[ACT_ID], act_i[ACT_SIDE], act_i[ACT_TYPE], act_i[ACT_LIMIT] = k, side, otype, limit
+    act_i[ACT_REM_NOTIONAL], act_i[ACT_REM_QTY], act_i[ACT_MAX_BARS] = notional, qty, max_bars
+    act_i[ACT_ADV], act_i[ACT_VOL], act_i[ACT_QTY], act_i[ACT_BARS_WORKED] = adv, vol, qty, 0.0
 
 
 @njit(cache=True)
 def cancel(act_i: np.ndarray, t: int, book: np.ndarray, orders: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:
     """Cancel the stock's active order at bar t's close; a buy's unused cash reservation is released."""
-    k = int(act_i[A_ID])
-    log_hist(hist, counts, float(k), t, CANCELLED, act_i[A_FILLED], 1)
+    k = int(act_i[ACT_ID])
+    log_hist(hist, counts, float(k), t, CANCELLED, act_i[ACT_FILLED], 1)
     if k < orders.shape[0]:
         orders[k, O_STATUS] = CANCELLED
         orders[k, O_LAST_T] = t
-    if act_i[A_SIDE] > 0:
-        book[B_RESERVED] -= act_i[A_REM_NOTIONAL]
-    act_i[A_ID] = -1.0
+    if act_i[ACT_SIDE] > 0:
+        book[BOOK_RESERVED] -= act_i[ACT_REM_NOTIONAL]
+    act_i[ACT_ID] = -1.0
 
 
 @njit(cache=True)
@@ -146,31 +146,31 @@ def size_entry(i: int, t: int, eq: float, exposure: float, st: np.ndarray, pos: 
                 book: np.ndarray, acct: np.ndarray, ret: np.ndarray, risk: np.ndarray, events: np.ndarray,
                 counts: np.ndarray, held: np.ndarray) -> float:
     """Entry weight (share of equity) after every risk rule; each refusal or resize is logged with its rule."""
-    w0, rule = kelly_weight(st[S_EMA_WIN], pos[i, P_AVG_WIN], pos[i, P_AVG_LOSS], st[S_N_TRADES], risk)
-    if acct[A_BREAKER] != 0.0:
+    w0, rule = kelly_weight(st[S_EMA_WIN], pos[i, POS_AVG_WIN], pos[i, POS_AVG_LOSS], st[S_N_TRADES], risk)
+    if acct[ACC_BREAKER] != 0.0:
         log_event(events, counts, t, i, RULE_BREAKER, w0, 0.0)
         return 0.0
     if rule != 0:
         log_event(events, counts, t, i, rule, w0, 0.0)
         return 0.0
-    w, r = cap(w0, risk[R_MAX_POSITION], RULE_MAX_POSITION)
+    w, r = cap(w0, risk[LIM_MAX_POSITION], RULE_MAX_POSITION)
     if r != 0:
         log_event(events, counts, t, i, r, w0, w)
-    if risk[R_CORR_LIMIT] < 1.0:
+    if risk[LIM_CORR_LIMIT] < 1.0:
         nh = 0
         for j in range(pos.shape[0]):
-            if pos[j, P_SHARES] > 0.0 or (act[j, A_ID] >= 0.0 and act[j, A_SIDE] > 0.0):
+            if pos[j, POS_SHARES] > 0.0 or (act[j, ACT_ID] >= 0.0 and act[j, ACT_SIDE] > 0.0):
                 held[nh] = j
                 nh += 1
         if nh > 0:
-            s, r = correlation_scale(avg_correlation(ret, i, held, nh, t, int(risk[R_CORR_WINDOW])), risk)
+            s, r = correlation_scale(avg_correlation(ret, i, held, nh, t, int(risk[LIM_CORR_WINDOW])), risk)
             if r != 0:
                 log_event(events, counts, t, i, r, w, w * s)
                 w *= s
-    w1, r = cap(w, (risk[R_MAX_GROSS] * eq - exposure) / eq, RULE_MAX_GROSS)
+    w1, r = cap(w, (risk[LIM_MAX_GROSS] * eq - exposure) / eq, RULE_MAX_GROSS)
     if r != 0:
         log_event(events, counts, t, i, r, w, w1)
-    w2, r = cap(w1, (book[B_CASH] - book[B_RESERVED]) / eq, RULE_CASH)
+    w2, r = cap(w1, (book[BOOK_CASH] - book[BOOK_RESERVED]) / eq, RULE_CASH)
     if r != 0:
         log_event(events, counts, t, i, r, w1, w2)
     if w2 > 0.0 and too_small(w2, risk):

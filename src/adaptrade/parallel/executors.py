@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Protocol
 
-from adaptrade.backtest.batching import Batch, BatchOutcome, BatchResult, guarded
+from adaptrade.parallel.batching import Batch, BatchOutcome, BatchResult, guarded
 from adaptrade.errors import ConfigError
 
 BatchFn = Callable[[Batch], BatchResult]
@@ -73,7 +73,7 @@ class ProcessExecutor:
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["adaptrade.backtest.warmup"])  # workers fork from a warm server
+            ctx.set_forkserver_preload(["adaptrade.parallel.warmup"])  # workers fork from a warm server
         return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
     def map(self, fn: BatchFn, batches: Sequence[Batch], on_done: OnDone | None = None) -> list[BatchOutcome]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
-from adaptrade.backtest.portfolio import run_portfolio_backtest
-from adaptrade.backtest.portfolio_layout import (
+from adaptrade.portfolio.engine import run_portfolio_backtest
+from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
     O_FILLED,
@@ -24,9 +24,9 @@ from adaptrade.backtest.portfolio_layout import (
     RE_RULE,
     RE_SYM,
     RE_T,
-    T_EXIT_REASON,
+    PT_EXIT_REASON,
 )
-from adaptrade.backtest.portfolio_results import build_portfolio_result
+from adaptrade.portfolio.results import build_portfolio_result
 from adaptrade.data.bars import Bars
 from adaptrade.data.synthetic import generate
 from adaptrade.execution.orders import CANCELLED
@@ -79,7 +79,7 @@ def test_an_order_in_a_stock_that_stops_trading_expires_and_releases_its_cash() 
     assert out2.in_market[i, -1]
     assert np.all(out2.pnl[i, t0 + 1:] == out2.pnl[i, t0 + 1])
     open_rows = out2.trades[(out2.trades[:, T_SYMBOL] == i) & (out2.trades[:, T_EXIT_T] == -1)]
-    assert len(open_rows) == 1 and open_rows[0, T_EXIT_REASON] == 3
+    assert len(open_rows) == 1 and open_rows[0, PT_EXIT_REASON] == 3
 
 
 ORDER_AT_CREATION = [O_SYM, O_SIDE, O_TYPE, O_TIF, O_LIMIT, O_QTY, O_NOTIONAL, O_CREATED_T, O_REASON, O_EST_COST_BPS]
@@ -102,8 +102,8 @@ def test_orders_up_to_t0_do_not_depend_on_when_a_stocks_data_ends() -> None:
 def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
     from numba.core.registry import CPUDispatcher
 
-    from adaptrade.backtest import portfolio_kernel
-    from adaptrade.backtest.portfolio import PortfolioFeatures
+    from adaptrade.portfolio import kernel as portfolio_kernel
+    from adaptrade.portfolio.engine import PortfolioFeatures
     from adaptrade.execution import liquidity, orders
 
     assert isinstance(orders.choose_order_type, CPUDispatcher) and isinstance(liquidity.estimated_cost_bps, CPUDispatcher)
@@ -142,7 +142,7 @@ def test_per_stock_beside_reuses_the_portfolio_features(monkeypatch) -> None:
 
 
 def test_one_implementation_each_and_no_dead_slots() -> None:
-    from adaptrade.backtest import portfolio_fills, portfolio_layout, portfolio_results
+    from adaptrade.portfolio import fills as portfolio_fills, layout as portfolio_layout, results as portfolio_results
     from adaptrade.execution import broker, orders
     from adaptrade.risk import limits
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adaptrade.backtest.engine import run_backtest
-from adaptrade.backtest.portfolio import run_portfolio_backtest
-from adaptrade.backtest.portfolio_layout import (
+from adaptrade.portfolio.engine import run_portfolio_backtest
+from adaptrade.portfolio.layout import (
     F_ORDER,
     F_PX,
     F_QTY,
@@ -25,7 +25,7 @@ from adaptrade.backtest.portfolio_layout import (
     O_NOTIONAL,
     O_SIDE,
     O_SYM,
-    T_PAPER,
+    PT_PAPER,
 )
 from adaptrade.data.bars import Bars
 from adaptrade.data.synthetic import generate
@@ -50,7 +50,7 @@ def _assert_same(bars: Bars, cfg: StrategyConfig) -> None:
     po = run_portfolio_backtest(bars, cfg, RiskLimits.off(cfg.initial_cash))
     assert len(ps.trades) > 0
     np.testing.assert_allclose(po.trades[:, :8], ps.trades, rtol=1e-9, equal_nan=True)
-    assert not po.trades[:, T_PAPER].any()
+    assert not po.trades[:, PT_PAPER].any()
     np.testing.assert_allclose(po.equity, ps.equity[0], rtol=1e-9)
     np.testing.assert_allclose(po.changes, ps.changes, rtol=1e-12)
     np.testing.assert_allclose(po.final_states[:, LEARNED], ps.final_states[:, LEARNED], rtol=1e-12, equal_nan=True)
@@ -129,7 +129,7 @@ def test_small_participation_spreads_orders_and_reports_the_rest() -> None:
     lim = RiskLimits(kelly_fraction=0.0, max_position=0.5, participation=1e-4, max_order_bars=3)
     out = run_portfolio_backtest(bars, StrategyConfig(), lim)
     check_invariants(out, lim)
-    from adaptrade.backtest.portfolio_results import build_portfolio_result
+    from adaptrade.portfolio.results import build_portfolio_result
 
     pr = build_portfolio_result(out, None, "none")
     multi = pr.fills.groupby("order_id").size()
@@ -159,7 +159,7 @@ def test_no_lookahead_future_bars_do_not_change_the_past() -> None:
 def test_limit_entries_never_fill_above_their_limit() -> None:
     bars = generate([f"S{i}" for i in range(6)], 800, seed=21)
     out = run_portfolio_backtest(bars, StrategyConfig(), RiskLimits(limit_above_bps=0.0, kelly_fraction=0.0))
-    from adaptrade.backtest.portfolio_layout import O_LIMIT, O_TYPE
+    from adaptrade.portfolio.layout import O_LIMIT, O_TYPE
 
     lim_orders = out.orders[:, O_TYPE] == 1
     assert lim_orders.any()
@@ -178,7 +178,7 @@ def test_buffers_grow_and_rerun_to_the_same_result() -> None:
 
 
 def test_entries_compete_for_cash_most_oversold_first() -> None:
-    from adaptrade.backtest.portfolio_layout import RE_RULE, RE_SYM, RE_T
+    from adaptrade.portfolio.layout import RE_RULE, RE_SYM, RE_T
     from adaptrade.risk.rules import RULE_CASH, RULE_MAX_GROSS, RULE_TOO_SMALL
 
     one = generate(["AAA"], 600, seed=17)

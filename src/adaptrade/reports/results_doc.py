@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adaptrade.research.present import fmt, seed_table, sweep_verdict
+from adaptrade.reports.research import fmt, seed_table, sweep_verdict
 
 COMMAND = "make results   # = adaptrade experiment phase7 --out out/results --write-docs docs/results.md"
 
@@ -112,11 +112,11 @@ def write_results(path: Path, doc: dict[str, Any], settings: Any, data_dir: Path
     """Run the sweeps and the random-walk check, then write the whole Markdown file."""
     from dataclasses import replace
 
-    from adaptrade.backtest.runner import RunRequest
+    from adaptrade.parallel.runner import RunRequest
     from adaptrade.research.nulltest import random_walk_false_positives
     from adaptrade.research.phase7 import strategy_config
     from adaptrade.research.sweep import trial_settings
-    from adaptrade.research.sweepcmd import sweep_and_record
+    from adaptrade.research.recorded import sweep_and_record
 
     cfg = doc["config"]
     sweeps = {}

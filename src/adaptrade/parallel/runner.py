@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from adaptrade.backtest.batching import (
+from adaptrade.parallel.batching import (
     ArchiveSpec,
     Batch,
     BatchOutcome,
@@ -22,7 +22,7 @@ from adaptrade.backtest.batching import (
     run_batch,
 )
 from adaptrade.backtest.engine import EngineOutput
-from adaptrade.backtest.executors import (
+from adaptrade.parallel.executors import (
     BatchFn,
     Executor,
     SerialExecutor,
@@ -142,7 +142,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
             raise ConfigError("--seed must be a non-negative integer", field="seed")
         if req.bars < 30:
             raise ConfigError("--bars must be at least 30", field="bars")
-        end = req.end or "2024-03-08"
+        end = req.end or settings.data_end
         bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
             bars = bars.slice_dates(req.start, None)
@@ -187,11 +187,11 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
     series = load_benchmark(data_dir, bars.dates, settings.price_basis)
     notes.append(f"benchmark {series.note}")
-    from adaptrade.data.sample import sample_dir
+    from adaptrade.data.sample import SAMPLE_END, SAMPLE_START, sample_dir
 
     if Path(series.file).parent == sample_dir() and Path(data_dir).resolve() != sample_dir().resolve():
         notes.append(f"WARNING: {data_dir} has no {series.symbol} file; the shipped sample's copy "
-                     "(2014-03-10..2024-03-08) is used, and stocks outside those dates get no benchmark return")
+                     f"({SAMPLE_START}..{SAMPLE_END}) is used, and stocks outside those dates get no benchmark return")
     return LoadedData(bars, series.close, series.symbol, data_dir, tuple(notes), quality)
 
 
@@ -224,7 +224,7 @@ def data_spec(req: RunRequest, settings: Settings, loaded: LoadedData, remote: b
     if not remote:
         return MemorySpec(loaded.bars)
     if req.source == "synthetic":
-        return SyntheticSpec(n_bars=req.bars, seed=req.seed, end=req.end or "2024-03-08", start=req.start,
+        return SyntheticSpec(n_bars=req.bars, seed=req.seed, end=req.end or settings.data_end, start=req.start,
                              cache_dir=str(settings.cache_dir) if settings.cache_dir else None)
     return ArchiveSpec(data_dir=str(loaded.data_dir), cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
                        policy=settings.repair_policy, jump_threshold=settings.jump_threshold,

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adaptrade.backtest import runner
-from adaptrade.backtest.batching import Batch, BatchResult, StockBatcher, run_batch
-from adaptrade.backtest.executors import ProcessExecutor, SerialExecutor, make_executor
-from adaptrade.backtest.output import params_frame, stocks_frame, summary, trades_frame
+from adaptrade.parallel import runner
+from adaptrade.parallel.batching import Batch, BatchResult, StockBatcher, run_batch
+from adaptrade.parallel.executors import ProcessExecutor, SerialExecutor, make_executor
+from adaptrade.reports.files import params_frame, stocks_frame, summary, trades_frame
 from adaptrade.errors import ConfigError
 from adaptrade.settings import Settings
 

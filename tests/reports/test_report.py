@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from adaptrade.backtest.engine import run_backtest
-from adaptrade.backtest.report import (
+from adaptrade.reports.html import (
     MAX_POINTS,
     TABLE_ROWS,
     _downsample,
@@ -228,7 +228,7 @@ def _account(res: BacktestResult) -> pd.DataFrame:
 
 
 def test_portfolio_account_figures_come_first_and_stay_bounded(tmp_path: Path, three: BacktestResult) -> None:
-    from adaptrade.backtest.report import ACCOUNT_DRAWDOWN_TITLE
+    from adaptrade.reports.html import ACCOUNT_DRAWDOWN_TITLE
 
     plain = write_report(three, tmp_path / "p.html").read_text()
     assert "portfolio mode" not in plain and "Account drawdown" not in plain
@@ -246,7 +246,7 @@ def test_portfolio_account_figures_come_first_and_stay_bounded(tmp_path: Path, t
 
 
 def test_portfolio_account_curve_is_normalised(tmp_path: Path, three: BacktestResult) -> None:
-    from adaptrade.backtest.report import _account_figures
+    from adaptrade.reports.html import _account_figures
 
     acct = _account(three)
     equity, drawdown = _account_figures(acct, three, "^SYNTH-SPX")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 def warm() -> None:
     """Run a 2-stock, 100-bar backtest: loads numba's cached kernels, the calendar and the imports."""
-    from adaptrade.backtest.batching import Batch, SyntheticSpec, run_batch
+    from adaptrade.parallel.batching import Batch, SyntheticSpec, run_batch
+    from adaptrade.settings import DATA_END
     from adaptrade.strategy.params import StrategyConfig
 
-    run_batch(Batch(0, ("WARM-A", "WARM-B"), SyntheticSpec(n_bars=100, seed=0, end="2024-03-08"), StrategyConfig()))
+    run_batch(Batch(0, ("WARM-A", "WARM-B"), SyntheticSpec(n_bars=100, seed=0, end=DATA_END), StrategyConfig()))
 
 
 warm()

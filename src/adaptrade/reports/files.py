@@ -87,7 +87,7 @@ def write_outputs(
         eq["symbol"] = eq["symbol"].astype(str)
         eq.to_parquet(tmp / "equity.parquet", index=False)
         if len(result.stocks):  # every batch failed: no report to draw, the rest says so
-            from adaptrade.backtest.report import write_report
+            from adaptrade.reports.html import write_report
 
             write_report(result, tmp / "report.html", symbol=report_symbol, account=account)
         out_dir.mkdir(exist_ok=True)

@@ -81,7 +81,7 @@ def test_report_shows_the_account_and_stays_bounded(portfolio_run: Path) -> None
 
     from plotly.offline import get_plotlyjs
 
-    from adaptrade.backtest.report import ACCOUNT_DRAWDOWN_TITLE, MAX_POINTS
+    from adaptrade.reports.html import ACCOUNT_DRAWDOWN_TITLE, MAX_POINTS
 
     page = (portfolio_run / "report.html").read_text(encoding="utf-8")
     assert "adaptrade backtest report (portfolio mode: one account)" in page

@@ -183,8 +183,8 @@ def test_benchmark_return_needs_the_stocks_own_dates() -> None:
 
 
 def test_reused_out_folder_never_mixes_runs_and_empty_runs_write_no_report(tmp_path: Path) -> None:
-    from adaptrade.backtest import runner
-    from adaptrade.backtest.output import write_outputs
+    from adaptrade.parallel import runner
+    from adaptrade.reports.files import write_outputs
     from adaptrade.settings import load_settings
 
     out = tmp_path / "o"

@@ -10,25 +10,25 @@ import math
 import numpy as np
 from numba import njit
 
-from adaptrade.backtest.portfolio_fills import (
-    B_CASH,
-    B_RESERVED,
+from adaptrade.portfolio.fills import (
+    BOOK_CASH,
+    BOOK_RESERVED,
     idle_bar,
     log_event,
     record_trade,
     work_order,
 )
-from adaptrade.backtest.portfolio_layout import (
-    A_ID,
-    P_COST,
-    P_EXITING,
-    P_LAST_CLOSE,
-    P_PAPER,
-    P_PAPER_PENDING,
-    P_REALIZED,
-    P_SHARES,
+from adaptrade.portfolio.layout import (
+    ACT_ID,
+    POS_COST,
+    POS_EXITING,
+    POS_LAST_CLOSE,
+    POS_PAPER,
+    POS_PAPER_PENDING,
+    POS_REALIZED,
+    POS_SHARES,
 )
-from adaptrade.backtest.portfolio_orders import (
+from adaptrade.portfolio.orders import (
     cancel,
     log_changes,
     new_order,
@@ -38,15 +38,15 @@ from adaptrade.backtest.portfolio_orders import (
 from adaptrade.execution.liquidity import estimated_cost_bps
 from adaptrade.execution.orders import DAY, GTC, LIMIT, MARKET, choose_order_type
 from adaptrade.risk.limits import (
-    R_IMPACT_K,
-    R_INITIAL_CASH,
-    R_LIMIT_ABOVE_BPS,
-    R_LIMIT_GTC,
-    R_MAX_ORDER_BARS,
+    LIM_IMPACT_K,
+    LIM_INITIAL_CASH,
+    LIM_LIMIT_ABOVE_BPS,
+    LIM_LIMIT_GTC,
+    LIM_MAX_ORDER_BARS,
 )
 from adaptrade.risk.rules import (
-    A_BREAKER,
-    A_PEAK,
+    ACC_BREAKER,
+    ACC_PEAK,
     RULE_STOP_PCT,
     breaker_update,
     stop_rule,
@@ -74,40 +74,40 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
     held = np.empty(n, dtype=np.int64)
     cand = np.empty(n, dtype=np.int64)
     strength = np.empty(n)
-    book[B_CASH] = risk[R_INITIAL_CASH]
-    book[B_RESERVED] = 0.0
-    acct[A_PEAK] = risk[R_INITIAL_CASH]
-    hwm = risk[R_INITIAL_CASH]  # never re-based: the reported drawdown (the breaker keeps its own peak)
+    book[BOOK_CASH] = risk[LIM_INITIAL_CASH]
+    book[BOOK_RESERVED] = 0.0
+    acct[ACC_PEAK] = risk[LIM_INITIAL_CASH]
+    hwm = risk[LIM_INITIAL_CASH]  # never re-based: the reported drawdown (the breaker keeps its own peak)
     for t in range(T):
         for i in range(n):  # 1) fills on bar t
             if not valid[i, t]:
-                if act[i, A_ID] >= 0.0:  # no data: nothing fills, but the bar counts toward max_order_bars
+                if act[i, ACT_ID] >= 0.0:  # no data: nothing fills, but the bar counts toward max_order_bars
                     idle_bar(i, t, act[i], book, orders, hist, events, counts)
                 continue
             event[:] = 0.0
-            if pos[i, P_PAPER_PENDING] != 0.0:
+            if pos[i, POS_PAPER_PENDING] != 0.0:
                 o = open_[i, t]
                 paper_fill(i, t, o if (math.isfinite(o) and o > 0.0) else close[i, t], vol[i, t], pos[i], states[i], params, trades, counts, event)
-            elif act[i, A_ID] >= 0.0:
+            elif act[i, ACT_ID] >= 0.0:
                 work_order(i, t, open_[i, t], high[i, t], low[i, t], close[i, t], volume[i, t], vol[i, t], act[i], pos[i],
                            states[i], params, risk, book, orders, fills, hist, trades, events, counts, event)
             log_changes(changes, counts, event, i, t)
         value = 0.0  # 2) mark to market at the close
         for i in range(n):
             if valid[i, t]:
-                pos[i, P_LAST_CLOSE] = close[i, t]
-            v = pos[i, P_SHARES] * pos[i, P_LAST_CLOSE] if pos[i, P_SHARES] > 0.0 else 0.0
+                pos[i, POS_LAST_CLOSE] = close[i, t]
+            v = pos[i, POS_SHARES] * pos[i, POS_LAST_CLOSE] if pos[i, POS_SHARES] > 0.0 else 0.0
             value += v
-            pnl[i, t] = pos[i, P_REALIZED] + v - pos[i, P_COST]
-            in_market[i, t] = pos[i, P_SHARES] > 0.0
-        eq = book[B_CASH] + value
+            pnl[i, t] = pos[i, POS_REALIZED] + v - pos[i, POS_COST]
+            in_market[i, t] = pos[i, POS_SHARES] > 0.0
+        eq = book[BOOK_CASH] + value
         rule, dd = breaker_update(acct, eq, t, risk)
         if rule != 0:
-            log_event(events, counts, t, -1, rule, dd, acct[A_PEAK])
+            log_event(events, counts, t, -1, rule, dd, acct[ACC_PEAK])
         hwm = max(hwm, eq)
         true_dd = 1.0 - eq / hwm if hwm > 0.0 else 0.0
-        curves[0, t], curves[1, t], curves[2, t], curves[3, t], curves[4, t] = eq, book[B_CASH], value / eq, true_dd, acct[A_BREAKER]
-        exposure = value + book[B_RESERVED]
+        curves[0, t], curves[1, t], curves[2, t], curves[3, t], curves[4, t] = eq, book[BOOK_CASH], value / eq, true_dd, acct[ACC_BREAKER]
+        exposure = value + book[BOOK_RESERVED]
         n_cand = 0
         for i in range(n):  # 3) stops, signals, sizing, new orders at the close
             signal[i, t] = 0
@@ -115,64 +115,64 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                 continue
             st = states[i]
             last = t == T - 1  # only the backtest's final close is special, never when a stock's data ends
-            if pos[i, P_SHARES] > 0.0 and pos[i, P_EXITING] == 0.0 and not last:
+            if pos[i, POS_SHARES] > 0.0 and pos[i, POS_EXITING] == 0.0 and not last:
                 r = stop_rule(close[i, t], st[S_ENTRY_PRICE], vol[i, t], risk)
                 if r != 0:
-                    if act[i, A_ID] >= 0.0:
+                    if act[i, ACT_ID] >= 0.0:
                         cancel(act[i], t, book, orders, hist, counts)
-                    pos[i, P_EXITING] = 2.0 if r == RULE_STOP_PCT else 3.0
+                    pos[i, POS_EXITING] = 2.0 if r == RULE_STOP_PCT else 3.0
                     log_event(events, counts, t, i, r, st[S_ENTRY_PRICE], close[i, t])
             sig = decide(st, params, rsi[i, :, t])
             signal[i, t] = sig
             if last:
                 continue
             if sig < 0:
-                if pos[i, P_PAPER] != 0.0:
-                    pos[i, P_PAPER_PENDING] = -1.0
-                elif pos[i, P_SHARES] > 0.0 and pos[i, P_EXITING] == 0.0:
-                    if act[i, A_ID] >= 0.0:
+                if pos[i, POS_PAPER] != 0.0:
+                    pos[i, POS_PAPER_PENDING] = -1.0
+                elif pos[i, POS_SHARES] > 0.0 and pos[i, POS_EXITING] == 0.0:
+                    if act[i, ACT_ID] >= 0.0:
                         cancel(act[i], t, book, orders, hist, counts)
-                    pos[i, P_EXITING] = 1.0
-            elif sig > 0 and act[i, A_ID] < 0.0 and pos[i, P_SHARES] == 0.0 and pos[i, P_PAPER] == 0.0 and pos[i, P_PAPER_PENDING] == 0.0:
+                    pos[i, POS_EXITING] = 1.0
+            elif sig > 0 and act[i, ACT_ID] < 0.0 and pos[i, POS_SHARES] == 0.0 and pos[i, POS_PAPER] == 0.0 and pos[i, POS_PAPER_PENDING] == 0.0:
                 buy_eff, _ = effective_thresholds(st, params)
                 cand[n_cand] = i
                 strength[n_cand] = buy_eff - rsi[i, int(st[S_PERIOD_IDX]), t]  # how far below its buy threshold
                 n_cand += 1
-            if pos[i, P_EXITING] > 0.0 and act[i, A_ID] < 0.0 and pos[i, P_SHARES] > 0.0:
-                q = pos[i, P_SHARES]
-                cost_bps = estimated_cost_bps(q, adv[i, t], vol[i, t], spread[i, t], risk[R_IMPACT_K])
-                otype = choose_order_type(True, cost_bps, risk[R_LIMIT_ABOVE_BPS])  # exits are urgent: market
-                new_order(i, t, -1, otype, GTC, np.nan, q, q * close[i, t], int(pos[i, P_EXITING]),
-                           risk[R_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
+            if pos[i, POS_EXITING] > 0.0 and act[i, ACT_ID] < 0.0 and pos[i, POS_SHARES] > 0.0:
+                q = pos[i, POS_SHARES]
+                cost_bps = estimated_cost_bps(q, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
+                otype = choose_order_type(True, cost_bps, risk[LIM_LIMIT_ABOVE_BPS])  # exits are urgent: market
+                new_order(i, t, -1, otype, GTC, np.nan, q, q * close[i, t], int(pos[i, POS_EXITING]),
+                           risk[LIM_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
         for k in np.argsort(-strength[:n_cand], kind="mergesort"):  # 4) entries compete for cash: most oversold first
             i = cand[k]
             w = size_entry(i, t, eq, exposure, states[i], pos, act, book, acct, ret, risk, events, counts, held)
             if w <= 0.0:
-                pos[i, P_PAPER_PENDING] = 1.0
+                pos[i, POS_PAPER_PENDING] = 1.0
                 continue
             notional = w * eq
             c = close[i, t]
             qty = notional / c
-            cost_bps = estimated_cost_bps(qty, adv[i, t], vol[i, t], spread[i, t], risk[R_IMPACT_K])
-            if choose_order_type(False, cost_bps, risk[R_LIMIT_ABOVE_BPS]) == LIMIT:
-                tif = GTC if risk[R_LIMIT_GTC] != 0.0 else DAY
-                new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[R_MAX_ORDER_BARS] if tif == GTC else 1.0,
+            cost_bps = estimated_cost_bps(qty, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
+            if choose_order_type(False, cost_bps, risk[LIM_LIMIT_ABOVE_BPS]) == LIMIT:
+                tif = GTC if risk[LIM_LIMIT_GTC] != 0.0 else DAY
+                new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[LIM_MAX_ORDER_BARS] if tif == GTC else 1.0,
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
             else:
-                new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[R_MAX_ORDER_BARS],
+                new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[LIM_MAX_ORDER_BARS],
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
-            book[B_RESERVED] += notional
+            book[BOOK_RESERVED] += notional
             exposure += notional
     for i in range(n):  # end: cancel what still works, report open positions marked at the last close
-        if act[i, A_ID] >= 0.0:
+        if act[i, ACT_ID] >= 0.0:
             cancel(act[i], T - 1, book, orders, hist, counts)
         st = states[i]
-        mark = pos[i, P_LAST_CLOSE]
-        if pos[i, P_SHARES] > 0.0:
-            value = pos[i, P_SHARES] * mark
-            record_trade(trades, counts, i, st[S_ENTRY_T], -1.0, st[S_ENTRY_PRICE], np.nan, pos[i, P_SHARES],
-                         value - pos[i, P_COST], value / pos[i, P_COST] - 1.0, 0.0, 3.0)
-        elif pos[i, P_PAPER] != 0.0:
+        mark = pos[i, POS_LAST_CLOSE]
+        if pos[i, POS_SHARES] > 0.0:
+            value = pos[i, POS_SHARES] * mark
+            record_trade(trades, counts, i, st[S_ENTRY_T], -1.0, st[S_ENTRY_PRICE], np.nan, pos[i, POS_SHARES],
+                         value - pos[i, POS_COST], value / pos[i, POS_COST] - 1.0, 0.0, 3.0)
+        elif pos[i, POS_PAPER] != 0.0:
             record_trade(trades, counts, i, st[S_ENTRY_T], -1.0, st[S_ENTRY_PRICE], np.nan, 0.0, 0.0,
                          mark / st[S_ENTRY_COST] - 1.0, 1.0, 3.0)
 

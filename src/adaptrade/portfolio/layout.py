@@ -3,15 +3,15 @@ numba compiles into the loop: this file is part of the numba cache key, see adap
 
 from __future__ import annotations
 
-# per-stock account row pos[i, P_*]
-(P_SHARES, P_COST, P_REALIZED, P_LAST_CLOSE, P_PAPER, P_PAPER_PENDING, P_EXITING, P_EXIT_PROCEEDS,
- P_AVG_WIN, P_AVG_LOSS, P_ENTRY_T, P_EXIT_COST) = range(12)
+# per-stock account row pos[i, POS_*]
+(POS_SHARES, POS_COST, POS_REALIZED, POS_LAST_CLOSE, POS_PAPER, POS_PAPER_PENDING, POS_EXITING, POS_EXIT_PROCEEDS,
+ POS_AVG_WIN, POS_AVG_LOSS, POS_ENTRY_T, POS_EXIT_COST) = range(12)
 POS_FIELDS = 12
 
-# active order of a stock act[i, A_*] (A_ID = -1: none)
+# active order of a stock act[i, ACT_*] (ACT_ID = -1: none)
 # (type, time in force, creation bar and reason live in the order buffer; bars worked counts calendar bars)
-(A_ID, A_SIDE, A_TYPE, A_LIMIT, A_REM_NOTIONAL, A_REM_QTY, A_FILLED, A_FILLED_VALUE, A_MAX_BARS, A_BARS_WORKED,
- A_ADV, A_VOL, A_QTY) = range(13)
+(ACT_ID, ACT_SIDE, ACT_TYPE, ACT_LIMIT, ACT_REM_NOTIONAL, ACT_REM_QTY, ACT_FILLED, ACT_FILLED_VALUE, ACT_MAX_BARS, ACT_BARS_WORKED,
+ ACT_ADV, ACT_VOL, ACT_QTY) = range(13)
 ACT_FIELDS = 13
 
 # order buffer (row = order id)
@@ -28,9 +28,9 @@ H_ORDER, H_T, H_STATUS, H_FILLED, H_WHEN = range(5)
 HIST_FIELDS = 5
 
 # trades: the per-stock layout (backtest.kernel.T_*) plus these two
-T_PAPER, T_EXIT_REASON = 8, 9
+PT_PAPER, PT_EXIT_REASON = 8, 9
 PTRADE_FIELDS = 10
-EXIT_REASONS = ("signal", "stop_pct", "stop_vol", "")  # T_EXIT_REASON codes (3 = still open)
+EXIT_REASONS = ("signal", "stop_pct", "stop_vol", "")  # PT_EXIT_REASON codes (3 = still open)
 
 # risk events: symbol -1 = the account
 RE_T, RE_SYM, RE_RULE, RE_BEFORE, RE_AFTER = range(5)

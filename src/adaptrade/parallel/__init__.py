@@ -1,0 +1,1 @@
+"""Running backtests over batches of stocks: batch specs, executors (serial, processes, Dask), the runner."""

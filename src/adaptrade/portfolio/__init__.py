@@ -1,0 +1,1 @@
+"""Portfolio mode: one account over many stocks (compiled loop, orders, fills, risk, results)."""

@@ -1,0 +1,1 @@
+"""Presentation: terminal tables, output files and the HTML reports, all pure functions of results."""
