@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,6 +110,18 @@ class Settings(BaseSettings):
         "carry", description="What out-of-sample starts from: learned state carried, learned parameters frozen, or fresh."
     )
     bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="Bootstrap resamples for confidence intervals.")
+    # monitoring and alerting (docs/monitoring.md)
+    alert_drawdown_limit: float = Field(
+        0.15, gt=0, lt=1, description="Drawdown (share of peak equity) past which DrawdownPastLimit pages; exported as a gauge."
+    )
+    alert_no_data_minutes: float = Field(30.0, gt=0, description="Minutes without processed bars before NoData fires.")
+    metrics_max_runs: int = Field(50, ge=1, description="Runs whose per-run gauges /metrics keeps (oldest dropped).")
+    pagerduty_routing_key: SecretStr | None = Field(None, description="PagerDuty Events API v2 routing key (never logged).")
+    pagerduty_routing_key_file: Path | None = Field(None, description="File holding the routing key (instead of the key itself).")
+    pagerduty_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint.")
+    pagerduty_source: str = Field("adaptrade", min_length=1, description="payload.source of direct pages.")
+    pagerduty_timeout: float = Field(10.0, gt=0, description="Seconds per request to the Events API.")
+    pagerduty_max_attempts: int = Field(5, ge=1, le=20, description="Tries per event (timeouts, 5xx, 429) before giving up.")
 
 
 def load_settings(**overrides: object) -> Settings:
