@@ -156,3 +156,16 @@ def test_thresholds_from_settings_own_registry_and_http_exposition() -> None:
     fams = {f.name: f for f in text_string_to_metric_families(body)}
     assert fams["adaptrade_alert_drawdown_limit_ratio"].samples[0].value == 0.12
     assert fams["adaptrade_orders"].type == "counter" and fams["adaptrade_backtest_duration_seconds"].type == "histogram"
+
+
+def test_alert_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adaptrade.errors import ConfigError
+    from adaptrade.settings import load_settings
+
+    monkeypatch.setenv("ADAPTRADE_ALERT_DRAWDOWN_LIMIT", "1.5")
+    with pytest.raises(ConfigError, match="ADAPTRADE_ALERT_DRAWDOWN_LIMIT"):
+        load_settings()
+    monkeypatch.setenv("ADAPTRADE_ALERT_DRAWDOWN_LIMIT", "0.1")
+    monkeypatch.setenv("ADAPTRADE_METRICS_MAX_RUNS", "3")
+    s = load_settings()
+    assert (s.alert_drawdown_limit, Metrics(s).max_runs) == (0.1, 3)
