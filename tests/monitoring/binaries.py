@@ -17,9 +17,9 @@ PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus", "amtool": "pro
 def _apt_install(package: str) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
-    if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=900)
-        subprocess.run(cmd, env=env, capture_output=True, timeout=900)
+    if subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=900, check=False)
+        subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
 
 
 def require(binary: str) -> str:

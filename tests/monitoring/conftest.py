@@ -45,7 +45,11 @@ def alerting_stack(tmp_path_factory: pytest.TempPathFactory, stock_result: Backt
     recorded per-stock run, a recorded portfolio run, a finished job, API requests and a data load."""
     from adaptrade.data.validate import QualityReport, SymbolQuality
     from adaptrade.monitoring.metrics import Metrics
-    from adaptrade.monitoring.record import record_backtest, record_portfolio, record_quality
+    from adaptrade.monitoring.record import (
+        record_backtest,
+        record_portfolio,
+        record_quality,
+    )
     from adaptrade.settings import Settings
     from tests.monitoring.stack import StackProcesses
 

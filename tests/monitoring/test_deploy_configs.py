@@ -20,7 +20,7 @@ RULE_TESTS, AM = DEPLOY / "prometheus" / "tests" / "adaptrade.rules.test.yml", D
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def alert_rules() -> list[dict]:

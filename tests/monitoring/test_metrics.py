@@ -14,7 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from adaptrade.backtest.results import BacktestResult
 from adaptrade.data.validate import QualityReport, SymbolQuality
 from adaptrade.monitoring.metrics import Metrics, exported_names
-from adaptrade.monitoring.record import record_backtest, record_portfolio, record_quality
+from adaptrade.monitoring.record import (
+    record_backtest,
+    record_portfolio,
+    record_quality,
+)
 from adaptrade.portfolio.results import PortfolioResult
 from adaptrade.settings import Settings
 

@@ -9,7 +9,7 @@ import random
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -101,11 +101,11 @@ def test_5xx_is_retried_with_exponential_backoff_and_jitter(receiver: EventsRece
     assert len(sleeps) == 3
     for i, s in enumerate(sleeps):  # base 1 s doubling, each times a factor in [0.5, 1)
         assert 0.5 * 2**i <= s < 2**i
-    assert len(set(round(s / 2**i, 6) for i, s in enumerate(sleeps))) > 1  # jittered, not a fixed schedule
+    assert len({round(s / 2**i, 6) for i, s in enumerate(sleeps)}) > 1  # jittered, not a fixed schedule
 
 
 def test_429_waits_at_least_retry_after(receiver: EventsReceiver) -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     receiver.script.extend([Reply(429, headers={"Retry-After": "7"}), Reply(429, headers={"Retry-After": when}), Reply(429)])
     sleeps = Sleeps()
     d = notifier(receiver.url, sleeps).trigger("k", "x", "warning")

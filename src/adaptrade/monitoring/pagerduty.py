@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -146,7 +146,7 @@ class PagerDutyNotifier:
         payload: dict[str, Any] = {
             "summary": summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 3] + "...",
             "source": self.source, "severity": severity,
-            "timestamp": (timestamp or datetime.now(timezone.utc)).isoformat(),
+            "timestamp": (timestamp or datetime.now(UTC)).isoformat(),
         }
         for name, v in (("component", component), ("group", group), ("class", event_class)):
             if v:

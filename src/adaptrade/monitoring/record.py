@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from prometheus_client import Counter
 
 from adaptrade.backtest.aggregate import aggregate
 from adaptrade.backtest.results import BacktestResult
@@ -20,13 +21,13 @@ from adaptrade.portfolio.results import PortfolioResult, account_summary
 DEFECT_KINDS = ("missing_sessions", "zero_volume", "nan_rows", "jumps")
 
 
-def _count_sides(counter: object, frame: pd.DataFrame, mode: str) -> None:
+def _count_sides(counter: Counter, frame: pd.DataFrame, mode: str) -> None:
     """Add one per row of `frame` (columns symbol, side) to `counter{symbol, side, mode}`."""
     if frame.empty:
         return
     sizes = frame.groupby(["symbol", "side"], observed=True).size()
     for (symbol, side), n in sizes.items():
-        counter.labels(str(symbol), str(side), mode).inc(int(n))  # type: ignore[attr-defined]
+        counter.labels(str(symbol), str(side), mode).inc(int(n))
 
 
 def _pnl(trades: pd.DataFrame, closed: pd.Series) -> tuple[float, float]:
@@ -36,8 +37,9 @@ def _pnl(trades: pd.DataFrame, closed: pd.Series) -> tuple[float, float]:
     return float(pnl[mask].sum()), float(pnl[~mask].sum())
 
 
-def _finite(x: object) -> float | None:
-    v = float(x) if x is not None else float("nan")  # type: ignore[arg-type]
+def _finite(x: float | None) -> float | None:
+    """x, or None when it is missing or not finite (the gauge then shows NaN)."""
+    v = float(x) if x is not None else float("nan")
     return v if np.isfinite(v) else None
 
 
