@@ -55,7 +55,7 @@ class Stack:
     receiver: EventsReceiver
     prometheus_url: str
     alertmanager_url: str
-    logs: Callable[[], str]
+    logs: Callable[..., str]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -73,8 +73,9 @@ class StackProcesses:
         self.server: Any = None
         self.receiver: EventsReceiver | None = None
 
-    def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for _, log in self.procs if log.exists())
+    def logs(self, tail: int | None = 3000) -> str:
+        """The processes' logs (the last `tail` characters of each; None: all of them)."""
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-tail if tail else 0:]}" for _, log in self.procs if log.exists())
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log = self.work / f"{name}.log"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.monitoring.stack import ROUTING_KEY, Stack, wait_until
+from tests.monitoring.stack import ROUTING_KEY, Stack, get_json, wait_until
 
 
 def pages(events: list[dict[str, Any]], run: str, alert: str, action: str = "trigger") -> list[dict[str, Any]]:
@@ -25,6 +25,9 @@ def pages(events: list[dict[str, Any]], run: str, alert: str, action: str = "tri
 @pytest.mark.slow
 def test_drawdown_past_limit_pages_once_resolves_and_breaker_inhibits(alerting_stack: Stack) -> None:
     s = alerting_stack
+    loaded = get_json(f"{s.prometheus_url}/api/v1/rules")["data"]["groups"]
+    assert {r["name"] for g in loaded for r in g["rules"]} >= {"AdaptradeDrawdownPastLimit", "AdaptradeCircuitBreakerTripped",
+                                                                "AdaptradeJobFailed", "AdaptradeNoData", "AdaptradeApiErrorRate"}
     s.metrics.set_run("e2e", "paper", {"drawdown": 0.05, "breaker": 0.0})
     wait_until(lambda: s.query('adaptrade_drawdown_ratio{run="e2e"} == 0.05'), 30, "gauge scraped", s.logs)
     time.sleep(3)  # three evaluations below the limit
@@ -53,3 +56,4 @@ def test_drawdown_past_limit_pages_once_resolves_and_breaker_inhibits(alerting_s
     assert s.query('ALERTS{alertname="AdaptradeDrawdownPastLimit", run="e2e-breaker", alertstate="firing"}')
     assert pages(found, "e2e-breaker", "AdaptradeDrawdownPastLimit") == []
     assert all(e["routing_key"] == ROUTING_KEY for e in found)
+    assert "integration=pagerduty" in s.logs(None) and ROUTING_KEY not in s.logs(None)  # Alertmanager logs at debug, without the key
