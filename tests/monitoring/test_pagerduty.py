@@ -111,7 +111,17 @@ def test_429_waits_at_least_retry_after(receiver: EventsReceiver) -> None:
     d = notifier(receiver.url, sleeps).trigger("k", "x", "warning")
     assert d.sent and d.attempts == 4
     assert sleeps[0] >= 7 and 25 <= sleeps[1] <= 31 and sleeps[2] < 4  # no header: plain backoff
-    assert retry_after_seconds("12") == 12 and retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    assert retry_after_seconds("12") == 12 and retry_after_seconds("1.5") == 1.5
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_a_retry_after_longer_than_the_cap_gives_up_instead_of_blocking(receiver: EventsReceiver) -> None:
+    receiver.script.append(Reply(429, headers={"Retry-After": "3600"}))
+    sleeps = Sleeps()
+    n = notifier(receiver.url, sleeps, max_retry_after=120)
+    with pytest.raises(PagerDutyError, match="3600 s"):
+        n.trigger("k", "x", "critical")
+    assert sleeps == [] and len(receiver.received) == 1 and n.open_incidents == set()
 
 
 def test_timeout_is_retried_and_lands_in_the_same_incident(receiver: EventsReceiver) -> None:

@@ -3,7 +3,8 @@
 Every event carries an explicit dedup key, so a retried trigger lands in the same incident; a trigger
 for a key this notifier already opened (and has not resolved) is not sent again. Timeouts, connection
 errors, 5xx and 429 are retried with exponential backoff and jitter (429 waits at least Retry-After);
-other 4xx are refused at once. The routing key is never logged, repr'd or put in an error message.
+other 4xx are refused at once, and so is a Retry-After longer than `max_retry_after` (rather than
+block the caller). The routing key is never logged, repr'd or put in an error message.
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -98,7 +101,8 @@ class PagerDutyNotifier:
 
     def __init__(self, routing_key: SecretStr | str, *, url: str = EVENTS_URL, source: str = "adaptrade",
                  timeout: float = 10.0, max_attempts: int = 5, base_delay: float = 1.0, max_delay: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
+                 max_retry_after: float = 300.0, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
         secret = routing_key if isinstance(routing_key, SecretStr) else SecretStr(routing_key)
         if not secret.get_secret_value():
             raise ConfigError("empty PagerDuty routing key", field="pagerduty_routing_key")
@@ -107,6 +111,7 @@ class PagerDutyNotifier:
         self._key = secret
         self.url, self.source, self.timeout = url, source, timeout
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.max_retry_after = max_retry_after  # a longer Retry-After gives up instead of blocking the caller
         self._sleep, self._rng = sleep, rng if rng is not None else random.Random()
         self._open: dict[str, str] = {}  # dedup key -> sending | triggered | acknowledged
         self._lock = threading.Lock()
@@ -206,6 +211,9 @@ class PagerDutyNotifier:
                 problem = f"HTTP {exc.code} {text.strip()[:200]}".strip()
                 if exc.code == 429:
                     wait = retry_after_seconds(exc.headers.get("Retry-After"))
+                    if wait is not None and wait > self.max_retry_after:
+                        raise PagerDutyError(f"Events API rate-limits the {action} of {key} for {wait:.0f} s "
+                                             f"(more than {self.max_retry_after:.0f} s); not waiting", field="pagerduty_url") from None
                 elif exc.code < 500:
                     raise PagerDutyError(f"Events API refused the {action} of {key}: {problem}", field="pagerduty_url") from None
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
