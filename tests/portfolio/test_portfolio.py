@@ -134,7 +134,9 @@ def test_small_participation_spreads_orders_and_reports_the_rest() -> None:
     pr = build_portfolio_result(out, None, "none")
     multi = pr.fills.groupby("order_id").size()
     assert (multi > 1).any(), "a large parent order should be filled over several bars"
-    unfilled = pr.orders[(pr.orders["status"] == "cancelled") & (pr.orders["filled_quantity"] < pr.orders["quantity"])]
+    from adaptrade.portfolio.results import incomplete
+
+    unfilled = pr.orders[(pr.orders["status"] == "cancelled") & incomplete(pr.orders)]
     assert len(unfilled) > 0 and (pr.events["rule"] == "unfilled").sum() >= len(unfilled[unfilled["side"] == "buy"]) > 0
     hist = pr.order_history(unfilled["order_id"].iloc[0])
     assert hist["status"].iloc[0] == "new" and hist["status"].iloc[-1] == "cancelled"

@@ -11,6 +11,8 @@ from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
     O_FILLED,
+    O_FILLED_NOTIONAL,
+    O_EST_QTY,
     O_LAST_T,
     O_LIMIT,
     O_NOTIONAL,
@@ -68,7 +70,7 @@ def test_an_order_in_a_stock_that_stops_trading_expires_and_releases_its_cash() 
     out2 = run_portfolio_backtest(b2, StrategyConfig(), lim)
     o = out2.orders[k]
     assert (int(o[O_SYM]), int(o[O_CREATED_T]), o[O_SIDE]) == (i, t0, 1.0)
-    assert o[O_STATUS] == CANCELLED and o[O_FILLED] < o[O_QTY]
+    assert o[O_STATUS] == CANCELLED and o[O_FILLED_NOTIONAL] < o[O_NOTIONAL]
     assert int(o[O_LAST_T]) == t0 + lim.max_order_bars  # every calendar bar counts, not only the stock's
     unfilled = out2.events[(out2.events[:, RE_RULE] == RULE_UNFILLED) & (out2.events[:, RE_SYM] == i)]
     assert int(unfilled[0, RE_T]) == t0 + lim.max_order_bars
@@ -117,7 +119,7 @@ def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
     assert len(o) > 0 and (o[:, O_TYPE] == orders.LIMIT).any() and (o[:, O_TYPE] == orders.MARKET).any()
     for row in o:
         i, t = int(row[O_SYM]), int(row[O_CREATED_T])
-        est = liquidity.estimated_cost_bps(row[O_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
+        est = liquidity.estimated_cost_bps(row[O_EST_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
         assert est == row[O_EST_COST_BPS]
         assert row[O_TYPE] == orders.choose_order_type(row[O_SIDE] < 0, est, lim.limit_above_bps)
 

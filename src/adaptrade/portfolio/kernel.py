@@ -142,7 +142,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                 q = pos[i, POS_SHARES]
                 cost_bps = estimated_cost_bps(q, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
                 otype = choose_order_type(True, cost_bps, risk[LIM_LIMIT_ABOVE_BPS])  # exits are urgent: market
-                new_order(i, t, -1, otype, GTC, np.nan, q, q * close[i, t], int(pos[i, POS_EXITING]),
+                new_order(i, t, -1, otype, GTC, np.nan, q, q, int(pos[i, POS_EXITING]),
                            risk[LIM_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
         for k in np.argsort(-strength[:n_cand], kind="mergesort"):  # 4) entries compete for cash: most oversold first
             i = cand[k]
@@ -156,10 +156,10 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
             cost_bps = estimated_cost_bps(qty, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
             if choose_order_type(False, cost_bps, risk[LIM_LIMIT_ABOVE_BPS]) == LIMIT:
                 tif = GTC if risk[LIM_LIMIT_GTC] != 0.0 else DAY
-                new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[LIM_MAX_ORDER_BARS] if tif == GTC else 1.0,
+                new_order(i, t, 1, LIMIT, tif, c, notional, qty, 0, risk[LIM_MAX_ORDER_BARS] if tif == GTC else 1.0,
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
             else:
-                new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[LIM_MAX_ORDER_BARS],
+                new_order(i, t, 1, MARKET, GTC, np.nan, notional, qty, 0, risk[LIM_MAX_ORDER_BARS],
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
             book[BOOK_RESERVED] += notional
             exposure += notional

@@ -32,6 +32,7 @@ from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
     O_FILLED,
+    O_FILLED_NOTIONAL,
     O_LAST_T,
     O_LIMIT,
     O_NOTIONAL,
@@ -61,7 +62,7 @@ from adaptrade.execution.orders import (
 from adaptrade.risk.limits import RULES
 
 ORDER_COLUMNS = ["order_id", "symbol", "side", "quantity", "order_type", "limit_price", "created", "status",
-                 "time_in_force", "notional", "filled_quantity", "avg_fill_price", "reason", "est_cost_bps", "last_update"]
+                 "time_in_force", "notional", "filled_quantity", "filled_notional", "avg_fill_price", "reason", "est_cost_bps", "last_update"]
 FILL_COLUMNS = ["order_id", "symbol", "side", "quantity", "price", "timestamp", "commission", "impact_bps"]
 OPEN_TIME, CLOSE_TIME = "T09:30:00", "T16:00:00"  # daily bars: fills at the open, orders/cancels at the close
 
@@ -108,11 +109,20 @@ def _orders_frame(out: PortfolioOutput, ids: np.ndarray) -> pd.DataFrame:
         "time_in_force": np.array(TIFS, dtype=object)[o[:, O_TIF].astype(np.intp)],
         "notional": o[:, O_NOTIONAL],
         "filled_quantity": o[:, O_FILLED],
+        "filled_notional": o[:, O_FILLED_NOTIONAL],
         "avg_fill_price": o[:, O_AVG_PX],
         "reason": np.array(ORDER_REASONS, dtype=object)[o[:, O_REASON].astype(np.intp)],
         "est_cost_bps": o[:, O_EST_COST_BPS],
         "last_update": _ts(dates, o[:, O_LAST_T], ""),
     }, columns=ORDER_COLUMNS)
+
+
+def incomplete(orders: pd.DataFrame) -> pd.Series:
+    """Orders not complete in their own unit: share orders below `quantity`, notional orders below `notional`."""
+    notional = orders["quantity"].isna()
+    short_qty = orders["filled_quantity"] < orders["quantity"] * (1.0 - 1e-9)
+    short_cash = orders["filled_notional"] < orders["notional"] * (1.0 - 1e-9)
+    return (notional & short_cash) | (~notional & short_qty)
 
 
 def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | None, benchmark_symbol: str,
@@ -177,7 +187,7 @@ def account_summary(pr: PortfolioResult) -> dict[str, Any]:
         "mean_gross": float(pr.account["gross"].mean()) if len(eq) else None,
         "max_gross": float(pr.account["gross"].max()) if len(eq) else None,
         "orders": len(o), "fills": len(pr.fills),
-        "orders_unfilled": int(((o["status"] == "cancelled") & (o["filled_quantity"] < o["quantity"])).sum()),
+        "orders_unfilled": int(((o["status"] == "cancelled") & incomplete(o)).sum()),
         "trades": int((~pr.trades_all["paper"]).sum()), "paper_trades": int(pr.trades_all["paper"].sum()),
         "rules_fired": {k: int(v) for k, v in pr.events["rule"].value_counts().sort_index().items()},
         "breaker_events": pr.events.loc[pr.events["rule"].isin(["breaker_tripped", "breaker_reset"]), ["date", "rule", "before"]]
