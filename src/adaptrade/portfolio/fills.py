@@ -153,11 +153,12 @@ def filled_in_unit(act_i: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float, vol_t: float,
+def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, known_v: float, vol_t: float,
                act_i: np.ndarray, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray, risk: np.ndarray,
                book: np.ndarray, orders: np.ndarray, fills: np.ndarray, hist: np.ndarray, trades: np.ndarray,
                events: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
-    """Work stock i's active order on bar t (a bar after the order was created)."""
+    """Work stock i's active order on bar t (a bar after the order was created); `known_v` is the volume
+    the participation cap may use: known before bar t's open (kernel.known_volume), never bar t's own."""
     oid = act_i[ACT_ID]
     k = int(oid)
     side = int(act_i[ACT_SIDE])
@@ -172,7 +173,7 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
     imp = 0.0
     fee = 0.0
     if math.isfinite(base):
-        room = participation_cap(v, risk[LIM_PARTICIPATION])
+        room = participation_cap(known_v, risk[LIM_PARTICIPATION])  # volume known before the open, not bar t's
         slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
         if side > 0:
             px0 = base * (1.0 + slip)
