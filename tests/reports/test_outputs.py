@@ -31,7 +31,7 @@ def test_files_and_headers(synthetic_run: Path) -> None:
     out = synthetic_run / "out"
     for name in ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html"):
         assert (out / name).exists(), name
-    assert (out / "stocks.csv").read_text().splitlines()[0] == STOCK_COLS
+    assert (out / "stocks.csv").read_text().splitlines()[0] == STOCK_COLS + ",alpha,beta,annual_return,annual_volatility,sortino,start,end"
     assert (out / "trades.csv").read_text().splitlines()[0] == TRADE_COLS
     assert (out / "params.csv").read_text().splitlines()[0] == "symbol,date,parameter,old_value,new_value,reason"
     eq = pd.read_parquet(out / "equity.parquet")

@@ -41,6 +41,9 @@ STOCK_COLUMNS = [
     "exposure",
     "recommended",
 ]
+# appended to stocks.csv after the contract columns (issue 10): CAPM alpha (annualised) and beta vs the
+# benchmark from daily excess returns, annualised return and volatility, Sortino, the stock's first/last date
+STOCK_EXTRA_COLUMNS = ["alpha", "beta", "annual_return", "annual_volatility", "sortino", "start", "end"]
 TRADE_COLUMNS = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "shares", "pnl", "return", "bars_held"]
 PARAM_COLUMNS = ["symbol", "date", "parameter", "old_value", "new_value", "reason"]
 
@@ -108,8 +111,11 @@ def build_result(
     wr = np.nan_to_num(m["win_rate"], nan=0.0)
     stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate)
     stocks["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
-    stocks["start"] = bars.dates[m["first_index"]]
-    stocks["end"] = bars.dates[m["last_index"]]
+    for col in STOCK_EXTRA_COLUMNS[:5]:
+        stocks[col] = m[col]
+    has = np.isfinite(m["total_return"])
+    stocks["start"] = np.where(has, np.datetime_as_string(bars.dates[m["first_index"]], unit="D"), "")
+    stocks["end"] = np.where(has, np.datetime_as_string(bars.dates[m["last_index"]], unit="D"), "")
     return BacktestResult(
         output=output,
         stocks=stocks,

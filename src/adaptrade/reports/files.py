@@ -16,6 +16,7 @@ from adaptrade.backtest.aggregate import aggregate, rank
 from adaptrade.backtest.results import (
     PARAM_COLUMNS,
     STOCK_COLUMNS,
+    STOCK_EXTRA_COLUMNS,
     TRADE_COLUMNS,
     BacktestResult,
 )
@@ -42,8 +43,8 @@ def _iso(s: pd.Series) -> pd.Series:
 
 
 def stocks_frame(result: BacktestResult) -> pd.DataFrame:
-    """The stocks.csv table: the contract columns, in order."""
-    return result.stocks[STOCK_COLUMNS]
+    """The stocks.csv table: the contract columns, in order, then the appended ones (alpha ... end)."""
+    return result.stocks[STOCK_COLUMNS + STOCK_EXTRA_COLUMNS]
 
 
 def trades_frame(result: BacktestResult) -> pd.DataFrame:
