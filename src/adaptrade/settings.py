@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # quality filter ("recommended for live trading")
     min_sharpe: float = 2.0
     min_win_rate: float = Field(0.85, ge=0, le=1)
+    min_trades_rank: int = Field(10, ge=0, description="Closed trades a stock needs to be ranked among the others, "
+                                 "recommended or featured; fewer: ranked after all others.")
     # online learning
     learning_alpha: float = Field(0.2, gt=0, le=1, description="EMA factor of OnlineLearningStats.")
     min_trades_to_adapt: int = Field(5, ge=1)

@@ -48,8 +48,8 @@ def test_reported_drawdown_is_from_the_never_reset_high_water_mark() -> None:
     true_dd = 1.0 - eq / np.maximum.accumulate(eq)
     np.testing.assert_allclose(out.curves[3], true_dd, atol=1e-12)
     pr = build_portfolio_result(out, None, "none")
-    assert abs(pr.account_summary()["max_drawdown"] - true_dd.max()) < 1e-12
-    np.testing.assert_allclose(pr.account["drawdown"].to_numpy(), true_dd, atol=1e-12)
+    assert abs(pr.account_summary()["max_drawdown"] + true_dd.max()) < 1e-12  # reported drawdowns are negative
+    np.testing.assert_allclose(pr.account["drawdown"].to_numpy(), -true_dd, atol=1e-12)
 
 
 def _truncated(bars: Bars, i: int, t_last: int) -> Bars:

@@ -85,6 +85,7 @@ def build_result(
     risk_free_rate: float = 0.0,
     min_sharpe: float = 2.0,
     min_win_rate: float = 0.85,
+    min_trades: int = 10,
     settings: dict[str, object] | None = None,
 ) -> BacktestResult:
     """Metrics per stock and the trade / parameter tables from one engine run."""
@@ -109,7 +110,7 @@ def build_result(
         stocks[col] = m[col]
     sharpe = np.nan_to_num(m["sharpe"], nan=-np.inf)
     wr = np.nan_to_num(m["win_rate"], nan=0.0)
-    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate)
+    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate) & (m["trades"] >= min_trades)
     stocks["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
     for col in STOCK_EXTRA_COLUMNS[:5]:
         stocks[col] = m[col]

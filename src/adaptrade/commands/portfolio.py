@@ -31,8 +31,21 @@ def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any
     info = runner.run_settings(req, settings, loaded)
     info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[])
     pr = build_portfolio_result(out, loaded.benchmark_close, loaded.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
-                                min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate, settings=info)
+                                min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate,
+                                min_trades=settings.min_trades_rank, settings=info)
     return pr, loaded
+
+
+def sectors_of(data_dir: Path | None, symbols: list[str]) -> dict[str, str]:
+    """GICS sectors of the symbols where the NASDAQ-100 list knows them (empty otherwise)."""
+    from adaptrade.errors import AdaptradeError
+    from adaptrade.universe.universe import NasdaqUniverse
+
+    try:
+        known = NasdaqUniverse(data_dir).nasdaq100().set_index("symbol")["sector"].to_dict()
+    except AdaptradeError:  # sectors are a label; an unreadable list leaves them empty
+        known = {}
+    return {s: str(known.get(s, "")) for s in symbols}
 
 
 def per_stock_beside(pr: PortfolioResult, settings: Any) -> dict[str, Any]:
@@ -88,6 +101,53 @@ def attribution_block(pr: PortfolioResult) -> str:
             f"{int(pr.result.stocks['trades'].sum())} closed trades")
 
 
+def _pct_abs(x: Any) -> str:
+    """A fraction as an unsigned percentage (volatility, exposure)."""
+    return "—" if x is None or math.isnan(x) else f"{x * 100:.2f}%"
+
+
+def _num(x: Any) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
+def comparison_table(agg: dict[str, Any]) -> Table:
+    """The account beside an equal-weight buy-and-hold of the same universe and the benchmark, same dates."""
+    bm = agg.get("benchmark") or {}
+    cols = [("account", agg), ("equal-weight buy & hold", agg.get("equal_weight_buy_hold") or {}),
+            (f"benchmark {bm.get('symbol') or ''}".strip(), bm)]
+    t = Table(title=f"account vs equal-weight buy & hold vs benchmark, {agg.get('start')} .. {agg.get('end')}", title_justify="left")
+    t.add_column("")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    for label, key, fmt in [("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
+                            ("annual volatility", "annual_volatility", _pct_abs), ("Sharpe", "sharpe", _num),
+                            ("Sortino", "sortino", _num), ("max drawdown", "max_drawdown", _pct), ("Calmar", "calmar", _num),
+                            ("alpha (annual, CAPM)", "alpha", _pct), ("beta", "beta", _num)]:
+        t.add_row(label, *[fmt(d.get(key)) for _, d in cols])
+    t.add_row("exposure (mean gross)", _pct_abs(agg.get("exposure")), "", "")
+    t.add_row("turnover (traded value / mean equity, per year)", _num(agg.get("turnover")), "", "")
+    return t
+
+
+def warmup_line(pr: PortfolioResult) -> str:
+    """How long the Kelly warm-up kept the account out of the market: bars and years before the first
+    real order, and how many entries the warm-up refused."""
+    from adaptrade.portfolio.layout import O_CREATED_T
+
+    out = pr.output
+    n_bars = out.bars.n_bars
+    refused = int((pr.events["rule"] == "kelly_warmup").sum()) if len(pr.events) else 0
+    if out.limits.kelly_fraction == 0.0:
+        return "Kelly sizing off: entries sized at max_position from the first signal"
+    first = int(out.orders[:, O_CREATED_T].min()) if len(out.orders) else None
+    if first is None:
+        return (f"Kelly warm-up: no order in {n_bars} bars ({n_bars / 252:.1f} years); {refused} entries refused "
+                f"until a strategy had {out.limits.kelly_min_trades} closed (paper) trades")
+    d0, d1 = out.bars.dates[0], out.bars.dates[first]
+    return (f"Kelly warm-up: out of the market for {first} bars ({first / 252:.1f} years, {d0} .. {d1}) before the first "
+            f"order; {refused} entries refused until a strategy had {out.limits.kelly_min_trades} closed (paper) trades")
+
+
 def account_table(pr: PortfolioResult) -> Table:
     """The account block printed under the per-stock attribution table."""
     a = pr.account_summary()
@@ -98,7 +158,7 @@ def account_table(pr: PortfolioResult) -> Table:
         ("starting cash -> final equity", f"{a['initial_cash']:,.0f} -> {a['final_equity']:,.0f}"),
         ("total return", _pct(a["total_return"])),
         ("sharpe", "—" if a["sharpe"] is None else f"{a['sharpe']:.2f}"),
-        ("max drawdown", "—" if a["max_drawdown"] is None else f"{a['max_drawdown'] * 100:.2f}%"),
+        ("max drawdown", _pct(a["max_drawdown"])),
         ("gross exposure mean / max", f"{a['mean_gross'] * 100:.1f}% / {a['max_gross'] * 100:.1f}%"),
         ("orders / fills / unfilled", f"{a['orders']} / {a['fills']} / {a['orders_unfilled']}"),
         ("trades (real / paper)", f"{a['trades']} / {a['paper_trades']}"),
@@ -118,9 +178,11 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     from adaptrade.portfolio.results import write_portfolio_files
     from adaptrade.reports.terminal import costs_line
 
-    pr, _ = run_portfolio_request(req, settings)
+    pr, loaded = run_portfolio_request(req, settings)
     doc = summary(pr.result)
+    doc["aggregate"] = pr.aggregate()  # the account's figures, not per-stock means of attribution rows
     doc["portfolio"] = pr.account_summary()
+    doc["portfolio"]["kelly_warmup"] = warmup_line(pr)
     doc["per_stock_mode"] = per_stock_beside(pr, settings)
     s = doc["settings"]
     console.print(f"[bold]{title} (portfolio mode: one account)[/bold]  {s['source']}, {len(s['symbols'])} stocks, "
@@ -131,15 +193,18 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     console.print(attribution_table(pr, top=top))
     console.print(attribution_block(pr), highlight=False)
     console.print(account_table(pr))
+    console.print(comparison_table(doc["aggregate"]))
+    console.print(warmup_line(pr), highlight=False)
     b = doc["per_stock_mode"]
     console.print(f"beside it, per-stock all-in mode on the same bars: mean return {_pct(b['mean_return'])} "
                   f"(= an equal-weight book of the {len(pr.result.stocks)} all-in strategies, no limits), "
                   f"{b['trades']} closed trades", highlight=False)
     if out is not None:
-        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account)
+        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account,
+                      attribution=pr.attribution(sectors_of(loaded.data_dir, list(pr.result.stocks["symbol"]))))
         write_portfolio_files(pr, out)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
-                      "orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
+                      "attribution.csv, orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
     if store:
         from adaptrade.storage.runs import RunStore
 

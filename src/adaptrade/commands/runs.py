@@ -57,7 +57,7 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
         return
     t = Table(title=f"runs in {escape(str(path))}", title_justify="left")
     for col in runs.columns:
-        t.add_column(col, justify="right" if col in ("stocks", "mean_return", "beat_share", "mean_sharpe") else "left", no_wrap=col in ("id", "created", "dates"))
+        t.add_column(col, justify="right" if col in ("stocks", "mean_return", "account_return", "beat_share", "mean_sharpe") else "left", no_wrap=col in ("id", "created", "dates"))
     runs["created"] = runs["created"].str.slice(0, 16).str.replace("T", " ")
     runs["dates"] = runs["dates"].str.replace(" .. ", "..")
     for r in runs.itertuples(index=False):
