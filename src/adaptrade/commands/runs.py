@@ -37,7 +37,8 @@ def _runs_fmt(key: str, v: object) -> str:
 
 @app.command("list")
 def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path).")) -> None:
-    """List the stored runs, oldest first."""
+    """List the stored runs, oldest first (`return`: mean over stocks for per-stock runs, the account's
+    total return for portfolio runs; `mode` says which)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -56,8 +57,14 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
         console.print(f"no runs stored yet in {escape(str(path))}")
         return
     t = Table(title=f"runs in {escape(str(path))}", title_justify="left")
+    # one return column: per-stock runs show the mean over stocks, portfolio runs the account's return
+    portfolio = runs["mode"] == "portfolio"
+    runs["mean_return"] = runs["mean_return"].astype(object).where(~portfolio, runs["account_return"])
+    runs = runs.drop(columns=["account_return"]).rename(columns={"mean_return": "return"})
+    runs["mode"] = runs["mode"].replace({"portfolio": "portf.", "per-stock": "stock"})
     for col in runs.columns:
-        t.add_column(col, justify="right" if col in ("stocks", "mean_return", "account_return", "beat_share", "mean_sharpe") else "left", no_wrap=col in ("id", "created", "dates"))
+        t.add_column(col, justify="right" if col in ("stocks", "return", "beat_share", "mean_sharpe") else "left",
+                     no_wrap=col in ("id", "created", "dates", "source"))
     runs["created"] = runs["created"].str.slice(0, 16).str.replace("T", " ")
     runs["dates"] = runs["dates"].str.replace(" .. ", "..")
     for r in runs.itertuples(index=False):
