@@ -27,13 +27,42 @@ def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any
         from adaptrade.errors import ConfigError
 
         raise ConfigError("portfolio mode fills orders from the next bar on; --fill close is per-stock only", field="fill")
-    out = run_portfolio_backtest(loaded.bars, req.strategy, limits)
+    warm = warm_start(req, settings, loaded) if settings.kelly_warmup_from else None
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None if warm is None else warm.states,
+                                 sizes=None if warm is None else warm.sizes)
     info = runner.run_settings(req, settings, loaded)
-    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[])
+    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[],
+                kelly_warmup_source="paper trades on the run's own data" if warm is None else warm.describe())
     pr = build_portfolio_result(out, loaded.benchmark_close, loaded.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
                                 min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate,
                                 min_trades=settings.min_trades_rank, settings=info)
     return pr, loaded
+
+
+def warm_start(req: Any, settings: Any, loaded: Any) -> Any:
+    """The Kelly warm-up source `kelly_warmup_from`: a 'START..END' period or a stored run's period, learned
+    per stock on the same source and symbols before the run starts (portfolio.warmup)."""
+    from dataclasses import replace
+
+    from adaptrade.errors import ConfigError
+    from adaptrade.parallel import runner
+    from adaptrade.portfolio.warmup import learn_earlier, parse_period
+
+    text = str(settings.kelly_warmup_from)
+    period = parse_period(text)
+    if period is None:  # a stored run: its period (the store keeps no strategy states, so it is re-learned)
+        from adaptrade.storage.runs import RunStore
+
+        with RunStore(settings.db_path, read_only=True) as rs:
+            st = rs.load_run(text)["settings"]
+        if st.get("source") != req.source or not st.get("start") or not st.get("end"):
+            raise ConfigError(f"run {text} has no {req.source} period to learn from", field="kelly_warmup_from")
+        period = (str(st["start"]), str(st["end"]))
+    if req.source != "archive":
+        raise ConfigError("--warmup-from needs --source archive (synthetic bars have no earlier period)", field="kelly_warmup_from")
+    wreq = replace(req, start=period[0], end=period[1], symbols=tuple(loaded.bars.symbols), universe=None, stocks=None)
+    wloaded = runner.load_data(wreq, settings)
+    return learn_earlier(wloaded.bars, tuple(loaded.bars.symbols), req.strategy, loaded.bars.dates[0])
 
 
 def sectors_of(data_dir: Path | None, symbols: list[str]) -> dict[str, str]:
@@ -139,13 +168,14 @@ def warmup_line(pr: PortfolioResult) -> str:
     refused = int((pr.events["rule"] == "kelly_warmup").sum()) if len(pr.events) else 0
     if out.limits.kelly_fraction == 0.0:
         return "Kelly sizing off: entries sized at max_position from the first signal"
+    source = str(pr.result.settings.get("kelly_warmup_source") or "paper trades on the run's own data")
     first = int(out.orders[:, O_CREATED_T].min()) if len(out.orders) else None
     if first is None:
-        return (f"Kelly warm-up: no order in {n_bars} bars ({n_bars / 252:.1f} years); {refused} entries refused "
-                f"until a strategy had {out.limits.kelly_min_trades} closed (paper) trades")
+        return (f"Kelly warm-up ({source}): no order in {n_bars} bars ({n_bars / 252:.1f} years); {refused} entries refused "
+                f"until a strategy had {out.limits.kelly_min_trades} closed trades")
     d0, d1 = out.bars.dates[0], out.bars.dates[first]
-    return (f"Kelly warm-up: out of the market for {first} bars ({first / 252:.1f} years, {d0} .. {d1}) before the first "
-            f"order; {refused} entries refused until a strategy had {out.limits.kelly_min_trades} closed (paper) trades")
+    return (f"Kelly warm-up ({source}): out of the market for {first} bars ({first / 252:.1f} years, {d0} .. {d1}) before "
+            f"the first order; {refused} entries refused until a strategy had {out.limits.kelly_min_trades} closed trades")
 
 
 def account_table(pr: PortfolioResult) -> Table:

@@ -51,7 +51,7 @@ from adaptrade.strategy.state import (
 
 Mode = Literal["carry", "frozen", "reset", "select"]
 MODES: tuple[str, ...] = ("carry", "frozen", "reset", "select")
-LEARNED_SLOTS = (S_PERIOD_IDX, S_BUY, S_SELL, S_VOL_SCALAR, S_EMA_RETURN, S_EMA_VOL, S_EMA_WIN, S_N_TRADES, S_N_WINS)
+from adaptrade.strategy.state import LEARNED_SLOTS  # noqa: E402 (re-exported: what `carry` keeps)
 
 
 @dataclass(frozen=True)
