@@ -66,6 +66,7 @@ def test_attribution_rows_are_never_beat_or_recommended(run: tuple[Path, str]) -
     assert a["contribution"].sum() == pytest.approx(acct["total_return"], abs=1e-9)  # contributions add up
     page = (d / "out" / "report.html").read_text()
     assert "beat benchmark" not in page and "equal-weight buy &amp; hold" in page
+    assert "Kelly warm-up" in page and "out of the market for" in page  # the report says how long the warm-up lasted
 
 
 def test_runs_list_has_mode_and_the_account_return(run: tuple[Path, str]) -> None:

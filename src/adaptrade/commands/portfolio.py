@@ -212,7 +212,7 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     doc = summary(pr.result)
     doc["aggregate"] = pr.aggregate()  # the account's figures, not per-stock means of attribution rows
     doc["portfolio"] = pr.account_summary()
-    doc["portfolio"]["kelly_warmup"] = warmup_line(pr)
+    doc["portfolio"]["kelly_warmup"] = doc["aggregate"]["kelly_warmup"] = warmup_line(pr)
     doc["per_stock_mode"] = per_stock_beside(pr, settings)
     s = doc["settings"]
     console.print(f"[bold]{title} (portfolio mode: one account)[/bold]  {s['source']}, {len(s['symbols'])} stocks, "

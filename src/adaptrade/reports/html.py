@@ -347,6 +347,8 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
                                        f"exposure {pct(a.get('exposure'))}, turnover {num(a.get('turnover'))}/yr"),
                  ("equal-weight buy & hold", line(ew)),
                  (f"benchmark {bm.get('symbol') or result.benchmark_symbol or ''}".strip(), line(bm))]
+        if a.get("kelly_warmup"):
+            rows.append(("Kelly warm-up", str(a["kelly_warmup"])))
     else:
         agg = aggregate(result.stocks)
         rows += [

@@ -43,7 +43,10 @@ class Moments:
 
 
 def moments(returns: np.ndarray) -> Moments:
-    """Moments of the finite values of `returns`: SR = mean / std (ddof=1), population skew and kurtosis."""
+    """Moments of the finite values of `returns`: the per-period Sharpe ratio (`returns.sharpe` de-annualised:
+    mean / std, ddof=1, no risk-free rate - these are excess returns already), population skew and kurtosis."""
+    from adaptrade.stats.returns import TRADING_DAYS, sharpe
+
     x = np.asarray(returns, dtype=np.float64)
     x = x[np.isfinite(x)]
     n = int(x.size)
@@ -52,10 +55,10 @@ def moments(returns: np.ndarray) -> Moments:
     m = float(x.mean())
     d = x - m
     m2 = float(np.mean(d * d))
-    sd = math.sqrt(m2 * n / (n - 1))
     if m2 <= 0.0:
         return Moments(float("nan"), 0.0, 3.0, n)
-    return Moments(m / sd, float(np.mean(d**3)) / m2**1.5, float(np.mean(d**4)) / m2**2, n)
+    sr = float(sharpe(np.ascontiguousarray(x), 0.0)) / math.sqrt(TRADING_DAYS)
+    return Moments(sr, float(np.mean(d**3)) / m2**1.5, float(np.mean(d**4)) / m2**2, n)
 
 
 def psr(sr: float, sr_star: float, n: int, skew: float = 0.0, kurt: float = 3.0) -> float:
