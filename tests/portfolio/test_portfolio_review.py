@@ -10,7 +10,6 @@ from adaptrade.portfolio.engine import run_portfolio_backtest
 from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
-    O_FILLED,
     O_FILLED_NOTIONAL,
     O_EST_QTY,
     O_LAST_T,

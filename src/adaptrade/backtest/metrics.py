@@ -6,7 +6,6 @@ between consecutive valid bars; fractions, not percent.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit

@@ -36,13 +36,9 @@ from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
 from adaptrade.strategy.kernel import effective_thresholds
 from adaptrade.strategy.params import P_COMMISSION, P_SLIPPAGE, StrategyConfig
-from adaptrade.strategy.state import (
+from adaptrade.strategy.state import (  # LEARNED_SLOTS: what `carry` keeps (re-exported)
+    LEARNED_SLOTS,
     S_BUY,
-    S_EMA_RETURN,
-    S_EMA_VOL,
-    S_EMA_WIN,
-    S_N_TRADES,
-    S_N_WINS,
     S_PERIOD_IDX,
     S_SELL,
     S_SHARES,
@@ -51,7 +47,6 @@ from adaptrade.strategy.state import (
 
 Mode = Literal["carry", "frozen", "reset", "select"]
 MODES: tuple[str, ...] = ("carry", "frozen", "reset", "select")
-from adaptrade.strategy.state import LEARNED_SLOTS  # noqa: E402 (re-exported: what `carry` keeps)
 
 
 @dataclass(frozen=True)
