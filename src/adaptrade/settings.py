@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # quality filter ("recommended for live trading")
     min_sharpe: float = 2.0
     min_win_rate: float = Field(0.85, ge=0, le=1)
+    min_trades_rank: int = Field(10, ge=0, description="Closed trades a stock needs to be ranked among the others, "
+                                 "recommended or featured; fewer: ranked after all others.")
     # online learning
     learning_alpha: float = Field(0.2, gt=0, le=1, description="EMA factor of OnlineLearningStats.")
     min_trades_to_adapt: int = Field(5, ge=1)
@@ -90,6 +92,9 @@ class Settings(BaseSettings):
     # portfolio mode: risk and execution (docs/risk.md, docs/execution.md)
     kelly_fraction: float = Field(0.25, ge=0, le=1, description="Fraction of full Kelly per entry; 0 = size at max_position.")
     kelly_min_trades: int = Field(5, ge=0, description="Closed trades (real or paper) before Kelly sizes anything.")
+    kelly_warmup_from: str | None = Field(None, description="Where Kelly's first statistics come from (portfolio mode): "
+                                             "unset = paper trades on the run's own data; 'START..END' = the online statistics "
+                                             "learned on that earlier period; a stored run id = that run's period.")
     max_position: float = Field(0.10, gt=0, le=1, description="Per-stock position cap, share of equity.")
     max_gross: float = Field(1.0, gt=0, le=1, description="Gross exposure cap, share of equity.")
     stop_loss_pct: float = Field(0.10, ge=0, lt=1, description="Fixed stop below entry (0 = off).")

@@ -85,8 +85,11 @@ def check_invariants(out, lim: RiskLimits) -> None:
     np.testing.assert_allclose(filled, o[:, O_FILLED], rtol=1e-9, atol=1e-9)
     assert (f[:, F_T] > o[f[:, F_ORDER].astype(int), O_CREATED_T]).all()
     assert (f[:, F_QTY] > 0).all()
-    # participation cap: a fill takes at most participation x the bar's volume
-    vol = out.bars.volume[o[f[:, F_ORDER].astype(int), O_SYM].astype(int), f[:, F_T].astype(int)]
+    # participation cap: a fill takes at most participation x the volume known before its open
+    from adaptrade.portfolio.kernel import known_volume
+
+    adv = out.features.adv
+    vol = np.array([known_volume(adv, out.bars.volume, int(o[int(k), O_SYM]), int(t)) for k, t in zip(f[:, F_ORDER], f[:, F_T])])
     assert (f[:, F_QTY] <= lim.participation * vol + 1e-6).all()
     # per-stock cap and gross limit at the moment an entry is sized
     buys = o[o[:, O_SIDE] > 0]
@@ -134,7 +137,9 @@ def test_small_participation_spreads_orders_and_reports_the_rest() -> None:
     pr = build_portfolio_result(out, None, "none")
     multi = pr.fills.groupby("order_id").size()
     assert (multi > 1).any(), "a large parent order should be filled over several bars"
-    unfilled = pr.orders[(pr.orders["status"] == "cancelled") & (pr.orders["filled_quantity"] < pr.orders["quantity"])]
+    from adaptrade.portfolio.results import incomplete
+
+    unfilled = pr.orders[(pr.orders["status"] == "cancelled") & incomplete(pr.orders)]
     assert len(unfilled) > 0 and (pr.events["rule"] == "unfilled").sum() >= len(unfilled[unfilled["side"] == "buy"]) > 0
     hist = pr.order_history(unfilled["order_id"].iloc[0])
     assert hist["status"].iloc[0] == "new" and hist["status"].iloc[-1] == "cancelled"

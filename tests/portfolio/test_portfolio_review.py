@@ -10,7 +10,8 @@ from adaptrade.portfolio.engine import run_portfolio_backtest
 from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
-    O_FILLED,
+    O_FILLED_NOTIONAL,
+    O_EST_QTY,
     O_LAST_T,
     O_LIMIT,
     O_NOTIONAL,
@@ -46,8 +47,8 @@ def test_reported_drawdown_is_from_the_never_reset_high_water_mark() -> None:
     true_dd = 1.0 - eq / np.maximum.accumulate(eq)
     np.testing.assert_allclose(out.curves[3], true_dd, atol=1e-12)
     pr = build_portfolio_result(out, None, "none")
-    assert abs(pr.account_summary()["max_drawdown"] - true_dd.max()) < 1e-12
-    np.testing.assert_allclose(pr.account["drawdown"].to_numpy(), true_dd, atol=1e-12)
+    assert abs(pr.account_summary()["max_drawdown"] + true_dd.max()) < 1e-12  # reported drawdowns are negative
+    np.testing.assert_allclose(pr.account["drawdown"].to_numpy(), -true_dd, atol=1e-12)
 
 
 def _truncated(bars: Bars, i: int, t_last: int) -> Bars:
@@ -68,7 +69,7 @@ def test_an_order_in_a_stock_that_stops_trading_expires_and_releases_its_cash() 
     out2 = run_portfolio_backtest(b2, StrategyConfig(), lim)
     o = out2.orders[k]
     assert (int(o[O_SYM]), int(o[O_CREATED_T]), o[O_SIDE]) == (i, t0, 1.0)
-    assert o[O_STATUS] == CANCELLED and o[O_FILLED] < o[O_QTY]
+    assert o[O_STATUS] == CANCELLED and o[O_FILLED_NOTIONAL] < o[O_NOTIONAL]
     assert int(o[O_LAST_T]) == t0 + lim.max_order_bars  # every calendar bar counts, not only the stock's
     unfilled = out2.events[(out2.events[:, RE_RULE] == RULE_UNFILLED) & (out2.events[:, RE_SYM] == i)]
     assert int(unfilled[0, RE_T]) == t0 + lim.max_order_bars
@@ -117,7 +118,7 @@ def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
     assert len(o) > 0 and (o[:, O_TYPE] == orders.LIMIT).any() and (o[:, O_TYPE] == orders.MARKET).any()
     for row in o:
         i, t = int(row[O_SYM]), int(row[O_CREATED_T])
-        est = liquidity.estimated_cost_bps(row[O_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
+        est = liquidity.estimated_cost_bps(row[O_EST_QTY], f.adv[i, t], f.base.vol[i, t], f.spread[i, t], lim.impact_k)
         assert est == row[O_EST_COST_BPS]
         assert row[O_TYPE] == orders.choose_order_type(row[O_SIDE] < 0, est, lim.limit_above_bps)
 

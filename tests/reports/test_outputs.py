@@ -31,7 +31,7 @@ def test_files_and_headers(synthetic_run: Path) -> None:
     out = synthetic_run / "out"
     for name in ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html"):
         assert (out / name).exists(), name
-    assert (out / "stocks.csv").read_text().splitlines()[0] == STOCK_COLS
+    assert (out / "stocks.csv").read_text().splitlines()[0] == STOCK_COLS + ",alpha,beta,annual_return,annual_volatility,sortino,start,end"
     assert (out / "trades.csv").read_text().splitlines()[0] == TRADE_COLS
     assert (out / "params.csv").read_text().splitlines()[0] == "symbol,date,parameter,old_value,new_value,reason"
     eq = pd.read_parquet(out / "equity.parquet")
@@ -81,7 +81,8 @@ def test_summary_has_settings_and_aggregate(synthetic_run: Path) -> None:
     assert agg["mean_return"] == pytest.approx(s["total_return"].mean())
     assert agg["median_outperformance"] == pytest.approx(s["outperformance"].median())
     assert agg["beat_benchmark"] == int((s["outperformance"] > 0).sum())
-    assert len(agg["best"]) == 5 and len(agg["worst"]) == 5
+    enough = s[s["trades"] >= agg["min_trades"]].sort_values(["sharpe", "symbol"], ascending=[False, True])
+    assert agg["rank_key"] == "sharpe" and agg["best"] == enough["symbol"].head(5).tolist()  # best 5 by the table's key
     assert doc["complete"] is True
 
 

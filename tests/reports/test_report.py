@@ -33,7 +33,7 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 def _result(n: int, bars: int = 1500, seed: int = 5, **cfg: object) -> BacktestResult:
     b = generate([f"S{i:03d}" for i in range(n)], bars, seed)
     out = run_backtest(b, StrategyConfig(**cfg))  # type: ignore[arg-type]
-    return build_result(out, synthetic_benchmark(b.dates, seed), "^SYNTH-SPX", settings={"source": "synthetic"})
+    return build_result(out, synthetic_benchmark(b.dates, seed), "^SYNTH-SPX", settings={"source": "synthetic", "min_trades_rank": 0})
 
 
 @pytest.fixture(scope="module")
@@ -235,10 +235,10 @@ def test_portfolio_account_figures_come_first_and_stay_bounded(tmp_path: Path, t
     page = write_report(three, tmp_path / "a.html", account=_account(three)).read_text()
     c = _check(page)
     assert not c.errors and c.stack == []
-    assert page.count('class="plotly-graph-div"') == 6
-    assert "portfolio mode: one account" in page
-    acct, dd, per_stock = page.index("Account (portfolio mode: one account)"), page.index(ACCOUNT_DRAWDOWN_TITLE), page.index("Average of 3 stocks")
-    assert acct < dd < per_stock  # above the per-stock figures
+    assert page.count('class="plotly-graph-div"') == 3  # account, its drawdown, the featured stock's parameters
+    assert "portfolio mode: one account" in page and "Average of 3 stocks" not in page  # no sleeve vs buy & hold
+    acct, dd, per_stock = page.index("Account (portfolio mode: one account)"), page.index(ACCOUNT_DRAWDOWN_TITLE), page.index("parameter evolution")
+    assert acct < dd < per_stock  # above the per-stock figure
     series = re.findall(r'"bdata":"([^"]*)"', page)
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
     # two figures, <= 2 series each; per point ~11 bytes of base64 y and a quoted ISO date x (~13 bytes)
@@ -250,10 +250,11 @@ def test_portfolio_account_curve_is_normalised(tmp_path: Path, three: BacktestRe
 
     acct = _account(three)
     equity, drawdown = _account_figures(acct, three, "^SYNTH-SPX")
-    eq_trace, bench_trace = equity["data"]
+    eq_trace, ew_trace, bench_trace = equity["data"]
+    assert ew_trace["name"] == "equal-weight buy & hold"
     y = np.frombuffer(base64.b64decode(eq_trace["y"]["bdata"]), dtype="<f8")
     assert y[0] == 1.0 and np.isclose(y[-1], acct["equity"].iloc[-1] / acct["equity"].iloc[0])
     b = np.frombuffer(base64.b64decode(bench_trace["y"]["bdata"]), dtype="<f8")
     assert b[0] == 1.0 and bench_trace["name"] == "^SYNTH-SPX"
     d = np.frombuffer(base64.b64decode(drawdown["data"][0]["y"]["bdata"]), dtype="<f8")
-    assert d.max() <= 0.0 and np.isclose(d.min(), -acct["drawdown"].max())
+    assert d.max() <= 0.0 and np.isclose(d.min(), -np.abs(acct["drawdown"]).max())

@@ -32,12 +32,12 @@ from adaptrade.risk.rules import (
 def test_kelly_is_zero_until_enough_trades_then_fractional() -> None:
     r = RiskLimits(kelly_fraction=0.25, kelly_min_trades=5).to_vector()
     assert kelly_weight(0.6, 0.03, 0.03, 4, r) == (0.0, RULE_KELLY_WARMUP)
-    w, rule = kelly_weight(0.6, 0.03, 0.03, 5, r)  # K = 0.6 - 0.4 / 1 = 0.2
-    assert rule == 0 and w == pytest.approx(0.25 * 0.2)
-    w, _ = kelly_weight(0.5, 0.04, 0.02, 9, r)  # K = 0.5 - 0.5 / 2 = 0.25
-    assert w == pytest.approx(0.0625)
+    w, rule = kelly_weight(0.6, 0.03, 0.03, 5, r)  # K = p/L - q/W = 0.6/0.03 - 0.4/0.03
+    assert rule == 0 and w == pytest.approx(0.25 * 0.2 / 0.03)
+    w, _ = kelly_weight(0.5, 0.04, 0.02, 9, r)  # K = 0.5/0.02 - 0.5/0.04 = 12.5
+    assert w == pytest.approx(0.25 * 12.5)
     assert kelly_weight(0.4, 0.02, 0.03, 9, r) == (0.0, RULE_KELLY_NONPOS)
-    assert kelly_weight(0.8, 0.02, math.nan, 9, r)[0] == pytest.approx(0.25 * 0.8)  # no loss seen yet: K = p
+    assert kelly_weight(0.8, 0.02, math.nan, 9, r)[0] == pytest.approx(0.25)  # no loss seen yet: K = 1
 
 
 def test_without_kelly_entries_are_sized_at_the_cap() -> None:

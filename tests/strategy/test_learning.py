@@ -92,8 +92,8 @@ def test_vol_scalar_tracks_vol_relative_to_its_ema_and_is_clamped() -> None:
     rets = [0.005, -0.002] * 3
     vols = [0.2, 0.2, 0.2, 0.2, 0.2, 0.6]
     state, events = _drive(rets, vols)
-    ema = 0.2 * 0.6 + 0.8 * 0.2
-    assert state[S_VOL_SCALAR] == pytest.approx(min(0.6 / ema, 2.0))
+    ema_before = 0.2  # the baseline before the 6th observation
+    assert state[S_VOL_SCALAR] == pytest.approx(min(0.6 / ema_before, 2.0))
     # a calm regime far below the EMA is clamped at 0.5
     state, _ = _drive(rets + [0.005], vols + [0.01])
     assert state[S_VOL_SCALAR] == 0.5

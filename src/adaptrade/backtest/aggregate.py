@@ -1,4 +1,8 @@
-"""Portfolio aggregation of per-stock results: the seed's results block, rankings, quality filter."""
+"""Aggregation of per-stock results: the seed's results block, rankings, quality filter.
+
+Ranking: by a key (Sharpe by default), best first, NaN last, ties by symbol; stocks with fewer than
+`min_trades` closed trades (the `min_trades_rank` setting, default 10) are ranked after all others
+and are never recommended nor featured. Best / worst 5 use the same key among the stocks with enough trades."""
 
 from __future__ import annotations
 
@@ -14,13 +18,18 @@ def _f(x: Any) -> float | None:
     return None if not np.isfinite(v) else v
 
 
-def aggregate(stocks: pd.DataFrame, top: int = 5) -> dict[str, Any]:
-    """Mean / median / std of returns, beat-the-benchmark count and share, medians, best/worst."""
+MIN_TRADES = 10  # default of the min_trades_rank setting
+RANK_KEY = "sharpe"
+
+
+def aggregate(stocks: pd.DataFrame, top: int = 5, by: str = RANK_KEY, min_trades: int = MIN_TRADES) -> dict[str, Any]:
+    """Mean / median / std of returns, beat-the-benchmark count and share, medians, best/worst by the rank key."""
     ret = stocks["total_return"]
     out = stocks["outperformance"]
     beat = int((out > 0).sum())
     n = int(len(stocks))
-    by_ret = stocks.sort_values(["total_return", "symbol"], ascending=[False, True])
+    enough = stocks[stocks["trades"] >= min_trades]
+    by_key = rank(enough, by)
     return {
         "stocks": n,
         "mean_return": _f(ret.mean()),
@@ -38,15 +47,21 @@ def aggregate(stocks: pd.DataFrame, top: int = 5) -> dict[str, Any]:
         "total_trades": int(stocks["trades"].sum()),
         "recommended": int(stocks["recommended"].sum()),
         "recommended_symbols": stocks.loc[stocks["recommended"], "symbol"].tolist(),
-        "best": by_ret["symbol"].head(top).tolist(),
-        "worst": by_ret["symbol"].tail(top).iloc[::-1].tolist(),
+        "rank_key": by,
+        "min_trades": int(min_trades),
+        "below_min_trades": int(n - len(enough)),
+        "best": by_key["symbol"].head(top).tolist(),
+        "worst": by_key.loc[by_key[by].notna(), "symbol"].tail(top).iloc[::-1].tolist(),
     }
 
 
-def rank(stocks: pd.DataFrame, by: str = "sharpe") -> pd.DataFrame:
-    """Stocks ranked by `sharpe` or `outperformance` (best first, NaN last, ties by symbol)."""
+def rank(stocks: pd.DataFrame, by: str = RANK_KEY, min_trades: int = 0) -> pd.DataFrame:
+    """Stocks ranked by `sharpe`, `outperformance` or `total_return` (best first, NaN last, ties by symbol);
+    stocks with fewer than `min_trades` closed trades come after all others."""
     if by not in ("sharpe", "outperformance", "total_return"):
         raise ValueError(f"cannot rank by {by!r}")
-    ranked = stocks.sort_values([by, "symbol"], ascending=[False, True], na_position="last").reset_index(drop=True)
+    few = (stocks["trades"] < min_trades).to_numpy() if len(stocks) else np.zeros(0, dtype=bool)
+    ranked = (stocks.assign(_few=few).sort_values(["_few", by, "symbol"], ascending=[True, False, True], na_position="last",
+                                                  kind="mergesort").drop(columns="_few").reset_index(drop=True))
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     return ranked

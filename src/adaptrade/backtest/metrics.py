@@ -1,85 +1,72 @@
-"""Per-stock performance metrics, vectorised over the [symbol, t] equity array.
-
-Conventions (checked against empyrical-reloaded in the tests): simple daily returns of the
-account value between consecutive valid bars; Sharpe = sqrt(252) * mean(r - rf/252) /
-std(r - rf/252, ddof=1); max drawdown is a negative fraction; returns are fractions.
+"""Per-stock performance metrics over the [symbol, t] equity array, computed by the one statistics
+module (`adaptrade.stats`, conventions stated there: risk-free rate compounded daily over 252 days,
+max drawdown negative, CAPM alpha annualised). Returns are simple daily returns of the account value
+between consecutive valid bars; fractions, not percent.
 """
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit
 
-TRADING_DAYS = 252
+from adaptrade.stats import MAX_BENCHMARK_GAP, benchmark_return, daily_rf, value_at_or_before
+from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, annual_volatility, max_drawdown, sharpe, sortino
+
+__all__ = ["MAX_BENCHMARK_GAP", "TRADING_DAYS", "stock_metrics"]
+_value_at_or_before = value_at_or_before  # the one benchmark lookup (kept under its old name)
+N_STATS = 11
 
 
 @njit(cache=True)
-def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, initial: float, rf_daily: float) -> np.ndarray:
-    """Per row: total return, Sharpe, max drawdown, exposure, first and last valid index."""
+def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, initial: float, rf_daily: float,
+                  bench: np.ndarray) -> np.ndarray:
+    """Per row: total return, Sharpe, max drawdown, exposure, first and last valid index, Sortino,
+    annual return, annual volatility, alpha, beta (bench: benchmark close at each bar, gap rule applied)."""
     n, t_len = equity.shape
-    out = np.full((n, 6), np.nan)
+    out = np.full((n, N_STATS), np.nan)
+    r = np.empty(t_len + 1)  # r[0]: first valid value vs the initial cash (drawdown only), then the daily returns
+    b = np.empty(t_len)
     for i in range(n):
         first = -1
         last = -1
         prev = initial
-        peak = initial
-        mdd = 0.0
+        prev_b = np.nan
         m = 0
         held = 0
         nvalid = 0
-        mean = 0.0
-        m2 = 0.0
         for t in range(t_len):
             if not valid[i, t]:
                 continue
             if first < 0:
                 first = t
+                r[0] = equity[i, t] / initial - 1.0
+            else:
+                r[m + 1] = equity[i, t] / prev - 1.0
+                b[m] = bench[t] / prev_b - 1.0
+                m += 1
             last = t
             nvalid += 1
-            e = equity[i, t]
             if in_market[i, t]:
                 held += 1
-            if t != first:
-                r = e / prev - 1.0 - rf_daily
-                m += 1
-                d = r - mean  # Welford: numerically stable variance
-                mean += d / m
-                m2 += d * (r - mean)
-            prev = e
-            if e > peak:
-                peak = e
-            dd = e / peak - 1.0
-            if dd < mdd:
-                mdd = dd
+            prev = equity[i, t]
+            prev_b = bench[t]
         if first < 0:
             continue
+        ri = r[1:m + 1]
         out[i, 0] = equity[i, last] / initial - 1.0
-        if m > 1:
-            sd = math.sqrt(m2 / (m - 1))
-            out[i, 1] = mean / sd * math.sqrt(TRADING_DAYS) if sd > 0.0 else np.nan
-        out[i, 2] = mdd
+        out[i, 1] = sharpe(ri, rf_daily)
+        out[i, 2] = max_drawdown(r[:m + 1])  # negative; the initial cash counts as a peak
         out[i, 3] = held / nvalid
         out[i, 4] = first
         out[i, 5] = last
+        out[i, 6] = sortino(ri, rf_daily)
+        out[i, 7] = annual_return(ri)
+        out[i, 8] = annual_volatility(ri)
+        a, be = alpha_beta(ri, b[:m], rf_daily)
+        out[i, 9] = a
+        out[i, 10] = be
     return out
-
-
-MAX_BENCHMARK_GAP = 5  # bars: an older benchmark value is not "the same date"
-
-
-def _value_at_or_before(series: np.ndarray, idx: np.ndarray, max_gap: int = MAX_BENCHMARK_GAP) -> np.ndarray:
-    """series[idx], else the last finite value at most `max_gap` bars before idx (NaN otherwise).
-
-    A benchmark that does not cover a stock's dates gives NaN, never a return over other dates.
-    """
-    finite = np.isfinite(series)
-    pos = np.where(finite, np.arange(series.size), -1)
-    last_finite = np.maximum.accumulate(pos)
-    j = last_finite[idx]
-    ok = (j >= 0) & (idx - j <= max_gap)
-    return np.where(ok, series[np.maximum(j, 0)], np.nan)
 
 
 def stock_metrics(
@@ -96,17 +83,18 @@ def stock_metrics(
 ) -> dict[str, np.ndarray]:
     """Column arrays, one value per symbol: the metrics of stocks.csv (fractions, not percent)."""
     n = equity.shape[0]
-    rf_daily = (1.0 + risk_free_rate) ** (1.0 / TRADING_DAYS) - 1.0
-    st = _equity_stats(equity, valid, in_market, float(initial_cash), rf_daily)
+    rf_daily = daily_rf(risk_free_rate)
+    t_len = equity.shape[1]
+    bench_at = (value_at_or_before(benchmark_close, np.arange(t_len)) if benchmark_close is not None
+                else np.full(t_len, np.nan))
+    st = _equity_stats(equity, valid, in_market, float(initial_cash), rf_daily, np.ascontiguousarray(bench_at, dtype=np.float64))
     first = np.nan_to_num(st[:, 4], nan=0).astype(np.intp)
     last = np.nan_to_num(st[:, 5], nan=0).astype(np.intp)
     has = np.isfinite(st[:, 4])
     rows = np.arange(n)
     bh = np.where(has, close[rows, last] / close[rows, first] - 1.0, np.nan)
     if benchmark_close is not None:
-        b_first = _value_at_or_before(benchmark_close, first)
-        b_last = _value_at_or_before(benchmark_close, last)
-        bench = np.where(has, b_last / b_first - 1.0, np.nan)
+        bench = np.where(has, benchmark_return(benchmark_close, first, last), np.nan)
     else:
         bench = np.full(n, np.nan)
     closed_sym = trade_symbol[trade_closed].astype(np.intp)
@@ -126,6 +114,11 @@ def stock_metrics(
         "max_drawdown": st[:, 2],
         "trades": n_closed.astype(np.int64),
         "exposure": st[:, 3],
+        "sortino": st[:, 6],
+        "annual_return": st[:, 7],
+        "annual_volatility": st[:, 8],
+        "alpha": st[:, 9],
+        "beta": st[:, 10],
         "first_index": first,
         "last_index": last,
     }

@@ -41,6 +41,9 @@ STOCK_COLUMNS = [
     "exposure",
     "recommended",
 ]
+# appended to stocks.csv after the contract columns (issue 10): CAPM alpha (annualised) and beta vs the
+# benchmark from daily excess returns, annualised return and volatility, Sortino, the stock's first/last date
+STOCK_EXTRA_COLUMNS = ["alpha", "beta", "annual_return", "annual_volatility", "sortino", "start", "end"]
 TRADE_COLUMNS = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "shares", "pnl", "return", "bars_held"]
 PARAM_COLUMNS = ["symbol", "date", "parameter", "old_value", "new_value", "reason"]
 
@@ -82,6 +85,7 @@ def build_result(
     risk_free_rate: float = 0.0,
     min_sharpe: float = 2.0,
     min_win_rate: float = 0.85,
+    min_trades: int = 10,
     settings: dict[str, object] | None = None,
 ) -> BacktestResult:
     """Metrics per stock and the trade / parameter tables from one engine run."""
@@ -106,10 +110,13 @@ def build_result(
         stocks[col] = m[col]
     sharpe = np.nan_to_num(m["sharpe"], nan=-np.inf)
     wr = np.nan_to_num(m["win_rate"], nan=0.0)
-    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate)
+    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate) & (m["trades"] >= min_trades)
     stocks["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
-    stocks["start"] = bars.dates[m["first_index"]]
-    stocks["end"] = bars.dates[m["last_index"]]
+    for col in STOCK_EXTRA_COLUMNS[:5]:
+        stocks[col] = m[col]
+    has = np.isfinite(m["total_return"])
+    stocks["start"] = np.where(has, np.datetime_as_string(bars.dates[m["first_index"]], unit="D"), "")
+    stocks["end"] = np.where(has, np.datetime_as_string(bars.dates[m["last_index"]], unit="D"), "")
     return BacktestResult(
         output=output,
         stocks=stocks,

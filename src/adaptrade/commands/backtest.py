@@ -207,11 +207,13 @@ def backtest(
     mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account) | portfolio (one account, execution + risk; docs/risk.md)."),
     min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: keep stocks whose average daily volume (shares, 20 sessions before --start) is at least this; split-adjusted volumes, see docs/universe.md."),
     min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: the same filter on close x volume (dollars), which splits do not change."),
+    warmup_from: Optional[str] = typer.Option(None, "--warmup-from", help="Portfolio mode, archive: Kelly's first statistics learned on an earlier period START..END or a stored run's period (default: paper trades on the run's own data)."),
 ) -> None:
     """Backtest the RSI strategy per stock (all-in), rank the stocks and aggregate."""
     from adaptrade.settings import load_settings
 
-    settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, **_executor_flags(executor, workers, scheduler))
+    settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, kelly_warmup_from=warmup_from,
+                             **_executor_flags(executor, workers, scheduler))
     if stocks is None and not symbols and source == "synthetic":
         stocks = 50
     universe_notes: tuple[str, ...] = ()

@@ -27,12 +27,54 @@ def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any
         from adaptrade.errors import ConfigError
 
         raise ConfigError("portfolio mode fills orders from the next bar on; --fill close is per-stock only", field="fill")
-    out = run_portfolio_backtest(loaded.bars, req.strategy, limits)
+    warm = warm_start(req, settings, loaded) if settings.kelly_warmup_from else None
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None if warm is None else warm.states,
+                                 sizes=None if warm is None else warm.sizes)
     info = runner.run_settings(req, settings, loaded)
-    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[])
+    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[],
+                kelly_warmup_source="paper trades on the run's own data" if warm is None else warm.describe())
     pr = build_portfolio_result(out, loaded.benchmark_close, loaded.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
-                                min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate, settings=info)
+                                min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate,
+                                min_trades=settings.min_trades_rank, settings=info)
     return pr, loaded
+
+
+def warm_start(req: Any, settings: Any, loaded: Any) -> Any:
+    """The Kelly warm-up source `kelly_warmup_from`: a 'START..END' period or a stored run's period, learned
+    per stock on the same source and symbols before the run starts (portfolio.warmup)."""
+    from dataclasses import replace
+
+    from adaptrade.errors import ConfigError
+    from adaptrade.parallel import runner
+    from adaptrade.portfolio.warmup import learn_earlier, parse_period
+
+    text = str(settings.kelly_warmup_from)
+    period = parse_period(text)
+    if period is None:  # a stored run: its period (the store keeps no strategy states, so it is re-learned)
+        from adaptrade.storage.runs import RunStore
+
+        with RunStore(settings.db_path, read_only=True) as rs:
+            st = rs.load_run(text)["settings"]
+        if st.get("source") != req.source or not st.get("start") or not st.get("end"):
+            raise ConfigError(f"run {text} has no {req.source} period to learn from", field="kelly_warmup_from")
+        period = (str(st["start"]), str(st["end"]))
+    if req.source != "archive":
+        raise ConfigError("--warmup-from needs --source archive (synthetic bars have no earlier period)", field="kelly_warmup_from")
+    wreq = replace(req, start=period[0], end=period[1], symbols=tuple(loaded.bars.symbols), universe=None, stocks=None)
+    wloaded = runner.load_data(wreq, settings)
+    return learn_earlier(wloaded.bars, tuple(loaded.bars.symbols), req.strategy, loaded.bars.dates[0])
+
+
+def sectors_of(data_dir: Path | None, symbols: list[str]) -> dict[str, str]:
+    """GICS sectors of the symbols where the NASDAQ-100 list knows them (empty otherwise)."""
+    from adaptrade.errors import AdaptradeError
+    from adaptrade.universe.universe import NasdaqUniverse
+
+    try:
+        known = NasdaqUniverse(data_dir).nasdaq100().set_index("symbol")["sector"].to_dict()
+    except AdaptradeError:  # sectors are a label; an unreadable list leaves them empty
+        known = {}
+    return {s: str(known.get(s, "")) for s in symbols}
 
 
 def per_stock_beside(pr: PortfolioResult, settings: Any) -> dict[str, Any]:
@@ -88,6 +130,54 @@ def attribution_block(pr: PortfolioResult) -> str:
             f"{int(pr.result.stocks['trades'].sum())} closed trades")
 
 
+def _pct_abs(x: Any) -> str:
+    """A fraction as an unsigned percentage (volatility, exposure)."""
+    return "—" if x is None or math.isnan(x) else f"{x * 100:.2f}%"
+
+
+def _num(x: Any) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
+def comparison_table(agg: dict[str, Any]) -> Table:
+    """The account beside an equal-weight buy-and-hold of the same universe and the benchmark, same dates."""
+    bm = agg.get("benchmark") or {}
+    cols = [("account", agg), ("equal-weight buy & hold", agg.get("equal_weight_buy_hold") or {}),
+            (f"benchmark {bm.get('symbol') or ''}".strip(), bm)]
+    t = Table(title=f"account vs equal-weight buy & hold vs benchmark, {agg.get('start')} .. {agg.get('end')}", title_justify="left")
+    t.add_column("")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    for label, key, fmt in [("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
+                            ("annual volatility", "annual_volatility", _pct_abs), ("Sharpe", "sharpe", _num),
+                            ("Sortino", "sortino", _num), ("max drawdown", "max_drawdown", _pct), ("Calmar", "calmar", _num),
+                            ("alpha (annual, CAPM)", "alpha", _pct), ("beta", "beta", _num)]:
+        t.add_row(label, *[fmt(d.get(key)) for _, d in cols])
+    t.add_row("exposure (mean gross)", _pct_abs(agg.get("exposure")), "", "")
+    t.add_row("turnover (traded value / mean equity, per year)", _num(agg.get("turnover")), "", "")
+    return t
+
+
+def warmup_line(pr: PortfolioResult) -> str:
+    """How long the Kelly warm-up kept the account out of the market: bars and years before the first
+    real order, and how many entries the warm-up refused."""
+    from adaptrade.portfolio.layout import O_CREATED_T
+
+    out = pr.output
+    n_bars = out.bars.n_bars
+    refused = int((pr.events["rule"] == "kelly_warmup").sum()) if len(pr.events) else 0
+    if out.limits.kelly_fraction == 0.0:
+        return "Kelly sizing off: entries sized at max_position from the first signal"
+    source = str(pr.result.settings.get("kelly_warmup_source") or "paper trades on the run's own data")
+    first = int(out.orders[:, O_CREATED_T].min()) if len(out.orders) else None
+    if first is None:
+        return (f"Kelly warm-up ({source}): no order in {n_bars} bars ({n_bars / 252:.1f} years); {refused} entries refused "
+                f"until a strategy had {out.limits.kelly_min_trades} closed trades")
+    d0, d1 = out.bars.dates[0], out.bars.dates[first]
+    return (f"Kelly warm-up ({source}): out of the market for {first} bars ({first / 252:.1f} years, {d0} .. {d1}) before "
+            f"the first order; {refused} entries refused until a strategy had {out.limits.kelly_min_trades} closed trades")
+
+
 def account_table(pr: PortfolioResult) -> Table:
     """The account block printed under the per-stock attribution table."""
     a = pr.account_summary()
@@ -98,7 +188,7 @@ def account_table(pr: PortfolioResult) -> Table:
         ("starting cash -> final equity", f"{a['initial_cash']:,.0f} -> {a['final_equity']:,.0f}"),
         ("total return", _pct(a["total_return"])),
         ("sharpe", "—" if a["sharpe"] is None else f"{a['sharpe']:.2f}"),
-        ("max drawdown", "—" if a["max_drawdown"] is None else f"{a['max_drawdown'] * 100:.2f}%"),
+        ("max drawdown", _pct(a["max_drawdown"])),
         ("gross exposure mean / max", f"{a['mean_gross'] * 100:.1f}% / {a['max_gross'] * 100:.1f}%"),
         ("orders / fills / unfilled", f"{a['orders']} / {a['fills']} / {a['orders_unfilled']}"),
         ("trades (real / paper)", f"{a['trades']} / {a['paper_trades']}"),
@@ -118,9 +208,11 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     from adaptrade.portfolio.results import write_portfolio_files
     from adaptrade.reports.terminal import costs_line
 
-    pr, _ = run_portfolio_request(req, settings)
+    pr, loaded = run_portfolio_request(req, settings)
     doc = summary(pr.result)
+    doc["aggregate"] = pr.aggregate()  # the account's figures, not per-stock means of attribution rows
     doc["portfolio"] = pr.account_summary()
+    doc["portfolio"]["kelly_warmup"] = doc["aggregate"]["kelly_warmup"] = warmup_line(pr)
     doc["per_stock_mode"] = per_stock_beside(pr, settings)
     s = doc["settings"]
     console.print(f"[bold]{title} (portfolio mode: one account)[/bold]  {s['source']}, {len(s['symbols'])} stocks, "
@@ -131,15 +223,18 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
     console.print(attribution_table(pr, top=top))
     console.print(attribution_block(pr), highlight=False)
     console.print(account_table(pr))
+    console.print(comparison_table(doc["aggregate"]))
+    console.print(warmup_line(pr), highlight=False)
     b = doc["per_stock_mode"]
     console.print(f"beside it, per-stock all-in mode on the same bars: mean return {_pct(b['mean_return'])} "
                   f"(= an equal-weight book of the {len(pr.result.stocks)} all-in strategies, no limits), "
                   f"{b['trades']} closed trades", highlight=False)
     if out is not None:
-        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account)
+        write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account,
+                      attribution=pr.attribution(sectors_of(loaded.data_dir, list(pr.result.stocks["symbol"]))))
         write_portfolio_files(pr, out)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
-                      "orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
+                      "attribution.csv, orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
     if store:
         from adaptrade.storage.runs import RunStore
 

@@ -24,9 +24,9 @@ def _runs_fmt(key: str, v: object) -> str:
     """A summary value for the terminal: percentages for returns / shares / rates / drawdowns."""
     if v is None or (isinstance(v, float) and v != v):
         return "—"
-    if isinstance(v, float) and any(w in key for w in ("std", "share", "rate", "exposure")):
+    if isinstance(v, float) and any(w in key for w in ("std", "share", "rate", "exposure", "volatility")):
         return f"{v * 100:.1f}%"
-    if isinstance(v, float) and any(w in key for w in ("return", "drawdown", "outperformance")):
+    if isinstance(v, float) and any(w in key for w in ("return", "drawdown", "outperformance", "alpha")):
         return f"{v * 100:+.2f}%"
     if isinstance(v, float):
         return f"{v:.3f}"
@@ -37,7 +37,8 @@ def _runs_fmt(key: str, v: object) -> str:
 
 @app.command("list")
 def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path).")) -> None:
-    """List the stored runs, oldest first."""
+    """List the stored runs, oldest first (`return`: mean over stocks for per-stock runs, the account's
+    total return for portfolio runs; `mode` says which)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -56,8 +57,14 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
         console.print(f"no runs stored yet in {escape(str(path))}")
         return
     t = Table(title=f"runs in {escape(str(path))}", title_justify="left")
+    # one return column: per-stock runs show the mean over stocks, portfolio runs the account's return
+    portfolio = runs["mode"] == "portfolio"
+    runs["mean_return"] = runs["mean_return"].astype(object).where(~portfolio, runs["account_return"])
+    runs = runs.drop(columns=["account_return"]).rename(columns={"mean_return": "return"})
+    runs["mode"] = runs["mode"].replace({"portfolio": "portf.", "per-stock": "stock"})
     for col in runs.columns:
-        t.add_column(col, justify="right" if col in ("stocks", "mean_return", "beat_share", "mean_sharpe") else "left", no_wrap=col in ("id", "created", "dates"))
+        t.add_column(col, justify="right" if col in ("stocks", "return", "beat_share", "mean_sharpe") else "left",
+                     no_wrap=col in ("id", "created", "dates", "source"))
     runs["created"] = runs["created"].str.slice(0, 16).str.replace("T", " ")
     runs["dates"] = runs["dates"].str.replace(" .. ", "..")
     for r in runs.itertuples(index=False):
@@ -103,14 +110,21 @@ def runs_show(
     for k, v in agg.items():
         if not isinstance(v, dict):
             head.add_row(escape(k), escape(_runs_fmt(k, v)))
+        else:  # portfolio runs: equal-weight buy & hold and the benchmark beside the account
+            parts = [f"{name} {_runs_fmt(name, v.get(name))}" for name in ("total_return", "annual_return", "sharpe", "max_drawdown")
+                     if name in v]
+            head.add_row(escape(k), escape(", ".join(parts) or str(v)))
     stored = [(label, run[name]) for name, label in (("orders", "orders"), ("fills", "fills"), ("risk_events", "risk events")) if name in run]
     if stored:
         head.add_row("stored tables", ", ".join(f"{label} {len(df):,}" for label, df in stored))
     console.print(head)
-    ranked = rank(run["stocks"], "sharpe").head(top)
+    k_min = int(s.get("min_trades_rank") or 0)
+    ranked = rank(run["stocks"], "sharpe", min_trades=k_min).head(top)
     if "recommended" in ranked:
         ranked["recommended"] = ranked["recommended"].map({True: "yes", False: ""})
-    t = Table(title=f"top {len(ranked)} of {len(run['stocks'])} by Sharpe", title_justify="left")
+    what = "attribution rows (portfolio mode)" if s.get("mode") == "portfolio" else "stocks"
+    t = Table(title=f"top {len(ranked)} of {len(run['stocks'])} {what} by Sharpe"
+              + (f" (fewer than {k_min} closed trades ranked last)" if k_min else ""), title_justify="left")
     cols = ["rank", "symbol", "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate", "sharpe", "max_drawdown", "trades", "exposure", "recommended"]
     cols = [c for c in cols if c in ranked.columns]
     for c in cols:

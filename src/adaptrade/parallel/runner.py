@@ -283,6 +283,7 @@ def run(
         risk_free_rate=settings.risk_free_rate,
         min_sharpe=settings.min_sharpe,
         min_win_rate=settings.min_win_rate,
+        min_trades=settings.min_trades_rank,
         settings=info,
     )
     return result, loaded
@@ -306,6 +307,7 @@ def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dic
         "risk_free_rate": settings.risk_free_rate,
         "min_sharpe": settings.min_sharpe,
         "min_win_rate": settings.min_win_rate,
+        "min_trades_rank": settings.min_trades_rank,
         "notes": list(loaded.notes),
     }
     d.update(req.strategy.describe())

@@ -109,9 +109,12 @@ def run_portfolio_backtest(
     features: PortfolioFeatures | None = None,
     states: np.ndarray | None = None,
     capacity: int | None = None,
+    sizes: np.ndarray | None = None,
 ) -> PortfolioOutput:
     """Run all symbols of `bars` against one account of `limits.initial_cash`.
 
+    `states` / `sizes` ([symbol, 2]: EMA of winning and of losing trade returns) start the strategies and
+    Kelly from statistics learned on an earlier period (`portfolio.warmup`); default: nothing learned.
     `capacity` (rows of the record buffers to start with) is for tests of the grow-and-rerun path.
     """
     lim = limits if limits is not None else RiskLimits(initial_cash=config.initial_cash)
@@ -129,8 +132,8 @@ def run_portfolio_backtest(
         work = start.copy()
         pos = np.zeros((n, POS_FIELDS))
         pos[:, POS_LAST_CLOSE] = np.nan
-        pos[:, POS_AVG_WIN] = np.nan
-        pos[:, POS_AVG_LOSS] = np.nan
+        pos[:, POS_AVG_WIN] = np.nan if sizes is None else sizes[:, 0]
+        pos[:, POS_AVG_LOSS] = np.nan if sizes is None else sizes[:, 1]
         act = np.zeros((n, ACT_FIELDS))
         act[:, ACT_ID] = -1.0
         curves = np.zeros((len(CURVES), T))

@@ -23,6 +23,7 @@ from adaptrade.portfolio.layout import (
     ACT_ADV,
     ACT_BARS_WORKED,
     ACT_FILLED,
+    ACT_FILLED_NOTIONAL,
     ACT_FILLED_VALUE,
     ACT_ID,
     ACT_LIMIT,
@@ -52,6 +53,7 @@ from adaptrade.portfolio.layout import (
     N_TRADES,
     O_AVG_PX,
     O_FILLED,
+    O_FILLED_NOTIONAL,
     O_LAST_T,
     O_STATUS,
     POS_AVG_LOSS,
@@ -145,11 +147,18 @@ def learn_sizes(pos_i: np.ndarray, ret: float, params: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float, vol_t: float,
+def filled_in_unit(act_i: np.ndarray) -> float:
+    """What the active order has filled in its own unit (buys: cash spent, sells: shares)."""
+    return act_i[ACT_FILLED_NOTIONAL] if act_i[ACT_SIDE] > 0 else act_i[ACT_FILLED]
+
+
+@njit(cache=True)
+def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, known_v: float, vol_t: float,
                act_i: np.ndarray, pos_i: np.ndarray, state: np.ndarray, params: np.ndarray, risk: np.ndarray,
                book: np.ndarray, orders: np.ndarray, fills: np.ndarray, hist: np.ndarray, trades: np.ndarray,
                events: np.ndarray, counts: np.ndarray, event: np.ndarray) -> None:
-    """Work stock i's active order on bar t (a bar after the order was created)."""
+    """Work stock i's active order on bar t (a bar after the order was created); `known_v` is the volume
+    the participation cap may use: known before bar t's open (kernel.known_volume), never bar t's own."""
     oid = act_i[ACT_ID]
     k = int(oid)
     side = int(act_i[ACT_SIDE])
@@ -164,7 +173,7 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
     imp = 0.0
     fee = 0.0
     if math.isfinite(base):
-        room = participation_cap(v, risk[LIM_PARTICIPATION])
+        room = participation_cap(known_v, risk[LIM_PARTICIPATION])  # volume known before the open, not bar t's
         slip, comm = params[P_SLIPPAGE], params[P_COMMISSION]
         if side > 0:
             px0 = base * (1.0 + slip)
@@ -213,6 +222,7 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
         if q > 0.0:
             act_i[ACT_FILLED] += q
             act_i[ACT_FILLED_VALUE] += q * px
+            act_i[ACT_FILLED_NOTIONAL] += q * px + fee if side > 0 else q * px
             nf = int(counts[N_FILLS])
             if nf < fills.shape[0]:
                 fills[nf, F_ORDER] = oid
@@ -237,12 +247,13 @@ def work_order(i: int, t: int, o: float, h: float, lo: float, c: float, v: float
     expired = (not done) and act_i[ACT_BARS_WORKED] >= act_i[ACT_MAX_BARS]
     if expired:
         log_hist(hist, counts, oid, t, CANCELLED, act_i[ACT_FILLED], 1)
-        log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], act_i[ACT_FILLED])
+        log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], filled_in_unit(act_i))
         status = CANCELLED
     if k < orders.shape[0]:
         if status >= 0:
             orders[k, O_STATUS] = status
         orders[k, O_FILLED] = act_i[ACT_FILLED]
+        orders[k, O_FILLED_NOTIONAL] = act_i[ACT_FILLED_NOTIONAL]
         orders[k, O_AVG_PX] = act_i[ACT_FILLED_VALUE] / act_i[ACT_FILLED] if act_i[ACT_FILLED] > 0 else np.nan
         orders[k, O_LAST_T] = t
     if side > 0 and (done or expired):
@@ -265,7 +276,7 @@ def idle_bar(i: int, t: int, act_i: np.ndarray, book: np.ndarray, orders: np.nda
     oid = act_i[ACT_ID]
     k = int(oid)
     log_hist(hist, counts, oid, t, CANCELLED, act_i[ACT_FILLED], 1)
-    log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], act_i[ACT_FILLED])
+    log_event(events, counts, t, i, RULE_UNFILLED, act_i[ACT_QTY], filled_in_unit(act_i))
     if k < orders.shape[0]:
         orders[k, O_STATUS] = CANCELLED
         orders[k, O_LAST_T] = t

@@ -62,6 +62,19 @@ from adaptrade.strategy.state import (
 
 
 @njit(cache=True)
+def known_volume(adv: np.ndarray, volume: np.ndarray, i: int, t: int) -> float:
+    """Volume an order filling at bar t's open can know: the average daily volume up to the previous
+    session's close (that session's volume while the average is still warming up; 0 before any)."""
+    if t == 0:
+        return 0.0
+    a = adv[i, t - 1]
+    if math.isfinite(a) and a > 0.0:
+        return a
+    v = volume[i, t - 1]
+    return v if math.isfinite(v) and v > 0.0 else 0.0
+
+
+@njit(cache=True)
 def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
                   valid: np.ndarray, rsi: np.ndarray, vol: np.ndarray, adv: np.ndarray, spread: np.ndarray,
                   ret: np.ndarray, params: np.ndarray, risk: np.ndarray, states: np.ndarray, pos: np.ndarray,
@@ -89,7 +102,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                 o = open_[i, t]
                 paper_fill(i, t, o if (math.isfinite(o) and o > 0.0) else close[i, t], vol[i, t], pos[i], states[i], params, trades, counts, event)
             elif act[i, ACT_ID] >= 0.0:
-                work_order(i, t, open_[i, t], high[i, t], low[i, t], close[i, t], volume[i, t], vol[i, t], act[i], pos[i],
+                work_order(i, t, open_[i, t], high[i, t], low[i, t], close[i, t], known_volume(adv, volume, i, t), vol[i, t], act[i], pos[i],
                            states[i], params, risk, book, orders, fills, hist, trades, events, counts, event)
             log_changes(changes, counts, event, i, t)
         value = 0.0  # 2) mark to market at the close
@@ -142,7 +155,7 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
                 q = pos[i, POS_SHARES]
                 cost_bps = estimated_cost_bps(q, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
                 otype = choose_order_type(True, cost_bps, risk[LIM_LIMIT_ABOVE_BPS])  # exits are urgent: market
-                new_order(i, t, -1, otype, GTC, np.nan, q, q * close[i, t], int(pos[i, POS_EXITING]),
+                new_order(i, t, -1, otype, GTC, np.nan, q, q, int(pos[i, POS_EXITING]),
                            risk[LIM_MAX_ORDER_BARS], adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
         for k in np.argsort(-strength[:n_cand], kind="mergesort"):  # 4) entries compete for cash: most oversold first
             i = cand[k]
@@ -156,10 +169,10 @@ def run_portfolio(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: n
             cost_bps = estimated_cost_bps(qty, adv[i, t], vol[i, t], spread[i, t], risk[LIM_IMPACT_K])
             if choose_order_type(False, cost_bps, risk[LIM_LIMIT_ABOVE_BPS]) == LIMIT:
                 tif = GTC if risk[LIM_LIMIT_GTC] != 0.0 else DAY
-                new_order(i, t, 1, LIMIT, tif, c, qty, notional, 0, risk[LIM_MAX_ORDER_BARS] if tif == GTC else 1.0,
+                new_order(i, t, 1, LIMIT, tif, c, notional, qty, 0, risk[LIM_MAX_ORDER_BARS] if tif == GTC else 1.0,
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
             else:
-                new_order(i, t, 1, MARKET, GTC, np.nan, qty, notional, 0, risk[LIM_MAX_ORDER_BARS],
+                new_order(i, t, 1, MARKET, GTC, np.nan, notional, qty, 0, risk[LIM_MAX_ORDER_BARS],
                           adv[i, t], vol[i, t], cost_bps, act[i], orders, hist, counts)
             book[BOOK_RESERVED] += notional
             exposure += notional

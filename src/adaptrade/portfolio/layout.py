@@ -10,14 +10,20 @@ POS_FIELDS = 12
 
 # active order of a stock act[i, ACT_*] (ACT_ID = -1: none)
 # (type, time in force, creation bar and reason live in the order buffer; bars worked counts calendar bars)
+# ACT_QTY = the request in the order's own unit (buys: notional, sells: shares); ACT_FILLED_NOTIONAL = its
+# filled amount in the notional unit (buys: cash spent incl. commission, sells: shares x price)
 (ACT_ID, ACT_SIDE, ACT_TYPE, ACT_LIMIT, ACT_REM_NOTIONAL, ACT_REM_QTY, ACT_FILLED, ACT_FILLED_VALUE, ACT_MAX_BARS, ACT_BARS_WORKED,
- ACT_ADV, ACT_VOL, ACT_QTY) = range(13)
-ACT_FIELDS = 13
+ ACT_ADV, ACT_VOL, ACT_QTY, ACT_FILLED_NOTIONAL) = range(14)
+ACT_FIELDS = 14
 
-# order buffer (row = order id)
+# order buffer (row = order id). An order has one unit: a buy is a notional (dollar) order (O_QTY NaN,
+# O_NOTIONAL = the cash it may spend, commission included); a sell is a share order (O_QTY shares,
+# O_NOTIONAL NaN). O_FILLED = shares filled; O_FILLED_NOTIONAL = buys: cash spent (fill value + commission,
+# the unit of O_NOTIONAL), sells: fill value (shares x price);
+# O_EST_QTY = the share estimate at the signal close the cost estimate and order type were chosen from.
 (O_SYM, O_SIDE, O_TYPE, O_TIF, O_LIMIT, O_QTY, O_NOTIONAL, O_CREATED_T, O_STATUS, O_FILLED, O_AVG_PX,
- O_REASON, O_LAST_T, O_EST_COST_BPS) = range(14)
-ORDER_FIELDS = 14
+ O_REASON, O_LAST_T, O_EST_COST_BPS, O_FILLED_NOTIONAL, O_EST_QTY) = range(16)
+ORDER_FIELDS = 16
 
 # fill buffer
 F_ORDER, F_SYM, F_SIDE, F_QTY, F_PX, F_T, F_COMMISSION, F_IMPACT_BPS = range(8)

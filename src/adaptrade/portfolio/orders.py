@@ -35,6 +35,8 @@ from adaptrade.portfolio.layout import (
     O_AVG_PX,
     O_CREATED_T,
     O_EST_COST_BPS,
+    O_EST_QTY,
+    O_FILLED_NOTIONAL,
     O_FILLED,
     O_LAST_T,
     O_LIMIT,
@@ -110,22 +112,30 @@ def paper_fill(i: int, t: int, base: float, vol_t: float, pos_i: np.ndarray, sta
 
 
 @njit(cache=True)
-def new_order(i: int, t: int, side: int, otype: int, tif: int, limit: float, qty: float, notional: float,
+def new_order(i: int, t: int, side: int, otype: int, tif: int, limit: float, amount: float, est_qty: float,
                reason: int, max_bars: float, adv: float, vol: float, cost_bps: float, act_i: np.ndarray,
                orders: np.ndarray, hist: np.ndarray, counts: np.ndarray) -> None:
-    """Create an order at bar t's close (works from the next bar on) and make it the stock's active order."""
+    """Create an order at bar t's close (works from the next bar on) and make it the stock's active order.
+
+    `amount` is the request in the order's unit: a buy is a notional order (cash it may spend, commission
+    included), a sell a share order; `est_qty` is the share estimate the cost estimate was made from."""
     k = int(counts[N_ORDERS])
+    qty = amount if side < 0 else np.nan
+    notional = amount if side > 0 else np.nan
     if k < orders.shape[0]:
         row = orders[k]
         row[O_SYM], row[O_SIDE], row[O_TYPE], row[O_TIF], row[O_LIMIT] = i, side, otype, tif, limit
         row[O_QTY], row[O_NOTIONAL], row[O_CREATED_T], row[O_STATUS], row[O_FILLED] = qty, notional, t, NEW, 0.0
         row[O_AVG_PX], row[O_REASON], row[O_LAST_T], row[O_EST_COST_BPS] = np.nan, reason, t, cost_bps
+        row[O_FILLED_NOTIONAL], row[O_EST_QTY] = 0.0, est_qty
     counts[N_ORDERS] = k + 1
     log_hist(hist, counts, float(k), t, NEW, 0.0, 1)
     act_i[:] = 0.0
     act_i[ACT_ID], act_i[ACT_SIDE], act_i[ACT_TYPE], act_i[ACT_LIMIT] = k, side, otype, limit
-    act_i[ACT_REM_NOTIONAL], act_i[ACT_REM_QTY], act_i[ACT_MAX_BARS] = notional, qty, max_bars
-    act_i[ACT_ADV], act_i[ACT_VOL], act_i[ACT_QTY], act_i[ACT_BARS_WORKED] = adv, vol, qty, 0.0
+    act_i[ACT_REM_NOTIONAL] = amount if side > 0 else 0.0
+    act_i[ACT_REM_QTY] = amount if side < 0 else 0.0
+    act_i[ACT_MAX_BARS] = max_bars
+    act_i[ACT_ADV], act_i[ACT_VOL], act_i[ACT_QTY], act_i[ACT_BARS_WORKED] = adv, vol, amount, 0.0
 
 
 @njit(cache=True)

@@ -32,6 +32,7 @@ from adaptrade.portfolio.layout import (
     O_CREATED_T,
     O_EST_COST_BPS,
     O_FILLED,
+    O_FILLED_NOTIONAL,
     O_LAST_T,
     O_LIMIT,
     O_NOTIONAL,
@@ -61,7 +62,7 @@ from adaptrade.execution.orders import (
 from adaptrade.risk.limits import RULES
 
 ORDER_COLUMNS = ["order_id", "symbol", "side", "quantity", "order_type", "limit_price", "created", "status",
-                 "time_in_force", "notional", "filled_quantity", "avg_fill_price", "reason", "est_cost_bps", "last_update"]
+                 "time_in_force", "notional", "filled_quantity", "filled_notional", "avg_fill_price", "reason", "est_cost_bps", "last_update"]
 FILL_COLUMNS = ["order_id", "symbol", "side", "quantity", "price", "timestamp", "commission", "impact_bps"]
 OPEN_TIME, CLOSE_TIME = "T09:30:00", "T16:00:00"  # daily bars: fills at the open, orders/cancels at the close
 
@@ -78,6 +79,24 @@ class PortfolioResult:
     history: pd.DataFrame  # order_id, timestamp, status, filled_quantity
     events: pd.DataFrame  # date, symbol, rule, before, after
     trades_all: pd.DataFrame  # real and paper trades with exit reasons
+    risk_free_rate: float = 0.0
+
+    def aggregate(self) -> dict[str, Any]:
+        """summary.json `aggregate` in portfolio mode: the account beside equal-weight buy-and-hold and the benchmark."""
+        from adaptrade.portfolio.account import account_aggregate
+
+        out, cfg = self.output, self.output.config
+        f = out.fills
+        value = float((f[:, F_QTY] * f[:, F_PX]).sum()) if len(f) else 0.0
+        return account_aggregate(out.equity, out.bars, out.curves[2], value, self.result.benchmark_close,
+                                 self.result.benchmark_symbol, out.limits.initial_cash, cfg.slippage_bps / 1e4,
+                                 cfg.commission_bps / 1e4, self.risk_free_rate)
+
+    def attribution(self, sectors: dict[str, str] | None = None) -> pd.DataFrame:
+        """attribution.csv: symbol, sector, pnl, contribution, trades, win_rate, exposure."""
+        from adaptrade.portfolio.account import attribution_frame
+
+        return attribution_frame(self.result.stocks, self.output.limits.initial_cash, sectors)
 
     def order_history(self, order_id: str) -> pd.DataFrame:
         """Every state the order went through (new, partially_filled, filled, cancelled, rejected)."""
@@ -108,6 +127,7 @@ def _orders_frame(out: PortfolioOutput, ids: np.ndarray) -> pd.DataFrame:
         "time_in_force": np.array(TIFS, dtype=object)[o[:, O_TIF].astype(np.intp)],
         "notional": o[:, O_NOTIONAL],
         "filled_quantity": o[:, O_FILLED],
+        "filled_notional": o[:, O_FILLED_NOTIONAL],
         "avg_fill_price": o[:, O_AVG_PX],
         "reason": np.array(ORDER_REASONS, dtype=object)[o[:, O_REASON].astype(np.intp)],
         "est_cost_bps": o[:, O_EST_COST_BPS],
@@ -115,8 +135,16 @@ def _orders_frame(out: PortfolioOutput, ids: np.ndarray) -> pd.DataFrame:
     }, columns=ORDER_COLUMNS)
 
 
+def incomplete(orders: pd.DataFrame) -> pd.Series:
+    """Orders not complete in their own unit: share orders below `quantity`, notional orders below `notional`."""
+    notional = orders["quantity"].isna()
+    short_qty = orders["filled_quantity"] < orders["quantity"] * (1.0 - 1e-9)
+    short_cash = orders["filled_notional"] < orders["notional"] * (1.0 - 1e-9)
+    return (notional & short_cash) | (~notional & short_qty)
+
+
 def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | None, benchmark_symbol: str,
-                           *, risk_free_rate: float = 0.0, min_sharpe: float = 2.0, min_win_rate: float = 0.85,
+                           *, risk_free_rate: float = 0.0, min_sharpe: float = 2.0, min_win_rate: float = 0.85, min_trades: int = 10,
                            settings: dict[str, Any] | None = None) -> PortfolioResult:
     """Tables of one portfolio run; stocks.csv rows are each stock's attribution (P&L / starting cash)."""
     bars, dates = out.bars, out.bars.dates
@@ -126,7 +154,7 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
                        in_market=out.in_market, trades=real[:, :8].copy(), changes=out.changes, final_states=out.final_states)
     info = dict(settings or {})
     result = build_result(eng, benchmark_close, benchmark_symbol, risk_free_rate=risk_free_rate,
-                          min_sharpe=min_sharpe, min_win_rate=min_win_rate, settings=info)
+                          min_sharpe=min_sharpe, min_win_rate=min_win_rate, min_trades=min_trades, settings=info)
     ids = np.array([client_order_id(sym[int(s)], str(dates[int(c)]), k)
                     for k, (s, c) in enumerate(zip(out.orders[:, O_SYM], out.orders[:, O_CREATED_T]))], dtype=object)
     f, h, e = out.fills, out.history, out.events
@@ -149,6 +177,7 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
         "before": e[:, RE_BEFORE], "after": e[:, RE_AFTER],
     })
     account = pd.DataFrame({"date": np.datetime_as_string(dates, unit="D"), **{k: out.curves[j] for j, k in enumerate(CURVES)}})
+    account["drawdown"] = -account["drawdown"]  # one sign for every reported drawdown: negative (adaptrade.stats)
     account["breaker"] = account["breaker"].astype(bool)
     tr = out.trades
     trades_all = pd.DataFrame({
@@ -159,25 +188,32 @@ def build_portfolio_result(out: PortfolioOutput, benchmark_close: np.ndarray | N
         "paper": tr[:, PT_PAPER] != 0.0,
         "exit_reason": np.array(EXIT_REASONS, dtype=object)[tr[:, PT_EXIT_REASON].astype(np.intp)],
     })
-    return PortfolioResult(out, result, account, _orders_frame(out, ids), fills, history, events, trades_all)
+    st = result.stocks  # attribution rows: no stock's share of the account is a strategy that beat anything
+    for col in ("outperformance", "excess_vs_buy_hold"):
+        st[col] = np.nan
+    st["recommended"] = False
+    return PortfolioResult(out, result, account, _orders_frame(out, ids), fills, history, events, trades_all, risk_free_rate)
 
 
 def account_summary(pr: PortfolioResult) -> dict[str, Any]:
-    """Account-level numbers: return, Sharpe, drawdown, exposure, orders, fills, rules fired."""
+    """Account-level numbers: return, Sharpe (risk-free convention of adaptrade.stats), drawdown (negative),
+    exposure, orders, fills, rules fired."""
+    from adaptrade import stats
+
     eq = pr.output.equity
-    r = np.diff(eq) / eq[:-1] if len(eq) > 1 else np.array([])
-    sd = float(np.std(r, ddof=1)) if len(r) > 1 else float("nan")
+    r = stats.simple_returns(np.ascontiguousarray(eq, dtype=np.float64))
+    sr = stats.sharpe(r, stats.daily_rf(pr.risk_free_rate)) if len(r) > 1 else float("nan")
     o = pr.orders
     return {
         "initial_cash": pr.output.limits.initial_cash,
         "final_equity": float(eq[-1]) if len(eq) else None,
         "total_return": float(eq[-1] / eq[0] - 1.0) if len(eq) else None,
-        "sharpe": float(np.mean(r) / sd * np.sqrt(252)) if np.isfinite(sd) and sd > 0 else None,
-        "max_drawdown": float(pr.account["drawdown"].max()) if len(eq) else None,
+        "sharpe": float(sr) if np.isfinite(sr) else None,
+        "max_drawdown": float(stats.max_drawdown(r)) if len(eq) else None,
         "mean_gross": float(pr.account["gross"].mean()) if len(eq) else None,
         "max_gross": float(pr.account["gross"].max()) if len(eq) else None,
         "orders": len(o), "fills": len(pr.fills),
-        "orders_unfilled": int(((o["status"] == "cancelled") & (o["filled_quantity"] < o["quantity"])).sum()),
+        "orders_unfilled": int(((o["status"] == "cancelled") & incomplete(o)).sum()),
         "trades": int((~pr.trades_all["paper"]).sum()), "paper_trades": int(pr.trades_all["paper"].sum()),
         "rules_fired": {k: int(v) for k, v in pr.events["rule"].value_counts().sort_index().items()},
         "breaker_events": pr.events.loc[pr.events["rule"].isin(["breaker_tripped", "breaker_reset"]), ["date", "rule", "before"]]

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adaptrade.backtest.aggregate import aggregate, rank
+from adaptrade.backtest.aggregate import MIN_TRADES, aggregate, rank
 from adaptrade.backtest.results import (
     PARAM_COLUMNS,
     STOCK_COLUMNS,
+    STOCK_EXTRA_COLUMNS,
     TRADE_COLUMNS,
     BacktestResult,
 )
@@ -24,17 +25,37 @@ from adaptrade.errors import ConfigError
 FILES = ("summary.json", "stocks.csv", "trades.csv", "params.csv", "equity.parquet", "report.html")
 # written beside FILES by other modes (portfolio); removed from a reused --out folder when this run
 # does not write them, so a folder never mixes two runs
-OTHER_RUN_FILES = ("orders.csv", "fills.csv", "order_history.csv", "risk_events.csv", "account.csv", "trades_all.csv")
+OTHER_RUN_FILES = ("orders.csv", "fills.csv", "order_history.csv", "risk_events.csv", "account.csv", "trades_all.csv",
+                   "attribution.csv")
 
 
 def summary(result: BacktestResult) -> dict[str, Any]:
     """The aggregate block plus the run's settings; returns as fractions."""
-    agg = aggregate(result.stocks)
-    agg["top_by_sharpe"] = rank(result.stocks, "sharpe")["symbol"].head(5).tolist()
-    agg["top_by_outperformance"] = rank(result.stocks, "outperformance")["symbol"].head(5).tolist()
+    k = min_trades_of(result)
+    agg = aggregate(result.stocks, min_trades=k)
+    agg["top_by_sharpe"] = rank(result.stocks, "sharpe", min_trades=k)["symbol"].head(5).tolist()
+    agg["top_by_outperformance"] = rank(result.stocks, "outperformance", min_trades=k)["symbol"].head(5).tolist()
+    agg["benchmark_period_return"] = benchmark_period_return(result)
     complete = bool(result.settings.get("complete", True))
     failed = list(result.settings.get("failed_symbols", []) or [])  # type: ignore[call-overload]
     return {"settings": result.settings, "aggregate": agg, "complete": complete, "failed_symbols": failed}
+
+
+def min_trades_of(result: BacktestResult) -> int:
+    """The run's min_trades_rank setting (recorded in its settings; default 10)."""
+    v = result.settings.get("min_trades_rank", MIN_TRADES)
+    return int(v) if v is not None else MIN_TRADES  # type: ignore[call-overload]
+
+
+def benchmark_period_return(result: BacktestResult) -> float | None:
+    """The benchmark's return from the run's first to its last bar (gap rule of adaptrade.stats; None without one)."""
+    from adaptrade.stats import benchmark_return
+
+    b, n = result.benchmark_close, result.output.bars.n_bars
+    if b is None or n < 2:
+        return None
+    v = float(benchmark_return(np.asarray(b, dtype=np.float64), 0, n - 1))
+    return v if np.isfinite(v) else None
 
 
 def _iso(s: pd.Series) -> pd.Series:
@@ -42,8 +63,8 @@ def _iso(s: pd.Series) -> pd.Series:
 
 
 def stocks_frame(result: BacktestResult) -> pd.DataFrame:
-    """The stocks.csv table: the contract columns, in order."""
-    return result.stocks[STOCK_COLUMNS]
+    """The stocks.csv table: the contract columns, in order, then the appended ones (alpha ... end)."""
+    return result.stocks[STOCK_COLUMNS + STOCK_EXTRA_COLUMNS]
 
 
 def trades_frame(result: BacktestResult) -> pd.DataFrame:
@@ -67,10 +88,12 @@ def write_outputs(
     report_symbol: str | None = None,
     summary_doc: dict[str, Any] | None = None,
     account: pd.DataFrame | None = None,
+    attribution: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write every output file of a run into `out_dir`; nothing half-written on failure.
 
-    `account` (portfolio mode) adds the account's equity and drawdown to report.html.
+    `account` (portfolio mode) adds the account's equity and drawdown to report.html, whose header then
+    shows the account's figures (`summary_doc["aggregate"]`); `attribution` is written as attribution.csv.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -89,13 +112,16 @@ def write_outputs(
         if len(result.stocks):  # every batch failed: no report to draw, the rest says so
             from adaptrade.reports.html import write_report
 
-            write_report(result, tmp / "report.html", symbol=report_symbol, account=account)
+            write_report(result, tmp / "report.html", symbol=report_symbol, account=account,
+                         account_aggregate=doc.get("aggregate") if account is not None else None)
+        if attribution is not None:
+            attribution.to_csv(tmp / "attribution.csv", index=False)
         out_dir.mkdir(exist_ok=True)
         for name in FILES + OTHER_RUN_FILES:
             if not (tmp / name).exists():
                 (out_dir / name).unlink(missing_ok=True)
         written = []
-        for name in FILES:
+        for name in FILES + ("attribution.csv",):
             src = tmp / name
             if src.exists():
                 src.replace(out_dir / name)

@@ -40,43 +40,62 @@ ACCOUNT_TITLE = "Account (portfolio mode: one account): equity vs {bname} (1.0 a
 ACCOUNT_DRAWDOWN_TITLE = "Account drawdown (from the running peak)"
 
 
-def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None) -> Path:
+def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None,
+                 account_aggregate: dict[str, Any] | None = None) -> Path:
     """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path.
 
     `account` (portfolio mode: a frame with date, equity, cash, gross, drawdown) adds the account's
-    equity vs the benchmark and its drawdown above the per-stock figures, and the header says so.
+    equity vs the benchmark and its drawdown above the per-stock figures, and the header says so;
+    `account_aggregate` (portfolio mode: summary.json's account block) gives the header the account's figures
+    beside equal-weight buy-and-hold and the benchmark instead of per-stock means.
     """
     import plotly.io as pio
 
     bars = result.output.bars
     if bars.n_symbols == 0:
         raise ValueError("cannot write a report for a backtest without stocks")
-    chosen = str(rank(result.stocks, "sharpe")["symbol"].iloc[0]) if symbol is None else symbol
-    i = bars.index_of(chosen)
+    k = _min_trades(result)
+    key = "total_return" if account is not None else "sharpe"  # portfolio mode: the largest contribution
+    eligible = rank(result.stocks, key, min_trades=k)
+    eligible = eligible[eligible["trades"] >= k]
+    chosen: str | None = symbol if symbol is not None else (str(eligible["symbol"].iloc[0]) if len(eligible) else None)
     strat, bh, bench = _normalised(result)
     x = np.datetime_as_string(bars.dates, unit="D")
     with warnings.catch_warnings():  # "mean of empty slice" for dates no stock covers
         warnings.simplefilter("ignore", RuntimeWarning)
         avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
     bname = result.benchmark_symbol or "benchmark"
-    figs = [
-        _curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname, f"{chosen}: equity vs buy & hold vs {bname} (1.0 at first bar)"),
-        _curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"),
-        _drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]),
-        _params_figure(result, chosen, i),
-    ]
-    if account is not None:
-        figs = _account_figures(account, result, bname) + figs
+    figs = []
+    if chosen is not None and account is None:
+        i = bars.index_of(chosen)
+        figs.append(_curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname,
+                                  f"{chosen}: equity vs buy & hold vs {bname} (1.0 at first bar)"))
+    if account is None:
+        figs.append(_curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"))
+    if chosen is not None and account is None:
+        figs.append(_drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]))
+    if account is not None:  # the account leads; a stock's sleeve is never plotted against its own buy & hold
+        figs = _account_figures(account, result, bname)
+    if chosen is not None:
+        figs.append(_params_figure(result, chosen, bars.index_of(chosen)))
+    if chosen is None:
+        chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
-        f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
+        f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account, account_aggregate)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _min_trades(result: BacktestResult) -> int:
+    """The run's minimum-trades ranking setting (default 10)."""
+    v = result.settings.get("min_trades_rank", 10) if isinstance(result.settings, dict) else 10
+    return int(v) if v is not None else 10  # type: ignore[call-overload]
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -212,8 +231,14 @@ def _account_figures(account: pd.DataFrame, result: BacktestResult, bname: str) 
         dd = -np.abs(account["drawdown"].to_numpy(dtype=np.float64))
     else:
         dd = _drawdown(curve)
+    from adaptrade.portfolio.account import equal_weight_buy_hold
+
+    cfg = result.output.config
+    ew = equal_weight_buy_hold(result.output.bars, 1.0, cfg.slippage_bps / 1e4, cfg.commission_bps / 1e4)
+    ew = ew / ew[0] if len(ew) == len(xs) and len(ew) and ew[0] > 0 else None
     return [
-        _figure([_trace(xs, curve, "account equity", STRATEGY), _trace(xs, bench, bname, BENCH)],
+        _figure([_trace(xs, curve, "account equity", STRATEGY), _trace(xs, ew, "equal-weight buy & hold", BUY_HOLD),
+                 _trace(xs, bench, bname, BENCH)],
                 ACCOUNT_TITLE.format(bname=bname), yaxis={"title": {"text": "growth of 1.0"}}),
         _figure([_trace(xs, dd, "account", STRATEGY), _trace(xs, None if bench is None else _drawdown(bench), bname, BENCH)],
                 ACCOUNT_DRAWDOWN_TITLE, height=300, yaxis={"tickformat": ".0%"}),
@@ -285,8 +310,9 @@ def _tables(stocks: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = None) -> str:
-    """Run settings, warnings and the aggregate results block (portfolio mode: the account first)."""
+def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = None,
+            acct_agg: dict[str, Any] | None = None) -> str:
+    """Run settings, warnings and the aggregate results block (portfolio mode: the account's figures)."""
     cfg = result.output.config
     bars = result.output.bars
     s = result.settings
@@ -306,24 +332,31 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
         warn.append("OPTIMISTIC: fills at the signal bar's close")
     if "synthetic" in source.lower() or bars.source.startswith("synthetic"):
         warn.append("Synthetic data: synthetic mean-reverting data flatters RSI strategies; do not read these results as real-market evidence.")
-    agg = aggregate(result.stocks)
     pct = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
     num = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
-    rows += [
-        ("mean / median return", f"{pct(agg['mean_return'])} / {pct(agg['median_return'])}"),
-        ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"),
-        ("mean Sharpe", num(agg["mean_sharpe"])),
-        ("recommended", str(agg["recommended"])),
-    ]
     title = "adaptrade backtest report"
     if account is not None:
         title += " (portfolio mode: one account)"
-        eq = account["equity"].to_numpy(dtype=np.float64)
-        dd = account["drawdown"].to_numpy(dtype=np.float64) if "drawdown" in account else np.array([])
-        acct = [("mode", "portfolio mode: one account (per-stock rows below are attribution: stock P&L / starting cash)"),
-                ("account equity", f"{eq[0]:,.0f} -> {eq[-1]:,.0f} ({eq[-1] / eq[0] - 1.0:+.1%})" if eq.size and eq[0] > 0 else "–"),
-                ("account max drawdown", pct(float(np.nanmax(np.abs(dd)))) if dd.size and np.isfinite(dd).any() else "–")]
-        rows = rows[:3] + acct + rows[3:]
+        a = acct_agg or {}
+        ew, bm = a.get("equal_weight_buy_hold") or {}, a.get("benchmark") or {}
+        line = lambda d: (f"total {pct(d.get('total_return'))}, annual {pct(d.get('annual_return'))}, "  # noqa: E731
+                          f"Sharpe {num(d.get('sharpe'))}, max drawdown {pct(d.get('max_drawdown'))}")
+        rows += [("mode", "portfolio mode: one account (per-stock rows below are attribution: stock P&L / starting cash, "
+                          "never counted as beat or recommended)"),
+                 ("account", line(a) + f", alpha {pct(a.get('alpha'))}, beta {num(a.get('beta'))}, "
+                                       f"exposure {pct(a.get('exposure'))}, turnover {num(a.get('turnover'))}/yr"),
+                 ("equal-weight buy & hold", line(ew)),
+                 (f"benchmark {bm.get('symbol') or result.benchmark_symbol or ''}".strip(), line(bm))]
+        if a.get("kelly_warmup"):
+            rows.append(("Kelly warm-up", str(a["kelly_warmup"])))
+    else:
+        agg = aggregate(result.stocks)
+        rows += [
+            ("mean / median return", f"{pct(agg['mean_return'])} / {pct(agg['median_return'])}"),
+            ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"),
+            ("mean Sharpe", num(agg["mean_sharpe"])),
+            ("recommended", str(agg["recommended"])),
+        ]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     warns = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warn)
     return f'<h1>{html.escape(title)}</h1>{warns}<table class="settings">{table}</table>'

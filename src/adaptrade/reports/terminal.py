@@ -21,9 +21,14 @@ def _num(x: Any, fmt: str = "{:.2f}") -> str:
     return "—" if x is None or not np.isfinite(x) else fmt.format(x)
 
 
-def ranked_table(result: BacktestResult, title: str, top: int = 10, bottom: int = 5) -> Table:
-    """Stocks ranked by Sharpe: the best `top` and the worst `bottom`."""
-    ranked = rank(result.stocks, "sharpe")
+def rank_key_text(min_trades: int, key: str = "Sharpe") -> str:
+    """How the table and best / worst 5 are ranked, said in one phrase."""
+    return f"ranked by {key} (stocks with fewer than {min_trades} closed trades ranked after all others, never recommended)"
+
+
+def ranked_table(result: BacktestResult, title: str, top: int = 10, bottom: int = 5, min_trades: int = 10) -> Table:
+    """Stocks ranked by Sharpe (fewer than `min_trades` closed trades: after all others): the best `top` and the worst `bottom`."""
+    ranked = rank(result.stocks, "sharpe", min_trades=min_trades)
     n = len(ranked)
     rows = ranked if n <= top + bottom else pd.concat([ranked.head(top), ranked.tail(bottom)])
     bench = result.benchmark_symbol
@@ -61,6 +66,8 @@ def aggregate_block(doc: dict[str, Any], benchmark: str) -> Table:
     t.add_column()
     n = a["stocks"]
     t.add_row("stocks", str(n))
+    if "benchmark_period_return" in a:
+        t.add_row(f"{benchmark} over the period ({s.get('start')} .. {s.get('end')})", _pct(a.get("benchmark_period_return")))
     t.add_row("average return", _pct(a["mean_return"]))
     t.add_row("median / std of returns", f"{_pct(a['median_return'])} / {_num(a['std_return'] * 100 if a['std_return'] is not None else None, '{:.2f}%')}")
     t.add_row("average buy & hold", _pct(a["mean_buy_hold_return"]))
@@ -73,11 +80,16 @@ def aggregate_block(doc: dict[str, Any], benchmark: str) -> Table:
     t.add_row("average max drawdown", _pct(a["mean_max_drawdown"]))
     t.add_row("closed trades", str(a["total_trades"]))
     t.add_row(
-        f"recommended for live (Sharpe > {s['min_sharpe']:g}, win > {s['min_win_rate'] * 100:g}%)",
+        f"recommended for live (Sharpe > {s['min_sharpe']:g}, win > {s['min_win_rate'] * 100:g}%, >= {a.get('min_trades', 10)} trades)",
         f"{a['recommended']}" + (f": {', '.join(a['recommended_symbols'][:10])}" if a["recommended"] else ""),
     )
-    t.add_row("best 5", ", ".join(a["best"]))
-    t.add_row("worst 5", ", ".join(a["worst"]))
+    key = a.get("rank_key", "sharpe")
+    k = a.get("min_trades", 10)
+    key_name = "Sharpe" if key == "sharpe" else key
+    t.add_row(f"best 5 by {key_name} (>= {k} closed trades)", ", ".join(a["best"]))
+    t.add_row(f"worst 5 by {key_name} (>= {k} closed trades)", ", ".join(a["worst"]))
+    if a.get("below_min_trades"):
+        t.add_row(f"fewer than {k} closed trades", f"{a['below_min_trades']} stocks, ranked last, never recommended")
     return t
 
 
@@ -100,5 +112,6 @@ def print_run(console: Console, result: BacktestResult, doc: dict[str, Any], tit
     for note in s.get("notes", []):
         console.print(f"  [dim]note:[/dim] {note}")
     console.print("  " + costs_line(s))
-    console.print(ranked_table(result, "ranked by Sharpe", top=top))
+    k = int(doc["aggregate"].get("min_trades", 10))
+    console.print(ranked_table(result, rank_key_text(k), top=top, min_trades=k))
     console.print(aggregate_block(doc, result.benchmark_symbol))

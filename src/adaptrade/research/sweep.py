@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from adaptrade.stats import benchmark_return
+
 from adaptrade.parallel.batching import Batch, load_batch
 from adaptrade.errors import ConfigError
 from adaptrade.strategy.params import StrategyConfig
@@ -231,13 +233,6 @@ def chunk_size(n_trials: int, workers: int, remote: bool) -> int:
     return 1 if not remote else max(1, min(50, math.ceil(n_trials / (workers * 10))))
 
 
-def _at_or_before(series: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """series[idx], or the last finite value before idx (NaN if none): benchmark closes on a stock's dates."""
-    pos = np.maximum.accumulate(np.where(np.isfinite(series), np.arange(series.size), -1))
-    j = pos[np.nan_to_num(idx, nan=0).astype(np.intp)]
-    return np.where(j >= 0, series[np.maximum(j, 0)], np.nan)
-
-
 def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm: TrialMetrics | None,
               bench: np.ndarray | None, error: str | None) -> dict[str, Any]:
     """One recorded trial: its settings (all of them) and its metrics (NaN when it failed)."""
@@ -253,7 +248,7 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
         return row
     ok = np.isfinite(tm.total_return)
     if bench is not None:
-        b = _at_or_before(bench, tm.last) / _at_or_before(bench, tm.first) - 1.0
+        b = benchmark_return(bench, np.nan_to_num(tm.first, nan=0).astype(np.intp), np.nan_to_num(tm.last, nan=0).astype(np.intp))
         outp = tm.total_return - b
     else:
         outp = np.full(tm.total_return.shape, nan)

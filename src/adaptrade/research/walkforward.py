@@ -35,22 +35,18 @@ from adaptrade.backtest.engine import (
 from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
 from adaptrade.strategy.kernel import effective_thresholds
-from adaptrade.strategy.params import StrategyConfig
-from adaptrade.strategy.state import (
+from adaptrade.strategy.params import P_COMMISSION, P_SLIPPAGE, StrategyConfig
+from adaptrade.strategy.state import (  # LEARNED_SLOTS: what `carry` keeps (re-exported)
+    LEARNED_SLOTS,
     S_BUY,
-    S_EMA_RETURN,
-    S_EMA_VOL,
-    S_EMA_WIN,
-    S_N_TRADES,
-    S_N_WINS,
     S_PERIOD_IDX,
     S_SELL,
+    S_SHARES,
     S_VOL_SCALAR,
 )
 
 Mode = Literal["carry", "frozen", "reset", "select"]
 MODES: tuple[str, ...] = ("carry", "frozen", "reset", "select")
-LEARNED_SLOTS = (S_PERIOD_IDX, S_BUY, S_SELL, S_VOL_SCALAR, S_EMA_RETURN, S_EMA_VOL, S_EMA_WIN, S_N_TRADES, S_N_WINS)
 
 
 @dataclass(frozen=True)
@@ -159,10 +155,30 @@ def walk_forward(bars: Bars, config: StrategyConfig, is_bars: int, oos_bars: int
     return runs
 
 
+def exit_value(out: EngineOutput) -> np.ndarray:
+    """Each stock's account at its last valid close of a window with the open position sold there,
+    after slippage and commission (NaN for a stock without a valid bar): what the next window starts from."""
+    params = out.config.to_vector()
+    valid = out.bars.valid
+    has = valid.any(axis=1)
+    last_t = np.where(has, valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+    eq_last = out.equity[np.arange(valid.shape[0]), last_t]
+    if out.final_states is None:
+        return np.where(has, eq_last, np.nan)
+    shares = np.where(has, out.final_states[:, S_SHARES], 0.0)
+    mark = out.bars.close[np.arange(valid.shape[0]), last_t]
+    gross = shares * mark
+    net = gross * (1.0 - params[P_SLIPPAGE]) * (1.0 - params[P_COMMISSION])
+    value = eq_last - np.where(shares > 0.0, gross - net, 0.0)
+    return np.where(has, value, np.nan)
+
+
 def stitched_oos(runs: list[WindowRun], bars: Bars) -> tuple[np.ndarray, np.ndarray]:
     """(equity, in_market) [symbol, t] over the whole range: OOS windows chained, NaN before the first OOS bar.
 
-    Each window starts with fresh cash; chaining compounds the windows' returns into one account.
+    Each window starts with fresh cash; chaining compounds the windows' returns into one account. A
+    position open at a window's end is sold at that close with its exit costs (slippage, commission):
+    the window's last bar shows that value and the next window starts from it.
     """
     n, t = bars.close.shape
     eq = np.full((n, t), np.nan)
@@ -171,12 +187,17 @@ def stitched_oos(runs: list[WindowRun], bars: Bars) -> tuple[np.ndarray, np.ndar
     cash0 = runs[0].out_of_sample.config.initial_cash if runs else 1.0
     for r in runs:
         a, b = r.window.is_end, r.window.oos_end
-        seg = r.out_of_sample.equity / cash0
+        out = r.out_of_sample
+        seg = out.equity / cash0
+        end = exit_value(out) / cash0
+        valid = out.bars.valid
+        has = valid.any(axis=1)
+        last_t = valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+        after = has[:, None] & (np.arange(valid.shape[1])[None, :] >= last_t[:, None])
+        seg = np.where(after, end[:, None], seg)
         eq[:, a:b] = seg * level[:, None]
-        held[:, a:b] = r.out_of_sample.in_market
-        last = np.where(r.out_of_sample.bars.valid, seg, np.nan)
-        ok = np.isfinite(last).any(axis=1)
-        level = np.where(ok, level * np.array([row[np.isfinite(row)][-1] if np.isfinite(row).any() else 1.0 for row in last]), level)
+        held[:, a:b] = out.in_market
+        level = np.where(has, level * np.where(has, end, 1.0), level)
     return eq * cash0, held
 
 

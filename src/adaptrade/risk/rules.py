@@ -33,21 +33,23 @@ ACCOUNT_SIZE = 3
 
 @njit(cache=True)
 def kelly_weight(win_rate: float, avg_win: float, avg_loss: float, n_trades: float, risk: np.ndarray) -> tuple[float, int]:
-    """Target weight from fractional Kelly, K = p - (1 - p) / b with b = avg win / avg loss; (weight, rule).
+    """Target weight from fractional Kelly for trades that win `avg_win` and lose `avg_loss` (fractions
+    of the stake) on average: growth-optimal K = p / L - q / W (docs/risk.md); (weight, rule).
 
     Zero (rule kelly_warmup) until the strategy has kelly_min_trades closed trades; zero
-    (kelly_nonpositive) when K <= 0. Without Kelly sizing the weight is max_position.
+    (kelly_nonpositive) when K <= 0; no loss seen yet: K = 1 (the whole stake, before the fraction and
+    the caps). Without Kelly sizing the weight is max_position.
     """
     if risk[LIM_SIZING_KELLY] == 0.0:
         return risk[LIM_MAX_POSITION], 0
     if n_trades < risk[LIM_KELLY_MIN_TRADES] or not math.isfinite(win_rate):
         return 0.0, RULE_KELLY_WARMUP
-    if not (avg_loss > 0.0) or not math.isfinite(avg_loss):  # no loss seen yet: b -> inf, K -> p
-        k = win_rate
+    if not (avg_loss > 0.0) or not math.isfinite(avg_loss):  # no loss seen yet: unbounded, take the whole stake
+        k = 1.0 if win_rate > 0.0 else -1.0
     elif not (avg_win > 0.0) or not math.isfinite(avg_win):
         k = -1.0
     else:
-        k = win_rate - (1.0 - win_rate) / (avg_win / avg_loss)
+        k = win_rate / avg_loss - (1.0 - win_rate) / avg_win
     if k <= 0.0:
         return 0.0, RULE_KELLY_NONPOS
     return risk[LIM_KELLY_FRACTION] * k, 0

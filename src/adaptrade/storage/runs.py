@@ -29,7 +29,8 @@ SCHEMA_VERSION = 2
 DATA_TABLES = {"stocks": "run_stocks", "trades": "run_trades", "params": "run_params"}
 EXTRA_TABLES = {"orders": "run_orders", "fills": "run_fills", "risk_events": "run_risk_events"}  # optional, per run
 ROW = "_row"  # position of a row in its frame, so loads come back in saved order
-LIST_COLUMNS = ["id", "created", "source", "strategy", "stocks", "dates", "mean_return", "beat_share", "mean_sharpe", "status"]
+LIST_COLUMNS = ["id", "created", "mode", "source", "strategy", "stocks", "dates", "mean_return", "account_return", "beat_share",
+                "mean_sharpe", "status"]
 _DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS runs (id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, settings JSON, "
@@ -43,11 +44,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 _METRIC = "TRY_CAST(COALESCE(json_extract(summary, '$.{k}'), json_extract(summary, '$.aggregate.{k}')) AS DOUBLE) AS {a}"
 _LIST_SQL = f"""
 SELECT id, created,
+       COALESCE(json_extract_string(settings, '$.mode'), 'per-stock') AS mode,
        json_extract_string(settings, '$.source') AS source,
        json_extract_string(settings, '$.strategy') AS strategy,
        TRY_CAST(json_extract(settings, '$.stocks') AS BIGINT) AS stocks,
        json_extract_string(settings, '$.start') || ' .. ' || json_extract_string(settings, '$.end') AS dates,
        {_METRIC.format(k="mean_return", a="mean_return")},
+       CASE WHEN json_extract_string(settings, '$.mode') = 'portfolio'
+            THEN TRY_CAST(json_extract(summary, '$.aggregate.total_return') AS DOUBLE) END AS account_return,
        {_METRIC.format(k="beat_benchmark_share", a="beat_share")},
        {_METRIC.format(k="mean_sharpe", a="mean_sharpe")},
        status

@@ -145,6 +145,7 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
     else:
         state[S_EMA_RETURN] = a * trade_return + (1.0 - a) * state[S_EMA_RETURN]
         state[S_EMA_WIN] = a * win + (1.0 - a) * state[S_EMA_WIN]
+    baseline = state[S_EMA_VOL]  # the vol scalar compares with the baseline as it stood before this trade
     if math.isfinite(vol):
         if math.isnan(state[S_EMA_VOL]):
             state[S_EMA_VOL] = vol
@@ -184,8 +185,8 @@ def learn(state: np.ndarray, params: np.ndarray, trade_return: float, vol: float
     if s_new != s_old:
         state[S_SELL] = s_new
         _record_change(event, ID_SELL, s_old, s_new, reason)
-    # volatility scalar: current vol relative to its EMA over past trade closes
-    ev = state[S_EMA_VOL]
+    # volatility scalar: current vol over its EMA over earlier trade closes (before this observation)
+    ev = baseline
     if math.isfinite(vol) and math.isfinite(ev) and ev > 0.0:
         k_old = state[S_VOL_SCALAR]
         k_new = _clamp(vol / ev, SCALAR_MIN, SCALAR_MAX)

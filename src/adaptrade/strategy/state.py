@@ -28,6 +28,8 @@ S_PENDING = 14  # +1 buy / -1 sell waiting for the next open, 0 none
 S_SIGNAL_T = 15  # bar of the pending signal
 S_LAST_EQUITY = 16
 STATE_SIZE = 17
+# what a strategy has learned (carried into a later period: walk-forward `carry`, the Kelly warm-up source)
+LEARNED_SLOTS = (S_PERIOD_IDX, S_BUY, S_SELL, S_VOL_SCALAR, S_EMA_RETURN, S_EMA_VOL, S_EMA_WIN, S_N_TRADES, S_N_WINS)
 
 # Layout of the event vector a step fills in (what happened on this bar).
 E_SIGNAL = 0  # +1 buy signal, -1 sell signal issued at this close
