@@ -23,9 +23,9 @@ from adaptrade.parallel.batching import (
 )
 from adaptrade.backtest.engine import EngineOutput
 from adaptrade.parallel.executors import (
+    IN_PROCESS,
     BatchFn,
     Executor,
-    SerialExecutor,
     make_executor,
 )
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS
@@ -252,7 +252,7 @@ def run(
     ex = executor if executor is not None and not isinstance(executor, str) else make_executor(
         executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
         work=bars.n_symbols * bars.n_bars)
-    remote = not isinstance(ex, SerialExecutor)
+    remote = ex.name not in IN_PROCESS
     spec = data_spec(req, settings, loaded, remote)
     batches = []
     for i, syms in enumerate(StockBatcher(settings.batch_size).split(bars.symbols)):

@@ -292,7 +292,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
 
     from adaptrade.parallel import runner
     from adaptrade.parallel.batching import fingerprint
-    from adaptrade.parallel.executors import SerialExecutor, make_executor
+    from adaptrade.parallel.executors import IN_PROCESS, make_executor
     from adaptrade.research.stats import dsr
 
     t0 = time.perf_counter()
@@ -300,7 +300,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
     bars = loaded.bars
     ex = make_executor(executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
                        work=bars.n_symbols * bars.n_bars * len(params))
-    remote = not isinstance(ex, SerialExecutor)
+    remote = ex.name not in IN_PROCESS
     spec = runner.data_spec(req, settings, loaded, remote)
     fp = fingerprint(bars) if remote else None
     configs: list[StrategyConfig | None] = []
