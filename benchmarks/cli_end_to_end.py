@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
+    load0 = os.getloadavg()[0]
     rows = []
     for stocks in SIZES:
         with tempfile.TemporaryDirectory() as d:
@@ -94,7 +95,8 @@ def main() -> None:
         f"`python benchmarks/cli_end_to_end.py` ({time.strftime('%Y-%m-%d')}): `adaptrade backtest --source synthetic --stocks N --bars {BARS} --out DIR --db FILE`",
         "in a fresh process (interpreter start-up, imports, data generation, features, strategy, metrics,",
         "summary/stocks/trades/params CSVs, equity.parquet, report.html, DuckDB store), numba cache warm, default executor (threads).",
-        f"Machine: {os.cpu_count()} cores shared with other jobs (best of {a.repeat} is the fairer number), Python {platform.python_version()}.",
+        f"Machine: {os.cpu_count()} cores shared with other jobs (best of {a.repeat} is the fairer number), Python {platform.python_version()}; "
+        f"1-minute load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (above 2, other jobs take the cores and walls stretch).",
         "",
         "| stocks x bars | best wall (s) | median wall (s) | peak RSS (MB) | target |",
         "| --- | ---: | ---: | ---: | --- |",

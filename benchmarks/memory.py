@@ -47,6 +47,7 @@ def main() -> None:
     a = ap.parse_args()
     from adaptrade.parallel.runner import estimate_memory_bytes
 
+    load0 = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         run_once(Path(d), 10)  # warm caches
@@ -57,7 +58,7 @@ def main() -> None:
     lines = [HEADING, "",
              f"`python benchmarks/memory.py` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared with other jobs, "
              f"Python {platform.python_version()}): `adaptrade backtest --source synthetic --stocks N --bars {BARS} --out DIR --no-store`, "
-             "one run per size, fresh process, numba cache warm.", "",
+             f"one run per size, fresh process, numba cache warm; load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.", "",
              "| stocks x bars | wall (s) | ns per stock-bar | peak RSS (MB) | estimate (MB) |", "| ---: | ---: | ---: | ---: | ---: |"]
     for n, wall, rss, est in rows:
         lines.append(f"| {n:,} x {BARS:,} | {wall:.2f} | {wall / (n * BARS) * 1e9:.0f} | {rss:.0f} | {est:.0f} |")
