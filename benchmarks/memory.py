@@ -66,7 +66,7 @@ def main() -> None:
     verdict = (f"20,000 x {BARS:,}: {big[0][2]:.0f} MB peak against the {TARGET_MB} MB target"
                if big else "20,000 stocks not run this time")
     lines += ["", f"{verdict}. The whole universe's bars and result arrays are still held at once (about "
-              "100 bytes per stock-bar), so memory grows with the universe: the bounded-memory streaming target is not met yet; "
+              "110 bytes per stock-bar), so memory grows with the universe: the bounded-memory streaming target is not met yet; "
               "a run whose estimate exceeds the machine's available memory is refused before it starts."]
     section = "\n".join(lines) + "\n"
     print(section)

@@ -19,7 +19,7 @@ def test_estimate_grows_linearly_in_stock_bars() -> None:
 
 def test_check_memory_refuses_with_the_estimate() -> None:
     runner.check_memory(500, 2520, available=4 * 2**30)  # fits: no error
-    with pytest.raises(ConfigError, match=r"needs an estimated 23\.9 GB .* has 4\.0 GB available"):
+    with pytest.raises(ConfigError, match=r"needs an estimated 26\.3 GB .* has 4\.0 GB available"):
         runner.check_memory(100_000, 2520, available=4 * 2**30)
 
 
@@ -35,4 +35,4 @@ def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(synthetic, "generate", never)
     r = CliRunner().invoke(app, ["backtest", "--stocks", "100000", "--bars", "2520", "--no-store"])
     assert r.exit_code == 2
-    assert "estimated 23.9 GB" in r.output and "Traceback" not in r.output
+    assert "estimated 26.3 GB" in r.output and "Traceback" not in r.output

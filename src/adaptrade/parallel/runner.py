@@ -116,10 +116,10 @@ def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[st
 
 # Peak-memory model of one backtest run, fitted to measured peak RSS (benchmarks/memory.py,
 # docs/performance.md "Memory"): about 450 MB of interpreter, imports and compiled code, plus about
-# 100 bytes per stock-bar (the bars' five price/volume arrays and valid mask, the engine's equity /
+# 110 bytes per stock-bar (the bars' five price/volume arrays and valid mask, the engine's equity /
 # signal / in-market arrays, the report's normalised curves) while the whole universe is in memory.
 MEMORY_BASE_BYTES = 450 * 2**20
-MEMORY_BYTES_PER_BAR = 100
+MEMORY_BYTES_PER_BAR = 110
 
 
 def estimate_memory_bytes(n_stocks: int, n_bars: int) -> int:
