@@ -490,6 +490,14 @@ def targets(rows: list[Row], big: str) -> list[str]:
         if vbt_sim:
             line += f" vectorbt from_signals measured in this run: {fmt_rate(vbt_sim.rate)} (the adaptive kernel is {ka.rate / vbt_sim.rate:.1f}x that)."
         lines.append(line)
+    tf, ta, vbt_tot = get("adaptrade fixed", "total"), get("adaptrade adaptive", "total"), get("vectorbt", "total")
+    if tf and ceil_tot:  # issue 12: engine totals (features + kernel) against peers measured in this same run
+        lines.append(f"- Fixed total (features + kernel) {fmt_rate(tf.rate)} bars/s; issue-12 target: at least half the bare numba "
+                     f"ceiling measured in this run ({fmt_rate(ceil_tot.rate)} / 2 = {fmt_rate(ceil_tot.rate / 2)}): "
+                     f"{verdict(tf.rate, ceil_tot.rate / 2)}.")
+    if ta and vbt_tot:
+        lines.append(f"- Adaptive total (features + kernel) {fmt_rate(ta.rate)} bars/s; issue-12 target: at least 4x vectorbt's total "
+                     f"in this run (4 x {fmt_rate(vbt_tot.rate)} = {fmt_rate(4 * vbt_tot.rate)}): {verdict(ta.rate, 4 * vbt_tot.rate)}.")
     for eng in ("vectorbt", "backtesting.py", "backtrader"):
         r = get(eng, "total")
         if r:

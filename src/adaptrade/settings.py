@@ -77,10 +77,10 @@ class Settings(BaseSettings):
 
     # executors and batching (docs/performance.md "Executors", docs/scaling.md)
     batch_size: int = Field(50, ge=1, le=10_000, description="Stocks per batch handed to a worker.")
-    executor: Literal["auto", "serial", "processes", "dask"] = Field(
-        "auto", description="auto: dask with a scheduler, processes with workers > 1 or 2,000 x 2,520 stock-bars on 4+ cores, else serial."
+    executor: Literal["auto", "serial", "threads", "processes", "dask"] = Field(
+        "auto", description="auto: dask with a scheduler, else threads (numba kernels release the GIL; batches share the bars)."
     )
-    workers: int | None = Field(None, ge=1, description="Worker processes (default: one per core).")
+    workers: int | None = Field(None, ge=1, description="Worker threads or processes (default: one per core).")
     scheduler: str | None = Field(None, description="Dask scheduler address tcp://HOST:PORT (implies dask).")
     # universe: liquidity filter and quality score (docs/universe.md)
     liquidity_window: int = Field(20, ge=1, le=2520, description="Sessions of average daily volume before the start.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -214,3 +215,41 @@ def test_wilder_rsi_no_look_ahead(close: np.ndarray, t: int, seed: int) -> None:
     other[t + 1 :] *= np.exp(np.random.default_rng(seed).normal(0, 0.3, other[t + 1 :].shape))
     for p in (2, 10, 21):
         assert np.array_equal(wilder_rsi(row, p)[: t + 1], wilder_rsi(other, p)[: t + 1], equal_nan=True)
+
+
+def test_rsi_stack_fused_any_period_order_is_bit_identical_to_talib() -> None:
+    """The fused pass (all periods per bar) agrees with TA-Lib for unsorted, far-apart periods and short histories."""
+    bars = generate(["F1", "F2", "F3"], 300, seed=17)
+    close, valid = bars.close.copy(), bars.valid.copy()
+    valid[1, 10:40:4] = False
+    valid[2, :] = False
+    valid[2, :45] = True  # longer than some periods, shorter than the longest + 1
+    close[~valid] = np.nan
+    periods = [21, 2, 44, 14, 3]
+    out = rsi_stack(close, valid, periods)
+    for j, p in enumerate(periods):
+        ref = _compressed_reference(close, valid, lambda c, p=p: talib.RSI(c, timeperiod=p))
+        assert np.array_equal(out[:, j], ref, equal_nan=True)
+
+
+def test_rolling_volatility_is_bit_identical_to_a_bar_by_bar_two_pass_loop() -> None:
+    """Vectorised across bars, the window sums keep the bar-by-bar order: equal to the last bit."""
+    bars = generate(["W1", "W2"], 120, seed=4)
+    close, valid = bars.close.copy(), bars.valid.copy()
+    valid[1, 30:50:3] = False
+    close[~valid] = np.nan
+    vol = rolling_volatility(close, valid, window=20)
+    ref = np.full(close.shape, np.nan)
+    for s in range(close.shape[0]):
+        idx = np.flatnonzero(valid[s])
+        r = [0.0] + [math.log(close[s, idx[k]] / close[s, idx[k - 1]]) for k in range(1, len(idx))]
+        for k in range(20, len(idx)):
+            mean = 0.0
+            for i in range(k - 19, k + 1):
+                mean += r[i]
+            mean /= 20
+            ss = 0.0
+            for i in range(k - 19, k + 1):
+                ss += (r[i] - mean) * (r[i] - mean)
+            ref[s, idx[k]] = math.sqrt(ss / 19) * float(np.sqrt(252))
+    assert np.array_equal(vol, ref, equal_nan=True)

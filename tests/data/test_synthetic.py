@@ -141,3 +141,13 @@ def test_single_string_and_empty_universe() -> None:
     assert generate("AAPL", 5, 1).symbols == ("AAPL",)
     assert _same(generate("AAPL", 5, 1), generate(["AAPL"], 5, 1))
     assert generate([], 5, 1).close.shape == (0, 5)
+
+
+def test_chunked_threaded_generation_equals_one_symbol_at_a_time() -> None:
+    """Many symbols are generated in chunks on threads; each row is still exactly its symbol's own bars."""
+    syms = [f"T{i:03d}" for i in range(150)]  # more than two chunks
+    many = generate(syms, 60, seed=8)
+    for i in (0, 63, 64, 130, 149):
+        one = generate([syms[i]], 60, seed=8)
+        for name in ("open", "high", "low", "close", "volume"):
+            assert np.array_equal(getattr(many, name)[i], getattr(one, name)[0])

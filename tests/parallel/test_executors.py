@@ -1,4 +1,4 @@
-"""Executors give byte-identical output (serial / processes / Dask), and failures are reported by symbol."""
+"""Executors give byte-identical output (serial / threads / processes / Dask), and failures are reported by symbol."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from adaptrade.parallel import runner
 from adaptrade.parallel.batching import Batch, BatchResult, StockBatcher, run_batch
-from adaptrade.parallel.executors import ProcessExecutor, SerialExecutor, make_executor
+from adaptrade.parallel.executors import ProcessExecutor, SerialExecutor, ThreadExecutor, make_executor
 from adaptrade.reports.files import params_frame, stocks_frame, summary, trades_frame
 from adaptrade.errors import ConfigError
 from adaptrade.settings import Settings
@@ -57,9 +57,9 @@ def test_batcher_keeps_order_and_size() -> None:
 
 
 def test_make_executor_checks_flags() -> None:
-    assert make_executor("auto", work=10).name == "serial"
-    assert make_executor("auto", work=500 * 2520).name == "serial"  # measured: serial wins on 2 cores
-    assert make_executor("auto", workers=2, work=10).name == "processes"  # --workers asks for processes
+    assert make_executor("auto", work=10).name == "threads"  # measured: threads beat serial on 2 cores
+    assert make_executor("auto", workers=3, work=10).workers == 3  # --workers sizes the thread pool
+    assert make_executor("processes", workers=2).name == "processes"
     assert make_executor("auto", scheduler="tcp://127.0.0.1:1").name == "dask"
     for bad in [dict(name="gpu"), dict(name="serial", scheduler="tcp://x:1"), dict(name="dask", scheduler="x:1"), dict(name="processes", workers=0)]:
         with pytest.raises(ConfigError):
@@ -81,7 +81,29 @@ def test_processes_equal_serial(serial_run: runner.BacktestResult) -> None:
     np.testing.assert_array_equal(par.output.equity, serial_run.output.equity)
 
 
-@pytest.mark.parametrize("ex", [SerialExecutor(), ProcessExecutor(2)], ids=["serial", "processes"])
+def test_threads_equal_serial_and_share_the_bars(serial_run: runner.BacktestResult) -> None:
+    """The thread pool runs batches on row views of the loaded bars and gives the serial arrays exactly."""
+    seen: list[int] = []
+    par, _ = runner.run(REQ, SETTINGS, progress=seen.append, executor="threads", workers=2)
+    assert par.settings["executor"] == "threads" and par.settings["workers"] == 2 and sorted(seen) == [4, 8, 12]
+    assert _files(par) == _files(serial_run)
+    np.testing.assert_array_equal(par.output.equity, serial_run.output.equity)
+
+
+def test_batch_rows_are_views_when_consecutive() -> None:
+    from adaptrade.data.synthetic import generate
+    from adaptrade.parallel.batching import rows_of
+
+    bars = generate(["A", "B", "C", "D"], 40, seed=1)
+    part = rows_of(bars, ("B", "C"))
+    assert np.shares_memory(part.close, bars.close) and part.symbols == ("B", "C")
+    np.testing.assert_array_equal(part.close, bars.close[1:3])
+    other = rows_of(bars, ("C", "A"))  # not consecutive in order: a copy, still the right rows
+    assert not np.shares_memory(other.close, bars.close)
+    np.testing.assert_array_equal(other.close, bars.close[[2, 0]])
+
+
+@pytest.mark.parametrize("ex", [SerialExecutor(), ThreadExecutor(2), ProcessExecutor(2)], ids=["serial", "threads", "processes"])
 def test_raising_batch_is_reported_and_others_finish(ex: object, serial_run: runner.BacktestResult) -> None:
     res, _ = runner.run(REQ, SETTINGS, executor=ex, fn=boom)  # type: ignore[arg-type]
     lost = list(serial_run.stocks["symbol"][4:8])
@@ -195,13 +217,14 @@ def test_cli_stocks_csv_byte_identical(tmp_path: Path) -> None:
     from adaptrade.cli import app
 
     base = ["backtest", "--stocks", "12", "--bars", "300", "--seed", "3", "--no-store"]
-    runs = {"serial": ["--executor", "serial"], "processes": ["--executor", "processes", "--workers", "2"],
+    runs = {"serial": ["--executor", "serial"], "threads": ["--executor", "threads", "--workers", "2"],
+            "processes": ["--executor", "processes", "--workers", "2"],
             "dask": ["--executor", "dask", "--workers", "2"]}
     for name, flags in runs.items():
         r = CliRunner().invoke(app, base + flags + ["--out", str(tmp_path / name)])
         assert r.exit_code == 0, r.output
     ref = (tmp_path / "serial" / "stocks.csv").read_bytes()
-    for name in ("processes", "dask"):
+    for name in ("threads", "processes", "dask"):
         assert (tmp_path / name / "stocks.csv").read_bytes() == ref
         doc = json.loads((tmp_path / name / "summary.json").read_text())
         assert doc["complete"] is True and doc["failed_symbols"] == [] and doc["settings"]["executor"] == name

@@ -55,7 +55,7 @@ def write_changes(changes: np.ndarray, nc: int, event: np.ndarray, i: int, t: in
     return nc
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, nogil=True)
 def run_all_in(
     open_: np.ndarray,
     close: np.ndarray,

@@ -200,7 +200,7 @@ def backtest(
     policy: Optional[str] = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
     top: int = typer.Option(10, "--top", help="Rows of the ranked table to print."),
     report_symbol: Optional[str] = typer.Option(None, "--report-symbol", help="Stock shown in report.html (default: best Sharpe)."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial | processes | dask (default auto: serial; processes with --workers > 1 or 2,000 x 2,520 stock-bars on 4+ cores; dask with --scheduler)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial | threads | processes | dask (default auto: threads, one per core or --workers; dask with --scheduler)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for processes / a local Dask cluster (default: one per core)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler, tcp://HOST:PORT (implies --executor dask)."),
     sector: Optional[str] = typer.Option(None, "--sector", help='Only this GICS sector of the universe, e.g. "Information Technology".'),

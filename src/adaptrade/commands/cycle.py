@@ -33,7 +33,7 @@ def cycle(
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store for the scores (default ./adaptrade.duckdb)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the scores."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write cycles.csv (comparison) and selection.csv here."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial | processes | dask"),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial | threads | processes | dask"),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
 ) -> None:

@@ -130,7 +130,7 @@ def sweep(
     seed: int = typer.Option(42, "--seed", help="Synthetic: data seed."),
     start: str | None = typer.Option(None, "--start", help="Archive: first date."),
     end: str | None = typer.Option(None, "--end", help="Last date (default: the data_end setting)."),
-    executor: str | None = typer.Option(None, "--executor", help="serial | processes | dask (Dask for big sweeps)."),
+    executor: str | None = typer.Option(None, "--executor", help="serial | threads | processes | dask (default auto: threads; Dask for big sweeps)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
     db: Path | None = typer.Option(None, "--db", help="DuckDB file for the trials (default ./adaptrade.duckdb)."),

@@ -73,7 +73,7 @@ def relative_to_prev_close(x: np.ndarray, close: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- z-score
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rolling_zscore_kernel(x: np.ndarray, window: int, out: np.ndarray) -> None:
     n_rows, n = x.shape
     for r in range(n_rows):
@@ -103,7 +103,7 @@ def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- RSI
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> None:
     """TA-Lib TA_RSI on c[:n] into out[:n] (out pre-filled with NaN), same operation order.
 
@@ -162,7 +162,7 @@ def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
     """Copy one row's valid values into buf (their bar indices into pos); returns how many."""
     m = 0
@@ -174,21 +174,80 @@ def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray
     return m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray) -> None:
+    """All periods of one symbol in one pass over its bars (fused), each bit-identical to `_wilder_rsi_into`.
+
+    Each period runs its own seed and first smoothing steps up to the longest period; from
+    there the periods advance together bar by bar, so the price differences are read once
+    and the independent recursions overlap in the CPU. The operations of every recursion
+    and their order are exactly those of the one-period function (no fastmath), so the
+    values do not change by a bit.
+    """
     n_sym, n_t = close.shape
+    n_p = periods.shape[0]
     buf = np.empty(n_t)
     res = np.empty(n_t)
     pos = np.empty(n_t, dtype=np.int64)
+    gain = np.empty(n_p)
+    loss = np.empty(n_p)
+    inv = np.empty(n_p)
+    pm1 = np.empty(n_p)
+    max_p = 0
+    for j in range(n_p):
+        max_p = max(max_p, periods[j])
+        inv[j] = 1.0 / periods[j]
+        pm1[j] = float(periods[j] - 1)
     for s in range(n_sym):
         m = _compress(close[s], valid[s], buf, pos)
-        for j in range(periods.shape[0]):
+        if m <= max_p + 1:  # short history: period by period
+            for j in range(n_p):
+                p = periods[j]
+                if m <= p:
+                    continue
+                _wilder_rsi_into(buf, m, p, res)
+                for k in range(p, m):
+                    out[s, j, pos[k]] = res[k]
+            continue
+        for j in range(n_p):  # seed and smooth each period up to bar max_p
             p = periods[j]
-            if m <= p:
-                continue
-            _wilder_rsi_into(buf, m, p, res)
-            for k in range(p, m):
+            _wilder_rsi_into(buf, max_p + 1, p, res)
+            for k in range(p, max_p + 1):
                 out[s, j, pos[k]] = res[k]
+            g = 0.0
+            lo = 0.0
+            for k in range(1, p + 1):
+                d = buf[k] - buf[k - 1]
+                if d < 0.0:
+                    lo -= d
+                else:
+                    g += d
+            lo *= inv[j]
+            g *= inv[j]
+            for k in range(p + 1, max_p + 1):
+                d = buf[k] - buf[k - 1]
+                lo *= pm1[j]
+                g *= pm1[j]
+                if d < 0.0:
+                    lo -= d
+                else:
+                    g += d
+                lo *= inv[j]
+                g *= inv[j]
+            gain[j] = g
+            loss[j] = lo
+        for k in range(max_p + 1, m):  # all periods together; x + 0.0 == x and x - d == x + (-d) exactly
+            d = buf[k] - buf[k - 1]
+            up = d if d > 0.0 else 0.0
+            dn = -d if d < 0.0 else 0.0
+            t = pos[k]
+            for j in range(n_p):
+                lo = (loss[j] * pm1[j] + dn) * inv[j]
+                g = (gain[j] * pm1[j] + up) * inv[j]
+                loss[j] = lo
+                gain[j] = g
+                tot = g + lo
+                out[s, j, t] = 100.0 * (g / tot) if tot != 0.0 else 0.0
 
 
 def rsi_stack(
@@ -206,11 +265,19 @@ def rsi_stack(
 # ----------------------------------------------------------------------------- volatility, ADV
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rolling_vol_kernel(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray) -> None:
+    """Two-pass windowed std per valid bar, vectorised across bars (window offset outer, bar inner).
+
+    Every window's sums are taken in the same order as a bar-by-bar loop would, so the result
+    is bit-identical to it; a running (O(1)) sum would change the last bits and through the
+    sizing the outputs. The inner loops are contiguous and independent, so they run as SIMD.
+    """
     n_sym, n_t = close.shape
     ret = np.empty(n_t)
     pos = np.empty(n_t, dtype=np.int64)
+    mean = np.empty(n_t)
+    ss = np.empty(n_t)
     for s in range(n_sym):
         m = 0  # number of valid bars so far; ret[k] is the log return into valid bar k (k >= 1)
         prev = 0.0
@@ -221,16 +288,25 @@ def _rolling_vol_kernel(close: np.ndarray, valid: np.ndarray, window: int, scale
                 prev = close[s, t]
                 pos[m] = t
                 m += 1
-        for k in range(window, m):
-            mean = 0.0
-            for i in range(k - window + 1, k + 1):
-                mean += ret[i]
-            mean /= window
-            ss = 0.0
-            for i in range(k - window + 1, k + 1):
-                d = ret[i] - mean
-                ss += d * d
-            out[s, pos[k]] = np.sqrt(ss / (window - 1)) * scale
+        if m <= window:
+            continue
+        n_w = m - window  # windows: q = 0..n_w-1 ends at valid bar q + window, starts at q + 1
+        for q in range(n_w):
+            mean[q] = 0.0
+            ss[q] = 0.0
+        for i in range(window):
+            seg = ret[i + 1 : i + 1 + n_w]
+            for q in range(n_w):
+                mean[q] += seg[q]
+        for q in range(n_w):
+            mean[q] /= window
+        for i in range(window):
+            seg = ret[i + 1 : i + 1 + n_w]
+            for q in range(n_w):
+                d = seg[q] - mean[q]
+                ss[q] += d * d
+        for q in range(n_w):
+            out[s, pos[q + window]] = np.sqrt(ss[q] / (window - 1)) * scale
 
 
 def rolling_volatility(
@@ -244,7 +320,7 @@ def rolling_volatility(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rolling_mean_valid_kernel(x: np.ndarray, valid: np.ndarray, window: int, out: np.ndarray) -> None:
     n_sym, n_t = x.shape
     buf = np.empty(n_t)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -108,7 +110,7 @@ def params_for(symbol: str, seed: int) -> SyntheticParams:
     return _draw_params(_rng(symbol, seed))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _ou_paths(z: np.ndarray, row: int, a: np.ndarray, step_sd: np.ndarray, stat_sd: np.ndarray) -> np.ndarray:
     """Exact OU recursion X[j] = a X[j-1] + step_sd * z[j], X[0] ~ stationary, per symbol."""
     n_sym, _, n = z.shape
@@ -140,8 +142,45 @@ def generate(
     if int(n_bars) != n_bars or n_bars < 1:
         raise ValueError(f"n_bars must be a positive integer, got {n_bars!r}")
     dates = nyse_sessions(end, int(n_bars), cache_dir)
-    n_sym, n = len(syms), int(n_bars) + 1  # one extra leading step: the close before bar 0
+    n_sym, n_t = len(syms), int(n_bars)
+    out = {name: np.empty((n_sym, n_t)) for name in ("open", "high", "low", "close", "volume")}
+    chunks = [(lo, min(lo + _CHUNK, n_sym)) for lo in range(0, n_sym, _CHUNK)]
+    threads = min(len(chunks), os.cpu_count() or 1)
 
+    def fill(lo_hi: tuple[int, int]) -> None:
+        _fill_rows(syms[lo_hi[0] : lo_hi[1]], int(seed), bool(mean_reversion), out, lo_hi[0])
+
+    if threads > 1:  # numpy's random fills and ufuncs release the GIL; rows are independent
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="synthetic") as pool:
+            list(pool.map(fill, chunks))
+    else:
+        for c in chunks:
+            fill(c)
+    return Bars(
+        dates=dates,
+        symbols=syms,
+        open=out["open"],
+        high=out["high"],
+        low=out["low"],
+        close=out["close"],
+        volume=out["volume"],
+        valid=np.ones((n_sym, n_t), dtype=bool),
+        adj_close=None,
+        source=f"synthetic(seed={int(seed)}, mean_reversion={bool(mean_reversion)})",
+    )
+
+
+_CHUNK = 64  # symbols per work unit: small enough for the cache, large enough for numpy's loops
+
+
+def _fill_rows(syms: Sequence[str], seed: int, mean_reversion: bool, out: dict[str, np.ndarray], row0: int) -> None:
+    """Generate `syms` into rows row0.. of the output arrays.
+
+    Every operation is elementwise or along a symbol's own row, so generating in chunks (on
+    threads) gives the same bits as generating all symbols at once.
+    """
+    n_sym, n = len(syms), out["close"].shape[1] + 1  # one extra leading step: the close before bar 0
+    rows = slice(row0, row0 + n_sym)
     z = np.empty((n_sym, _N_SHOCKS, n))
     par = np.empty((n_sym, 6))
     for i, sym in enumerate(syms):  # per-symbol streams: a loop over symbols, not bars
@@ -176,20 +215,12 @@ def generate(
         + VOLUME_BETA * (np.abs(r) / vol_d - math.sqrt(2.0 / math.pi))
         + VOLUME_NOISE * z[:, 5, 1:]
     )
-    volume = np.maximum(np.rint(np.exp(log_v)), 1.0)
+    out["volume"][rows] = np.maximum(np.rint(np.exp(log_v)), 1.0)
     open_, close = np.exp(log_o), np.exp(log_c)
-    return Bars(
-        dates=dates,
-        symbols=syms,
-        open=open_,
-        high=np.maximum(np.exp(top), np.maximum(open_, close)),  # exact even if exp rounds
-        low=np.minimum(np.exp(bot), np.minimum(open_, close)),
-        close=close,
-        volume=volume,
-        valid=np.ones((n_sym, n - 1), dtype=bool),
-        adj_close=None,
-        source=f"synthetic(seed={int(seed)}, mean_reversion={bool(mean_reversion)})",
-    )
+    out["open"][rows] = open_
+    out["close"][rows] = close
+    out["high"][rows] = np.maximum(np.exp(top), np.maximum(open_, close))  # exact even if exp rounds
+    out["low"][rows] = np.minimum(np.exp(bot), np.minimum(open_, close))
 
 
 def synthetic_benchmark(dates: np.ndarray, seed: int) -> np.ndarray:

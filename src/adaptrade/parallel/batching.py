@@ -137,11 +137,24 @@ def reindex(bars: Bars, dates: np.ndarray) -> Bars:
                 valid=spread(bars.valid, False), adj_close=spread(bars.adj_close, np.nan), source=bars.source)  # type: ignore[arg-type]
 
 
+def rows_of(bars: Bars, symbols: tuple[str, ...]) -> Bars:
+    """The bars of `symbols`: views of the rows (no copy) when they are consecutive, in order, else a copy."""
+    if not symbols:
+        return bars.select(symbols)
+    lo = bars.index_of(symbols[0])
+    hi = lo + len(symbols)
+    if bars.symbols[lo:hi] != tuple(symbols):
+        return bars.select(symbols)
+    return Bars(dates=bars.dates, symbols=bars.symbols[lo:hi], open=bars.open[lo:hi], high=bars.high[lo:hi],
+                low=bars.low[lo:hi], close=bars.close[lo:hi], volume=bars.volume[lo:hi], valid=bars.valid[lo:hi],
+                adj_close=None if bars.adj_close is None else bars.adj_close[lo:hi], source=bars.source)
+
+
 def load_batch(batch: Batch) -> Bars:
     """Rebuild the batch's bars from its spec, aligned to the driver's calendar, and verify them."""
     spec = batch.spec
     if isinstance(spec, MemorySpec):
-        return spec.bars.select(batch.symbols)
+        return rows_of(spec.bars, batch.symbols)
     if isinstance(spec, SyntheticSpec):
         from adaptrade.data.synthetic import generate
 

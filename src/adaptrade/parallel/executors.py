@@ -1,5 +1,6 @@
-"""Executors: one interface, `map(fn, batches, on_done) -> outcomes`, run serially, in local
-processes or on a Dask cluster. Outcomes come back in batch order whatever finished first, a
+"""Executors: one interface, `map(fn, batches, on_done) -> outcomes`, run serially, on a thread
+pool in this process (zero copies: the compiled kernels release the GIL), in local processes or
+on a Dask cluster. Outcomes come back in batch order whatever finished first, a
 batch that raises or whose worker dies becomes a failed outcome, and the others still finish.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Protocol
@@ -18,15 +19,14 @@ from adaptrade.errors import ConfigError
 
 BatchFn = Callable[[Batch], BatchResult]
 OnDone = Callable[[BatchOutcome], None]
-EXECUTORS = ("auto", "serial", "processes", "dask")
-# `auto` = serial unless the machine has AUTO_MIN_CORES and the run has AUTO_PROCESSES_MIN_WORK stock-bars
-# (or --workers is given). Measured on 2 cores (benchmarks/scaling.py, docs/performance.md "Executors"):
-# the engine does 500 x 2,520 in ~0.2 s serially and 2 warm workers were still slower (regenerating a batch
-# costs about as much as backtesting it), so serial won at every size tried; the 4-core / 2,000-stock
-# threshold is an extrapolation (~workers/2 speed-up once start-up is amortised), not a measurement.
-AUTO_MIN_CORES = 4
-AUTO_PROCESSES_MIN_WORK = 2000 * 2520
-
+EXECUTORS = ("auto", "serial", "threads", "processes", "dask")
+# `auto` = dask with a scheduler, else threads (one per core, or --workers). The feature and backtest
+# kernels are numba `nogil=True` and batches read row slices of the loaded bars (no copies, no
+# regeneration), so threads scale where processes could not: on 2 cores processes were slower than
+# serial for 500 x 2,520 (regenerating a batch costs about as much as backtesting it), threads are
+# faster (benchmarks/scaling.py, docs/performance.md "Executors"). Processes and Dask stay for
+# other machines and clusters.
+IN_PROCESS = ("serial", "threads")  # executors that read the driver's bars directly
 
 class Executor(Protocol):
     """Runs `fn` over batches; calls `on_done` as each finishes; returns outcomes in batch order."""
@@ -59,6 +59,28 @@ class SerialExecutor:
             if on_done:
                 on_done(o)
         return out
+
+
+class ThreadExecutor:
+    """A thread pool in this process: batches share the loaded bars; the numba kernels run without the GIL."""
+
+    name = "threads"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def map(self, fn: BatchFn, batches: Sequence[Batch], on_done: OnDone | None = None) -> list[BatchOutcome]:
+        if self.workers == 1 or len(batches) <= 1:
+            return SerialExecutor().map(fn, batches, on_done)
+        done: dict[int, BatchOutcome] = {}
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="adaptrade") as pool:
+            futures = [pool.submit(guarded, fn, b) for b in batches]
+            for f in as_completed(futures):  # on_done runs here, in the caller's thread
+                o = f.result()
+                done[o.index] = o
+                if on_done:
+                    on_done(o)
+        return _ordered(done, batches)
 
 
 class ProcessExecutor:
@@ -181,7 +203,7 @@ class DaskExecutor:
 
 
 def make_executor(name: str, workers: int | None = None, scheduler: str | None = None, work: int = 0) -> Executor:
-    """The executor for a flag value; `auto`: a scheduler means dask, --workers N>1 or large work on 4+ cores processes, else serial."""
+    """The executor for a flag value; `auto`: a scheduler means dask, else a thread pool (one thread per core or --workers)."""
     if name not in EXECUTORS:
         raise ConfigError(f"unknown executor '{name}' ({'|'.join(EXECUTORS)})", field="executor")
     if workers is not None and workers < 1:
@@ -191,13 +213,11 @@ def make_executor(name: str, workers: int | None = None, scheduler: str | None =
     if scheduler and not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
         raise ConfigError(f"scheduler address '{scheduler}' should look like tcp://HOST:PORT", field="scheduler")
     if name == "auto":
-        if scheduler:
-            name = "dask"
-        else:
-            big = work >= AUTO_PROCESSES_MIN_WORK and (os.cpu_count() or 1) >= AUTO_MIN_CORES
-            name = "processes" if (workers is not None and workers > 1) or big else "serial"
+        name = "dask" if scheduler else "threads"
     if name == "serial":
         return SerialExecutor()
+    if name == "threads":
+        return ThreadExecutor(workers)
     if name == "processes":
         return ProcessExecutor(workers)
     return DaskExecutor(workers, scheduler)

@@ -23,9 +23,9 @@ from adaptrade.parallel.batching import (
 )
 from adaptrade.backtest.engine import EngineOutput
 from adaptrade.parallel.executors import (
+    IN_PROCESS,
     BatchFn,
     Executor,
-    SerialExecutor,
     make_executor,
 )
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS
@@ -114,6 +114,43 @@ def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[st
     return sample_dir(), [f"{settings.data_dir} not found: using the small real sample shipped with adaptrade"]
 
 
+# Peak-memory model of one backtest run, fitted to measured peak RSS (benchmarks/memory.py,
+# docs/performance.md "Memory"): about 450 MB of interpreter, imports and compiled code, plus about
+# 110 bytes per stock-bar (the bars' five price/volume arrays and valid mask, the engine's equity /
+# signal / in-market arrays, the report's normalised curves) while the whole universe is in memory.
+MEMORY_BASE_BYTES = 450 * 2**20
+MEMORY_BYTES_PER_BAR = 110
+
+
+def estimate_memory_bytes(n_stocks: int, n_bars: int) -> int:
+    """Estimated peak memory (bytes) of a backtest over n_stocks x n_bars (see MEMORY_* above)."""
+    return int(MEMORY_BASE_BYTES + MEMORY_BYTES_PER_BAR * max(0, int(n_stocks)) * max(0, int(n_bars)))
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this machine can still give (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(n_stocks: int, n_bars: int, available: int | None = None) -> None:
+    """Refuse, before any work, a run whose estimated peak memory exceeds what the machine has."""
+    have = available if available is not None else available_memory_bytes()
+    need = estimate_memory_bytes(n_stocks, n_bars)
+    if have is not None and need > have:
+        raise ConfigError(
+            f"{n_stocks:,} stocks x {n_bars:,} bars needs an estimated {need / 2**30:.1f} GB of memory and this machine "
+            f"has {have / 2**30:.1f} GB available: run fewer stocks or bars (estimate: parallel.runner.estimate_memory_bytes)",
+            field="stocks",
+        )
+
+
 def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     """Bars (total-return adjusted when the price basis says so) and the aligned benchmark."""
     loaded = _load(req, settings)
@@ -143,6 +180,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         if req.bars < 30:
             raise ConfigError("--bars must be at least 30", field="bars")
         end = req.end or settings.data_end
+        check_memory(len(symbols), req.bars)
         bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
             bars = bars.slice_dates(req.start, None)
@@ -252,7 +290,7 @@ def run(
     ex = executor if executor is not None and not isinstance(executor, str) else make_executor(
         executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
         work=bars.n_symbols * bars.n_bars)
-    remote = not isinstance(ex, SerialExecutor)
+    remote = ex.name not in IN_PROCESS
     spec = data_spec(req, settings, loaded, remote)
     batches = []
     for i, syms in enumerate(StockBatcher(settings.batch_size).split(bars.symbols)):

@@ -82,6 +82,42 @@ def params_frame(result: BacktestResult) -> pd.DataFrame:
     return p
 
 
+EQUITY_GROUP_STOCKS = 100  # stocks per Parquet row group of equity.parquet
+
+
+def _equity_schema() -> Any:
+    """The equity.parquet schema (date, symbol, equity) with the pandas metadata pandas itself writes."""
+    import pyarrow as pa
+
+    empty = pd.DataFrame({"date": np.array([], dtype="datetime64[ns]"), "symbol": pd.Series([], dtype=str),
+                          "equity": np.array([], dtype=np.float64)})
+    return pa.Table.from_pandas(empty, preserve_index=False).schema
+
+
+def write_equity(result: BacktestResult, path: Path) -> Path:
+    """equity.parquet (date, symbol, equity for every valid bar, stock by stock) in row groups of stocks.
+
+    Built with pyarrow straight from the arrays, a group at a time: the long table for the whole
+    universe never exists in memory, and the file reads back as the frame `equity_long()` gives.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bars = result.output.bars
+    schema = _equity_schema()
+    names = pa.array(list(bars.symbols), type=pa.large_string())
+    dates = bars.dates.astype("datetime64[ns]")
+    with pq.ParquetWriter(path, schema) as writer:
+        for lo in range(0, max(bars.n_symbols, 1), EQUITY_GROUP_STOCKS):
+            hi = min(lo + EQUITY_GROUP_STOCKS, bars.n_symbols)
+            sym_idx, t_idx = np.nonzero(bars.valid[lo:hi])
+            sym = pa.DictionaryArray.from_arrays(pa.array(sym_idx.astype(np.int32) + lo), names).cast(pa.large_string())
+            writer.write_table(pa.Table.from_arrays(
+                [pa.array(dates[t_idx], type=pa.timestamp("ns")), sym, pa.array(result.output.equity[lo:hi][sym_idx, t_idx])],
+                schema=schema))
+    return path
+
+
 def write_outputs(
     result: BacktestResult,
     out_dir: Path,
@@ -106,9 +142,7 @@ def write_outputs(
         stocks_frame(result).to_csv(tmp / "stocks.csv", index=False)
         trades_frame(result).to_csv(tmp / "trades.csv", index=False)
         params_frame(result).to_csv(tmp / "params.csv", index=False)
-        eq = result.equity_long()
-        eq["symbol"] = eq["symbol"].astype(str)
-        eq.to_parquet(tmp / "equity.parquet", index=False)
+        write_equity(result, tmp / "equity.parquet")
         if len(result.stocks):  # every batch failed: no report to draw, the rest says so
             from adaptrade.reports.html import write_report
 

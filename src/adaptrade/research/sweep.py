@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import random
 import warnings
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from adaptrade.stats import benchmark_return
 
@@ -171,23 +173,55 @@ class TrialMetrics:
     mean_daily_excess: float
 
 
+@njit(cache=True, nogil=True, error_model="numpy")  # x / 0.0 -> inf like numpy, no exception
+def _daily_returns_into(v: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:
+    """research.verdict.daily_returns compiled (same operations, so the same bits), without the GIL."""
+    n, t_len = v.shape
+    for i in range(n):
+        prev = -1
+        for t in range(t_len):
+            x = v[i, t]
+            ok = valid[i, t] and np.isfinite(x)
+            out[i, t] = x / v[i, prev] - 1.0 if ok and prev >= 0 else np.nan
+            if ok:
+                prev = t
+
+
+def daily_returns_fast(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[symbol, t] simple returns between consecutive valid bars, bit-identical to verdict.daily_returns."""
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty(v.shape)
+    if v.size:
+        _daily_returns_into(v, np.ascontiguousarray(valid, dtype=np.bool_), out)
+    return out
+
+
 _CACHE: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()  # the threads executor runs trials of one sweep side by side
 
 
 def _bars_and_features(batch: Batch) -> tuple[Any, Any]:
     """This worker's bars and features for the batch's data (kept while the data spec is the same)."""
+    bars, feats, _ = _worker_data(batch)
+    return bars, feats
+
+
+def _worker_data(batch: Batch) -> tuple[Any, Any, np.ndarray]:
+    """Bars, features and buy-and-hold daily returns for the batch's data, computed once per data spec and worker."""
     from adaptrade.parallel.batching import MemorySpec
     from adaptrade.backtest.engine import Features
 
     # an in-memory spec is matched by identity and kept alive here, so its id cannot be reused
     # by a later sweep's spec while the cache still holds these bars
-    same_memory = isinstance(batch.spec, MemorySpec) and _CACHE.get("spec") is batch.spec
     key = ("memory" if isinstance(batch.spec, MemorySpec) else repr(batch.spec), batch.symbols, batch.fingerprint)
-    if not (_CACHE.get("key") == key and (same_memory or not isinstance(batch.spec, MemorySpec))):
-        bars = load_batch(batch)
-        _CACHE.clear()
-        _CACHE.update(key=key, spec=batch.spec, bars=bars, features=Features.compute(bars))
-    return _CACHE["bars"], _CACHE["features"]
+    with _CACHE_LOCK:
+        same_memory = isinstance(batch.spec, MemorySpec) and _CACHE.get("spec") is batch.spec
+        if not (_CACHE.get("key") == key and (same_memory or not isinstance(batch.spec, MemorySpec))):
+            bars = load_batch(batch)
+            _CACHE.clear()
+            _CACHE.update(key=key, spec=batch.spec, bars=bars, features=Features.compute(bars),
+                          buy_hold=daily_returns_fast(bars.close, bars.valid))
+        return _CACHE["bars"], _CACHE["features"], _CACHE["buy_hold"]
 
 
 def run_trial(batch: Batch) -> TrialMetrics:
@@ -196,14 +230,14 @@ def run_trial(batch: Batch) -> TrialMetrics:
     from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
     from adaptrade.backtest.metrics import stock_metrics
     from adaptrade.research.stats import moments
-    from adaptrade.research.verdict import excess_panel, portfolio_series
+    from adaptrade.research.verdict import portfolio_series
 
-    bars, feats = _bars_and_features(batch)
+    bars, feats, buy_hold = _worker_data(batch)
     out = run_backtest(bars, batch.config, feats)
     tr = out.trades
     m = stock_metrics(out.equity, bars.close, bars.valid, out.in_market, tr[:, T_SYMBOL], tr[:, T_RETURN],
                       tr[:, T_EXIT_T] >= 0, None, batch.config.initial_cash)
-    series = portfolio_series(excess_panel(out.equity, bars.close, bars.valid))
+    series = portfolio_series(daily_returns_fast(out.equity, bars.valid) - buy_hold)  # = verdict.excess_panel
     mo = moments(series)
     return TrialMetrics(m["total_return"], m["buy_hold_return"], m["sharpe"], m["win_rate"], m["trades"],
                         m["first_index"], m["last_index"], mo.sharpe, mo.skew, mo.kurt, mo.n,
@@ -287,7 +321,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
 
     from adaptrade.parallel import runner
     from adaptrade.parallel.batching import fingerprint
-    from adaptrade.parallel.executors import SerialExecutor, make_executor
+    from adaptrade.parallel.executors import IN_PROCESS, make_executor
     from adaptrade.research.stats import dsr
 
     t0 = time.perf_counter()
@@ -295,7 +329,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
     bars = loaded.bars
     ex = make_executor(executor or settings.executor, workers or settings.workers, scheduler or settings.scheduler,
                        work=bars.n_symbols * bars.n_bars * len(params))
-    remote = not isinstance(ex, SerialExecutor)
+    remote = ex.name not in IN_PROCESS
     spec = runner.data_spec(req, settings, loaded, remote)
     fp = fingerprint(bars) if remote else None
     configs: list[StrategyConfig | None] = []

@@ -1,0 +1,38 @@
+"""The memory estimate and the refusal of runs that would not fit, before any data is made."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from adaptrade.errors import ConfigError
+from adaptrade.parallel import runner
+
+
+def test_estimate_grows_linearly_in_stock_bars() -> None:
+    base = runner.estimate_memory_bytes(0, 2520)
+    one = runner.estimate_memory_bytes(1000, 2520) - base
+    assert one > 0
+    assert runner.estimate_memory_bytes(2000, 2520) - base == 2 * one
+    assert runner.estimate_memory_bytes(1000, 5040) - base == 2 * one
+
+
+def test_check_memory_refuses_with_the_estimate() -> None:
+    runner.check_memory(500, 2520, available=4 * 2**30)  # fits: no error
+    with pytest.raises(ConfigError, match=r"needs an estimated 26\.3 GB .* has 4\.0 GB available"):
+        runner.check_memory(100_000, 2520, available=4 * 2**30)
+
+
+def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adaptrade.cli import app
+    from adaptrade.data import synthetic
+
+    monkeypatch.setattr(runner, "available_memory_bytes", lambda: 4 * 2**30)
+
+    def never(*a: object, **k: object) -> None:
+        raise AssertionError("data generated for a refused run")
+
+    monkeypatch.setattr(synthetic, "generate", never)
+    r = CliRunner().invoke(app, ["backtest", "--stocks", "100000", "--bars", "2520", "--no-store"])
+    assert r.exit_code == 2
+    assert "estimated 26.3 GB" in r.output and "Traceback" not in r.output
