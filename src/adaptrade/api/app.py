@@ -94,13 +94,11 @@ class MetricsMiddleware:
                 status = int(msg["status"])
             await send(msg)
 
-        root = scope.get("root_path", "")
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")  # the router records the matched route (and a mount's prefix in root_path)
-            path = getattr(route, "path", None)
-            template = (scope.get("root_path", "")[len(root):] + path) if path else "unmatched"
+            route = scope.get("route")  # the router records the matched route
+            template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(scope.get("method", "GET"), template, status, time.perf_counter() - t0)
 
 
@@ -139,9 +137,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                               "Errors are RFC 7807 problem JSON.")
     app.state.service = svc
     problems.install(app)
-    app.include_router(routes_read.router, prefix=PREFIX)
-    app.include_router(routes_jobs.router, prefix=PREFIX)
-    app.include_router(stream.router, prefix=PREFIX)
+    app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
+    app.include_router(routes_jobs.router)
+    app.include_router(stream.router)
     app.include_router(dashboard.router)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.api_cors_origins), allow_methods=["GET", "POST", "DELETE"],

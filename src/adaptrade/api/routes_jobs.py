@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from adaptrade.api.models import BacktestBody, JobState, Problem
 from adaptrade.api.security import require_read, require_write
 
-router = APIRouter(responses={401: {"model": Problem, "description": "No bearer token."},
+router = APIRouter(prefix="/api/v1", responses={401: {"model": Problem, "description": "No bearer token."},
                               403: {"model": Problem, "description": "Wrong bearer token."}})
 JOB_ID = PathParam(..., min_length=1, max_length=100, description="Job id.")
 

@@ -35,7 +35,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown id or symbol."},
     422: {"model": Problem, "description": "Bad parameter."},
 }
-router = APIRouter(responses={401: {"model": Problem}, 403: {"model": Problem}})
+router = APIRouter(prefix="/api/v1", responses={401: {"model": Problem}, 403: {"model": Problem}})
 read = [Depends(require_read)]
 SYMBOL = PathParam(..., min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Ticker.")
 RUN_ID = PathParam(..., min_length=1, max_length=100, description="Run id.")

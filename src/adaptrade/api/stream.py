@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from adaptrade.api.events import parse_entry
 from adaptrade.api.security import check_token
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 _ID = re.compile(r"^(\$|0|\d+-\d+|\d+)$")
 
 
