@@ -38,13 +38,15 @@ async def stream(ws: WebSocket, last_id: str = "$") -> None:
         return
     client = aioredis.Redis.from_url(svc.settings.redis_url, socket_connect_timeout=0.5, decode_responses=True)
     cursor = last_id
+    gone: asyncio.Task[None] | None = None
     try:
         if cursor == "$":  # pin "new from now" to a real id, so a reconnect with it misses nothing
             info = await client.xinfo_stream(svc.bus.stream) if await client.exists(svc.bus.stream) else None
             cursor = info["last-generated-id"] if info else "0"
         await ws.send_json({"kind": "hello", "id": cursor, "data": {"stream": svc.bus.stream}})
-        while True:
-            reply = await client.xread({svc.bus.stream: cursor}, count=500, block=1000)
+        gone = asyncio.create_task(_until_closed(ws))
+        while not gone.done():
+            reply = await client.xread({svc.bus.stream: cursor}, count=500, block=500)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     await ws.send_json(parse_entry(entry_id, fields))
@@ -54,7 +56,18 @@ async def stream(ws: WebSocket, last_id: str = "$") -> None:
     except (WebSocketDisconnect, RuntimeError):  # the client went away
         pass
     finally:
+        if gone is not None:
+            gone.cancel()
         await client.aclose()
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Return when the client closes (messages from the client are ignored)."""
+    try:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+    except (WebSocketDisconnect, RuntimeError):
+        pass
 
 
 async def _down(ws: WebSocket, detail: str) -> None:
