@@ -40,6 +40,7 @@ async def stream(ws: WebSocket, last_id: str = "$") -> None:
     cursor = last_id
     gone: asyncio.Task[None] | None = None
     try:
+        await client.ping()  # say at once when Redis is down
         if cursor == "$":  # pin "new from now" to a real id, so a reconnect with it misses nothing
             info = await client.xinfo_stream(svc.bus.stream) if await client.exists(svc.bus.stream) else None
             cursor = info["last-generated-id"] if info else "0"
