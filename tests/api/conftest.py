@@ -149,13 +149,13 @@ def logs() -> Iterator[LogCapture]:
 
 @pytest.fixture(scope="session")
 def server(store: Store, redis_prefix: str, sample_dir: Path, logs: LogCapture) -> Iterator[Server]:
-    """The service on the real store and Redis, token set, small rate limit and body limit."""
+    """The service on the real store and Redis, token set, small rate limit."""
     from pydantic import SecretStr
 
     from adaptrade.settings import Settings
 
     settings = Settings(db_path=store.path, data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=8, api_max_body_bytes=4096,
+                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=8,
                         executor="serial", api_job_workers=2)
     srv = start_server(settings)
     yield srv

@@ -137,6 +137,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                               "Errors are RFC 7807 problem JSON.")
     app.state.service = svc
     problems.install(app)
+    app.openapi = lambda: problems.problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
     app.include_router(routes_jobs.router)
     app.include_router(stream.router)

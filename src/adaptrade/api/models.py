@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Scalar = str | int | float | bool | None
+
+
+def _iso_day(value: object) -> object:
+    """Only YYYY-MM-DD text is a date here (pydantic would also take 0 as 1970-01-01)."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_day)]
 
 
 class Problem(BaseModel):
@@ -157,8 +171,8 @@ class BacktestBody(BaseModel):
     stocks: int | None = Field(None, ge=1, le=10_000, description="--stocks: first N symbols (default 50 for synthetic).")
     bars: int = Field(2520, ge=30, le=50_000, description="--bars: synthetic bars per stock.")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="--seed: synthetic random seed.")
-    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="--start (YYYY-MM-DD).")
-    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="--end (YYYY-MM-DD).")
+    start: IsoDate | None = Field(None, description="--start (YYYY-MM-DD).")
+    end: IsoDate | None = Field(None, description="--end (YYYY-MM-DD).")
     strategy: Literal["adaptive", "fixed"] = Field("adaptive", description="--strategy.")
     rsi_period: int = Field(14, ge=2, le=200, description="--rsi-period (adaptive: 10..21).")
     buy: float = Field(30.0, gt=0, lt=100, description="--buy: buy below this RSI.")

@@ -40,7 +40,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), request.url.path, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # one path may have several routes (GET and DELETE): list them all
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return problem(exc.status_code, str(exc.detail), request.url.path, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,6 +62,49 @@ def install(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, f"internal error ({type(exc).__name__})", request.url.path)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the schema documents for the template matching `path`."""
+    import re
+
+    out: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            out |= {m.upper() for m in ops}
+    return sorted(out)
+
+
+def problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema with every 4xx/5xx answer documented as application/problem+json of Problem
+    (FastAPI documents them as application/json and its own 422 body otherwise)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            responses.setdefault("422", {"description": "Bad parameter."})
+            if op.get("requestBody"):
+                responses.setdefault("400", {"description": "Body is not valid JSON."})
+                responses.setdefault("413", {"description": "Body too large."})
+            responses.setdefault("405", {"description": "Method not allowed on this path."})
+            for code, resp in responses.items():
+                current = resp.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                if code[0] in "45" and (not current or current.endswith(("/Problem", "/HTTPValidationError"))):
+                    resp["content"] = {PROBLEM: {"schema": ref}}
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    from adaptrade.api.models import Problem
+
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    app.openapi_schema = doc
+    return doc
 
 
 class BodyLimit:

@@ -24,7 +24,7 @@ def start_backtest(body: BacktestBody, request: Request) -> Any:
     client = request.client.host if request.client else "unknown"
     if not svc.job_starts.allow(client):
         raise HTTPException(429, f"at most {svc.settings.api_job_starts_per_minute} backtest starts per minute")
-    job = svc.jobs.submit(body.model_dump(exclude_none=True), svc.settings)
+    job = svc.jobs.submit(body.model_dump(mode="json", exclude_none=True), svc.settings)
     return JSONResponse(JobState(**job.view()).model_dump(), status_code=202,
                         headers={"Location": f"{request.url.path}/{job.id}"})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
 
 from adaptrade.api.models import (
+    IsoDate,
     Dependency,
     Equity,
     EquityPoint,
@@ -94,7 +94,7 @@ def universe(request: Request,
     if sector is not None:
         match = [s for s in u.sectors() if s.lower() == sector.strip().lower()]
         if not match:
-            raise HTTPException(422, f"unknown sector '{sector}' (known: {', '.join(u.sectors())})")
+            raise HTTPException(404, f"unknown sector '{sector}' (known: {', '.join(u.sectors())})")
         table = table[table["sector"] == match[0]]
     members = [UniverseMember(symbol=str(r.symbol), name=str(r.name or ""), sector=str(r.sector or ""), source=str(r.source))
                for r in table.itertuples(index=False)]
@@ -151,14 +151,10 @@ def runs(request: Request,
          source: Literal["synthetic", "archive"] | None = Query(None, description="Data source."),
          mode: Literal["per-stock", "portfolio"] | None = Query(None, description="Backtest mode."),
          status: Literal["complete", "partial"] | None = Query(None, description="Run status."),
-         date: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day the run was stored (YYYY-MM-DD)."),
+         date: IsoDate | None = Query(None, description="UTC day the run was stored (YYYY-MM-DD)."),
          offset: int = OFFSET, limit: int = LIMIT) -> RunList:
-    if date is not None:
-        try:
-            pd.Timestamp(date)
-        except ValueError:
-            raise HTTPException(422, f"date: not a calendar date '{date}'") from None
-    rows, total = _svc(request).store.list_runs(RunFilters(source, mode, status, date), Page(offset, limit))
+    day = date.isoformat() if date is not None else None
+    rows, total = _svc(request).store.list_runs(RunFilters(source, mode, status, day), Page(offset, limit))
     return RunList(page=PageInfo(offset=offset, limit=limit, total=total), runs=[RunRow(**r) for r in rows])
 
 
