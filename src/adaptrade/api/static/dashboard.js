@@ -29,6 +29,8 @@ async function selectRun(id) {
   currentRun = id;
   document.querySelectorAll("#runs tbody tr").forEach(tr => tr.classList.toggle("sel", tr.dataset.id === id));
   document.getElementById("run-title").textContent = id;
+  Plotly.purge("params");
+  document.getElementById("param-symbol").textContent = "(click a stock)";
   const t = await getJSON(`/runs/${encodeURIComponent(id)}/stocks?limit=1000`);
   rankCols = t.columns.filter(c => ["symbol", "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate", "sharpe", "max_drawdown", "trades"].includes(c));
   rankRows = t.rows;
