@@ -74,7 +74,7 @@ def test_reads_survive_redis_going_away_and_the_stream_resumes(own_redis: OwnRed
         assert seen is not None
 
         own_redis.stop()
-        assert requests.get(url + "/runs", timeout=5).json()["page"]["total"] == 2
+        assert requests.get(url + "/runs", timeout=5).json()["page"]["total"] >= 2
         assert requests.get(f"{url}/runs/{store.synthetic_run}/stocks", timeout=5).json()["page"]["total"] == 8
         r = requests.get(url + "/ready", timeout=5)
         assert r.status_code == 503
