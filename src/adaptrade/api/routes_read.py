@@ -170,6 +170,11 @@ def run_detail(request: Request, run_id: str = RUN_ID) -> RunDetail:
     return RunDetail(**_run(_svc(request), run_id))
 
 
+def _known(svc: Any, run_id: str) -> None:
+    if not svc.store.run_exists(run_id):
+        raise HTTPException(404, f"unknown run id '{run_id}'")
+
+
 def _check_symbol(svc: Any, run_id: str, symbol: str | None) -> str | None:
     if symbol is None:
         return None
@@ -185,7 +190,7 @@ def _table_route(table: str) -> Any:
                 symbol: str | None = Query(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Only this symbol."),
                 offset: int = OFFSET, limit: int = LIMIT) -> RunTable:
         svc = _svc(request)
-        _run(svc, run_id)
+        _known(svc, run_id)
         sym = _check_symbol(svc, run_id, symbol)
         cols, rows, total = svc.store.run_table(run_id, table, sym, Page(offset, limit))
         return RunTable(run_id=run_id, table=table, symbol=sym, page=PageInfo(offset=offset, limit=limit, total=total),
@@ -206,7 +211,7 @@ def run_equity(request: Request, run_id: str = RUN_ID,
                symbol: str | None = Query(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Only this symbol."),
                offset: int = OFFSET, limit: int = Query(1000, ge=1, le=10_000, description="Most points to return.")) -> Equity:
     svc = _svc(request)
-    _run(svc, run_id)
+    _known(svc, run_id)
     sym = _check_symbol(svc, run_id, symbol)
     _, stocks, n = svc.store.run_table(run_id, "stocks", sym, Page(0, 100_000))
     trades = svc.store.trade_returns(run_id)

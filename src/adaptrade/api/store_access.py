@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ def clean(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     if hasattr(value, "item"):  # numpy scalar
         return clean(value.item())
     if value is pd.NaT:
@@ -88,6 +91,8 @@ class StoreAccess:
         self._lock = threading.Lock()
         self._runs = RunStore(self.path)  # creates the schema when the file is new
         self._scores = ScoreStore(self.path)
+        self._tables: set[str] = set()
+        self._cols: dict[str, list[str]] = {}
 
     def close(self) -> None:
         """Release the file."""
@@ -98,6 +103,16 @@ class StoreAccess:
     def _sql(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         with self._lock:
             return self._runs._query(sql, params).df()
+
+    def _fetch(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(column names, rows) without a pandas round trip (the hot path of table pages)."""
+        with self._lock:
+            cur = self._runs._query(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether the store holds run `run_id` (one indexed lookup)."""
+        return bool(self._fetch("SELECT 1 FROM runs WHERE id = ?", [run_id])[1])
 
     def ping(self) -> None:
         """Raise StoreError when the store cannot answer a query."""
@@ -134,7 +149,20 @@ class StoreAccess:
         return out
 
     def _has(self, table: str) -> bool:
-        return bool(self._sql("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [table])["n"].iloc[0])
+        if table in self._tables:
+            return True
+        found = bool(self._fetch("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [table])[1])
+        if found:
+            self._tables.add(table)
+        return found
+
+    def _columns(self, table: str) -> list[str]:
+        """Data columns of a run table (cached; a save may add columns, so saves clear the cache)."""
+        cols = self._cols.get(table)
+        if cols is None:
+            cols = [r[0] for r in self._fetch(f"DESCRIBE {table}")[1] if r[0] not in ("run_id", ROW)]
+            self._cols[table] = cols
+        return cols
 
     def _count(self, table: str, run_id: str) -> int:
         if not self._has(table):
@@ -146,19 +174,20 @@ class StoreAccess:
         name = TABLES[table]
         if not self._has(name):
             return [], [], 0
-        cols = [c for c in self._sql(f"DESCRIBE {name}")["column_name"] if c not in ("run_id", ROW)]
+        cols = self._columns(name)
         where, params = "run_id = ?", [run_id]
         if symbol is not None and "symbol" in cols:
             where += " AND symbol = ?"
             params.append(symbol)
-        total = int(self._sql(f"SELECT count(*) AS n FROM {name} WHERE {where}", params)["n"].iloc[0])
+        total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[1][0][0])
         if total == 0:
             return cols, [], 0
         sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        df = self._sql(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
+        _, rows = self._fetch(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
         # columns this run never had (added by a later run) are all NULL: leave them out
-        present = [c for c in cols if not df[c].isna().all()] if not df.empty else cols
-        return present, _records(df[present]), total
+        keep = [i for i in range(len(cols)) if any(r[i] is not None for r in rows)]
+        present = [cols[i] for i in keep]
+        return present, [{cols[i]: clean(r[i]) for i in keep} for r in rows], total
 
     def trade_returns(self, run_id: str) -> pd.DataFrame:
         """symbol, exit_date, return of the run's closed trades in exit order (for the realised equity curve)."""
@@ -189,7 +218,10 @@ class StoreAccess:
     def save_run(self, result: Any, summary: dict[str, Any]) -> str:
         """Store a finished job's result; returns the run id."""
         with self._lock:
-            return self._runs.save(result, summary)
+            run_id = self._runs.save(result, summary)
+            self._cols.clear()  # the save may have added tables or columns
+            self._tables.clear()
+            return run_id
 
 
 __all__ = ["Page", "RunFilters", "StoreAccess", "StoreError", "TABLES", "clean"]
