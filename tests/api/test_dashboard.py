@@ -32,7 +32,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, store: Store) -> None:  # noqa: ANN001
+def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, store: Store) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -40,7 +40,7 @@ def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, st
     page.wait_for_selector("#runs tbody tr")
     assert page.locator("#runs tbody tr").count() >= 2
     page.locator(f'#runs tbody tr[data-id="{store.synthetic_run}"]').click()
-    page.wait_for_function("document.getElementById('run-title').textContent === %r" % store.synthetic_run)
+    page.wait_for_function(f"document.getElementById('run-title').textContent === '{store.synthetic_run}'")
     page.wait_for_function("document.querySelectorAll('#ranking tbody tr').length === 8")
     shown = set(page.locator("#ranking tbody tr").evaluate_all("rows => rows.map(r => r.dataset.symbol)"))
     assert shown == set(store.symbols)

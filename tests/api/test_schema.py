@@ -19,7 +19,7 @@ def test_api_conforms_to_its_schema(server: Server, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("schemathesis")
     proc = subprocess.run([str(exe), "run", server.url + "/api/v1/openapi.json", "--checks", "all", "--max-examples", "4", "--phases", "examples,coverage,fuzzing",
                            "--seed", "14", "--generation-deterministic", "--request-timeout", "10", "--no-color"],
-                          capture_output=True, text=True, timeout=240, cwd=tmp_path)
+                          check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     art = Path(__file__).resolve().parents[2] / "test-artifacts"
     art.mkdir(exist_ok=True)

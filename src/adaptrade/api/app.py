@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -71,7 +72,7 @@ def publish_run_events(bus: EventBus, run_id: str, job_id: str, result: Any) -> 
         d = row._asdict()
         bus.publish("param", {"run_id": run_id, "job_id": job_id, **{k: clean(v) for k, v in d.items()}})
     s = result.stocks
-    bus.publish("equity", {"run_id": run_id, "job_id": job_id, "stocks": int(len(s)),
+    bus.publish("equity", {"run_id": run_id, "job_id": job_id, "stocks": len(s),
                            "mean_equity_multiple": clean(1.0 + float(s["total_return"].mean())) if len(s) else None})
 
 

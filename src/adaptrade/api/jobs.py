@@ -18,9 +18,10 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from adaptrade.errors import AdaptradeError, ConfigError
 from adaptrade.settings import Settings
@@ -118,7 +119,7 @@ def _child(req: Any, settings: Settings, sector: str | None, conn: Any) -> None:
         conn.send(("done", path, time.perf_counter() - t0))
     except AdaptradeError as exc:
         conn.send(("failed", exc.describe(), 0.0))
-    except Exception as exc:  # a bug in a job must not kill the service; it is reported as the job's error
+    except Exception as exc:  # noqa: BLE001  a bug in a job must not kill the service; it is reported as the job's error
         conn.send(("failed", f"{type(exc).__name__}: {exc}", 0.0))
     finally:
         conn.close()

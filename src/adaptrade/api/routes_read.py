@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 
 from adaptrade.api.models import (
-    IsoDate,
     Dependency,
     Equity,
     EquityPoint,
     Health,
+    IsoDate,
     PageInfo,
     Problem,
     Ready,
@@ -122,7 +123,7 @@ def universe_symbol(request: Request, symbol: str = SYMBOL) -> SymbolInfo:
 
             df = read_symbol_file(files[sym])
             if len(df):
-                info.update(first_date=df.index[0].date().isoformat(), last_date=df.index[-1].date().isoformat(), sessions=int(len(df)))
+                info.update(first_date=df.index[0].date().isoformat(), last_date=df.index[-1].date().isoformat(), sessions=len(df))
         except AdaptradeError:
             pass
     hist = svc.store.score_history(sym)
@@ -213,7 +214,7 @@ def run_equity(request: Request, run_id: str = RUN_ID,
     svc = _svc(request)
     _known(svc, run_id)
     sym = _check_symbol(svc, run_id, symbol)
-    _, stocks, n = svc.store.run_table(run_id, "stocks", sym, Page(0, 100_000))
+    _, stocks, _ = svc.store.run_table(run_id, "stocks", sym, Page(0, 100_000))
     trades = svc.store.trade_returns(run_id)
     if sym is not None:
         trades = trades[trades["symbol"] == sym]

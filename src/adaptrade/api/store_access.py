@@ -224,4 +224,4 @@ class StoreAccess:
             return run_id
 
 
-__all__ = ["Page", "RunFilters", "StoreAccess", "StoreError", "TABLES", "clean"]
+__all__ = ["TABLES", "Page", "RunFilters", "StoreAccess", "StoreError", "clean"]

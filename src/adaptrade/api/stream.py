@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -28,7 +27,7 @@ async def stream(ws: WebSocket, last_id: str = "$") -> None:
         try:
             first = json.loads(await asyncio.wait_for(ws.receive_text(), 5.0))
             check_token(f"Bearer {first.get('token', '')}", svc.settings)
-        except Exception:
+        except Exception:  # noqa: BLE001  any bad first message is refused the same way
             await ws.send_json({"kind": "error", "detail": "this stream needs {\"token\": ...} as the first message"})
             await ws.close(code=1008)
             return
@@ -75,7 +74,7 @@ async def _down(ws: WebSocket, detail: str) -> None:
     try:
         await ws.send_json({"kind": "error", "detail": detail})
         await ws.close(code=1013)
-    except Exception:  # the client may be gone already
+    except Exception:  # noqa: BLE001, S110  the client may be gone already
         pass
 
 

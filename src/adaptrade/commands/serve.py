@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from adaptrade.commands.common import err_console, handle_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (non-loopback needs ADAPTRADE_API_TOKEN)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default ./adaptrade.duckdb)."),
+    db: Path | None = typer.Option(None, "--db", help="DuckDB run store (default ./adaptrade.duckdb)."),
 ) -> None:
     """Serve the API (/api/v1), the dashboard (/), /metrics and backtest jobs (docs/service.md)."""
     import uvicorn
