@@ -144,3 +144,28 @@ def test_refuses_non_loopback_without_a_token() -> None:
     with pytest.raises(ConfigError, match="at least 16"):
         check_bind("0.0.0.0", Settings(api_token="short"))
     check_bind("0.0.0.0", Settings(api_token="x" * 32))
+
+
+def test_read_protected_service_needs_the_token_for_reads(store, sample_dir, redis_prefix) -> None:  # noqa: ANN001
+    from pydantic import SecretStr
+
+    from adaptrade.settings import Settings
+    from tests.api.conftest import start_server
+
+    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
+                        api_read_protected=True, executor="serial")
+    srv = start_server(settings)
+    try:
+        assert requests.get(srv.url + API + "/runs", timeout=5).status_code == 401
+        assert requests.get(srv.url + API + "/runs", headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 403
+        assert requests.get(srv.url + API + "/runs", headers=auth(), timeout=5).status_code == 200
+        assert requests.get(srv.url + API + "/backtests/job-x", timeout=5).status_code == 401
+        assert requests.get(srv.url + API + "/health", timeout=5).status_code == 200  # liveness stays open
+        with connect(ws_url(srv, "$")) as ws:
+            ws.send(json.dumps({"token": "wrong"}))
+            assert json.loads(ws.recv(timeout=5))["kind"] == "error"
+        with connect(ws_url(srv, "$")) as ws:
+            ws.send(json.dumps({"token": TOKEN}))
+            assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
+    finally:
+        srv.stop()

@@ -186,7 +186,7 @@ class JobManager:
                 job, req, settings, sector = self._queue.pop(0)
                 self._running += 1
                 parent, child = _CTX.Pipe(duplex=False)
-                proc = _CTX.Process(target=_child, args=(req, settings, sector, child), daemon=True, name=job.id)
+                proc = _CTX.Process(target=_child, args=(req, settings, sector, child), daemon=False, name=job.id)  # may start its own workers
                 job.process, job.state, job.started = proc, "running", time.time()
             proc.start()
             child.close()
