@@ -169,3 +169,21 @@ def test_read_protected_service_needs_the_token_for_reads(store, sample_dir, red
             assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
     finally:
         srv.stop()
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTRADE_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    db = tmp_path / "x.duckdb"
+    p = subprocess.run([sys.executable, "-m", "adaptrade", "serve", "--host", "0.0.0.0", "--db", str(db)], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "non-loopback address 0.0.0.0 without ADAPTRADE_API_TOKEN" in p.stderr and not db.exists()
+    env["ADAPTRADE_API_TOKEN"] = "tiny-secret"
+    p = subprocess.run([sys.executable, "-m", "adaptrade", "serve", "--host", "0.0.0.0", "--db", str(db)], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 2 and "at least 16 characters" in p.stderr and "tiny-secret" not in p.stderr + p.stdout
