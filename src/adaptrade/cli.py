@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from adaptrade.commands import backtest, cycle, data, research, runs, universe
+from adaptrade.commands import backtest, cycle, data, research, runs, serve, universe
 from adaptrade.commands.common import err_console
 from adaptrade.errors import AdaptradeError
 
@@ -25,6 +25,7 @@ app.command("backtest")(backtest.backtest)
 app.command("cycle")(cycle.cycle)
 app.command("demo")(backtest.demo)
 app.command("sweep")(research.sweep)
+app.command("serve")(serve.serve)
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(universe.app, name="universe")

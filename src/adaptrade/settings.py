@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     pagerduty_source: str = Field("adaptrade", min_length=1, description="payload.source of direct pages.")
     pagerduty_timeout: float = Field(10.0, gt=0, description="Seconds per request to the Events API.")
     pagerduty_max_attempts: int = Field(5, ge=1, le=20, description="Tries per event (timeouts, 5xx, 429) before giving up.")
+    # the service: adaptrade serve (docs/service.md)
+    api_token: SecretStr | None = Field(None, description="Bearer token of endpoints that start or cancel work (never logged).")
+    api_read_protected: bool = Field(False, description="Read endpoints need the token too.")
+    api_cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (empty: CORS off).")
+    api_max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body accepted (413 above).")
+    api_job_starts_per_minute: int = Field(10, ge=1, description="Backtest starts per client per minute (429 above).")
+    api_job_workers: int = Field(2, ge=1, le=64, description="Backtest jobs running at once, each in its own process.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Event bus (Redis Streams) and latest-state cache.")
+    redis_prefix: str = Field("adaptrade", min_length=1, description="Key prefix of the service's Redis streams and cache.")
+    redis_stream_maxlen: int = Field(10_000, ge=10, description="Events the stream keeps (older ones trimmed).")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,151 @@
+"""The FastAPI application of `adaptrade serve`: one Service (settings, store, event bus, metrics,
+jobs) behind the routes, problem-JSON errors, body limit, metrics middleware, optional CORS."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+from adaptrade.api import problems
+from adaptrade.api.events import EventBus
+from adaptrade.api.jobs import Job, JobManager
+from adaptrade.api.security import RateLimit
+from adaptrade.api.store_access import StoreAccess
+from adaptrade.monitoring.metrics import Metrics
+from adaptrade.settings import Settings
+
+log = logging.getLogger("adaptrade.api")
+PREFIX = "/api/v1"
+
+
+@dataclass
+class Service:
+    """Everything the routes share."""
+
+    settings: Settings
+    store: StoreAccess
+    bus: EventBus
+    metrics: Metrics
+    jobs: JobManager
+    job_starts: RateLimit
+    redis_was_down: bool = False
+
+    def job_changed(self, job: Job, old: str | None) -> None:
+        """Publish a job's progress or state change, cache it, count it."""
+        view = job.view()
+        if old != job.state:
+            self.metrics.job_moved(old, job.state)
+        self.bus.cache_job(view)
+        self.bus.publish("job", {k: view[k] for k in ("id", "state", "done", "total", "progress", "run_id", "error")})
+
+    def job_result(self, job: Job, result: Any, summary: dict[str, Any], seconds: float) -> str:
+        """Store a finished job's run, record its metrics and publish its fills, parameter changes and equity."""
+        from adaptrade.monitoring.record import record_backtest
+
+        run_id = self.store.save_run(result, summary)
+        record_backtest(self.metrics, result, run=run_id, seconds=seconds)
+        publish_run_events(self.bus, run_id, job.id, result)
+        return run_id
+
+
+def publish_run_events(bus: EventBus, run_id: str, job_id: str, result: Any) -> None:
+    """Fills (trade entries and exits), parameter changes and the final mean equity of a finished run
+    (at most MAX_EVENTS_PER_KIND of each kind, the latest ones)."""
+    from adaptrade.api.jobs import MAX_EVENTS_PER_KIND
+    from adaptrade.api.store_access import clean
+
+    trades = result.trades.tail(MAX_EVENTS_PER_KIND // 2)
+    for row in trades.itertuples(index=False):
+        d = row._asdict()
+        bus.publish("fill", {"run_id": run_id, "job_id": job_id, "symbol": str(d["symbol"]), "side": "buy",
+                             "date": clean(d["entry_date"]), "price": clean(d["entry_price"]), "shares": clean(d["shares"])})
+        if clean(d["exit_date"]) is not None:
+            bus.publish("fill", {"run_id": run_id, "job_id": job_id, "symbol": str(d["symbol"]), "side": "sell",
+                                 "date": clean(d["exit_date"]), "price": clean(d["exit_price"]), "shares": clean(d["shares"])})
+    for row in result.params.tail(MAX_EVENTS_PER_KIND).itertuples(index=False):
+        d = row._asdict()
+        bus.publish("param", {"run_id": run_id, "job_id": job_id, **{k: clean(v) for k, v in d.items()}})
+    s = result.stocks
+    bus.publish("equity", {"run_id": run_id, "job_id": job_id, "stocks": len(s),
+                           "mean_equity_multiple": clean(1.0 + float(s["total_return"].mean())) if len(s) else None})
+
+
+class MetricsMiddleware:
+    """observe_request(method, route template, status, seconds) for every HTTP request."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_status(msg: dict[str, Any]) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = int(msg["status"])
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")  # the router records the matched route
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(scope.get("method", "GET"), template, status, time.perf_counter() - t0)
+
+
+def build_service(settings: Settings) -> Service:
+    """Open the store and the bus; the job manager reports to both."""
+    store = StoreAccess(settings.db_path)
+    bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
+    metrics = Metrics(settings)
+    holder: dict[str, Service] = {}
+    jobs = JobManager(settings.api_job_workers, lambda j, o: holder["s"].job_changed(j, o),
+                      lambda j, r, d, t: holder["s"].job_result(j, r, d, t))
+    svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute))
+    holder["s"] = svc
+    return svc
+
+
+def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
+    """The ASGI app: routes under /api/v1, /metrics, the dashboard at /."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from adaptrade import __version__
+    from adaptrade.api import dashboard, routes_jobs, routes_read, stream
+
+    svc = service or build_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        svc.jobs.shutdown()
+        svc.bus.close()
+        svc.store.close()
+
+    app = FastAPI(title="adaptrade", version=__version__, lifespan=lifespan, openapi_url=f"{PREFIX}/openapi.json",
+                  docs_url=f"{PREFIX}/docs", redoc_url=None,
+                  description="Backtest runs, scores, universe, backtest jobs and a live event stream (docs/service.md). "
+                              "Errors are RFC 7807 problem JSON.")
+    app.state.service = svc
+    problems.install(app)
+    app.openapi = lambda: problems.problem_openapi(app)  # type: ignore[method-assign]
+    app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
+    app.include_router(routes_jobs.router)
+    app.include_router(stream.router)
+    app.include_router(dashboard.router)
+    if settings.api_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.api_cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
+    app.add_middleware(problems.BodyLimit, limit=settings.api_max_body_bytes)
+    return app

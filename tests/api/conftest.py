@@ -1,0 +1,179 @@
+"""The service under test: a real DuckDB store holding real small runs, real Redis on 127.0.0.1:6379
+(a unique key prefix per session, deleted afterwards), uvicorn on a free loopback port in a thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOKEN = "test-token-" + uuid.uuid4().hex  # long and unique, so finding it in a log means it leaked
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LogCapture(logging.Handler):
+    """Every record of the uvicorn and adaptrade loggers, formatted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Any
+    service: Any
+    uvicorn: Any
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_server(settings: Any) -> Server:
+    """create_app(settings) under uvicorn on a free loopback port, in a daemon thread; waits until it answers."""
+    import requests
+    import uvicorn
+
+    from adaptrade.api.app import build_service, create_app
+
+    svc = build_service(settings)
+    app = create_app(settings, svc)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="debug", access_log=True, log_config=None,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{port}")
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/api/v1/health", timeout=1).ok:
+                return Server(url, settings, svc, server, thread)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("uvicorn did not start")
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this session on the real Redis; every key under it is deleted at the end."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        msg = f"Redis not reachable at {REDIS_URL}: {exc}"
+        if ci():
+            pytest.fail(msg + " (required when CI=true)")
+        pytest.skip(msg)
+    prefix = f"adaptrade-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@dataclass(frozen=True)
+class Store:
+    path: Path
+    synthetic_run: str
+    archive_run: str
+    symbols: list[str]
+    archive_symbols: list[str]
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Store:
+    """A DuckDB store with two real runs (synthetic, 8 stocks x 1,260 bars; the shipped sample, 3 stocks)
+    and the synthetic run's quality scores."""
+    from adaptrade.parallel.runner import RunRequest, run
+    from adaptrade.reports.files import summary
+    from adaptrade.settings import Settings
+    from adaptrade.storage.runs import RunStore
+    from adaptrade.storage.scores import ScoreStore
+    from adaptrade.universe.scoring import quality_scores
+
+    path = tmp_path_factory.mktemp("api") / "runs.duckdb"
+    settings = Settings(db_path=path, executor="serial", data_dir=sample_dir)
+    syn, _ = run(RunRequest(source="synthetic", stocks=8, bars=1260, seed=11), settings)
+    arch, _ = run(RunRequest(source="archive", symbols=("AAPL", "MSFT", "NVDA"), universe=None, stocks=None,
+                             data_dir=sample_dir, start="2021-01-04", end="2023-12-29"), settings)
+    with RunStore(path) as rs:
+        syn_id = rs.save(syn, summary(syn))
+        arch_id = rs.save(arch, summary(arch))
+    with ScoreStore(path) as ss:
+        ss.save(quality_scores(syn.stocks), syn_id, cycle=1, period=("2022-01-03", "2023-06-30"), formula="test")
+    return Store(path, syn_id, arch_id, syn.stocks["symbol"].tolist(), arch.stocks["symbol"].tolist())
+
+
+@pytest.fixture(scope="session")
+def logs() -> Iterator[LogCapture]:
+    cap = LogCapture()
+    cap.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "adaptrade", "adaptrade.api")
+    for n in names:
+        logging.getLogger(n).addHandler(cap)
+        logging.getLogger(n).setLevel(logging.DEBUG)
+    yield cap
+    for n in names:
+        logging.getLogger(n).removeHandler(cap)
+
+
+@pytest.fixture(scope="session")
+def server(store: Store, redis_prefix: str, sample_dir: Path, logs: LogCapture) -> Iterator[Server]:
+    """The service on the real store and Redis, token set, small rate limit."""
+    from pydantic import SecretStr
+
+    from adaptrade.settings import Settings
+
+    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
+                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=8,
+                        executor="serial", api_job_workers=2)
+    srv = start_server(settings)
+    yield srv
+    srv.stop()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def wait_job(url: str, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll GET /backtests/{id} until the job leaves queued/running."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        j = requests.get(f"{url}/api/v1/backtests/{job_id}", timeout=5).json()
+        if j["state"] not in ("queued", "running"):
+            return j
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still running after {timeout} s")

@@ -1,0 +1,189 @@
+"""Backtest jobs, the bearer token, the rate limit and the live stream, through the real HTTP stack."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from websockets.sync.client import connect
+
+from tests.api.conftest import TOKEN, LogCapture, Server, auth, wait_job
+
+pytestmark = pytest.mark.service
+API = "/api/v1"
+SMALL = {"stocks": 4, "bars": 300, "seed": 5, "executor": "serial"}
+
+
+def post(server: Server, body: object, headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(server.url + API + "/backtests", json=body, headers=headers or {}, timeout=10)
+
+
+def ws_url(server: Server, last_id: str) -> str:
+    return server.url.replace("http://", "ws://") + f"{API}/stream?last_id={last_id}"
+
+
+def read_until(ws, pred, timeout: float = 60.0) -> list[dict]:
+    """Messages until one satisfies `pred` (that one included)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        seen.append(msg)
+        if pred(msg):
+            return seen
+    raise AssertionError(f"not seen in {timeout} s; got {seen[-5:]}")
+
+
+def test_starting_work_needs_the_token(server: Server) -> None:
+    r = post(server, SMALL)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert post(server, SMALL, {"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 403
+    assert post(server, SMALL, {"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    d = requests.delete(server.url + API + "/backtests/job-x", timeout=5)
+    assert d.status_code == 401
+    assert requests.delete(server.url + API + "/backtests/job-x", headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 403
+    assert requests.delete(server.url + API + "/backtests/job-x", headers=auth(), timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize("body", [{"stocks": 0}, {"bars": "long"}, {"strategy": "magic"}, {"source": "ftp"},
+                                  {"unknown_flag": 1}, {"rsi_period": 40}, {"commission_bps": -1}, {"start": "2020/01/01"},
+                                  {"mode": "portfolio"}, {"buy": 80, "sell": 20}, [1, 2], {"workers": 0}])
+def test_bad_job_bodies_are_422(server: Server, body: object) -> None:
+    r = post(server, body, auth())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]
+
+
+def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Server) -> None:
+    with connect(ws_url(server, "$")) as ws:
+        hello = json.loads(ws.recv(timeout=10))
+        assert hello["kind"] == "hello"
+        r = post(server, SMALL, auth())
+        assert r.status_code == 202 and r.headers["location"].endswith(r.json()["id"])
+        job_id = r.json()["id"]
+        seen = read_until(ws, lambda m: m["kind"] == "job" and m["data"]["id"] == job_id and m["data"]["state"] in ("done", "failed"))
+    fills = seen  # the run's fills, parameter changes and equity are published before the job says done
+    mine = [m["data"] for m in seen if m["kind"] == "job" and m["data"]["id"] == job_id]
+    states = [m["state"] for m in mine]
+    assert states[0] == "queued" and "running" in states and states[-1] == "done", states
+    assert mine[-1]["done"] == mine[-1]["total"] == 4 and mine[-1]["progress"] == 1.0
+    ids = [m["id"] for m in seen[1:]]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+    job = wait_job(server.url, job_id)
+    assert job["state"] == "done" and job["run_id"]
+    run = requests.get(f"{server.url}{API}/runs/{job['run_id']}", timeout=5).json()
+    assert run["stocks"] == 4 and run["settings"]["seed"] == 5
+    trades = requests.get(f"{server.url}{API}/runs/{job['run_id']}/trades", params={"limit": 1000}, timeout=5).json()
+    kinds = {m["kind"] for m in fills}
+    assert "equity" in kinds
+    if trades["page"]["total"]:
+        assert "fill" in kinds
+        fill = next(m["data"] for m in fills if m["kind"] == "fill")
+        assert fill["run_id"] == job["run_id"] and fill["side"] in ("buy", "sell")
+    metrics = requests.get(server.url + "/metrics", timeout=5).text
+    assert 'adaptrade_jobs_finished_total{state="done"}' in metrics and f'run="{job["run_id"]}"' in metrics
+
+
+def test_stream_resumes_after_the_last_id_seen(server: Server) -> None:
+    bus = server.service.bus
+    first = bus.publish("alert", {"name": "resume-test", "n": 1})
+    missed = [bus.publish("alert", {"name": "resume-test", "n": n}) for n in (2, 3)]
+    with connect(ws_url(server, first)) as ws:
+        assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
+        got = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
+    assert [g["id"] for g in got] == missed and [g["data"]["n"] for g in got] == [2, 3]
+    with connect(ws_url(server, "not-an-id")) as ws:
+        assert json.loads(ws.recv(timeout=5))["kind"] == "error"
+
+
+def test_cancel_a_running_job(server: Server) -> None:
+    r = post(server, {"stocks": 200, "bars": 5000, "seed": 1, "executor": "serial"}, auth())
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 30
+    while requests.get(f"{server.url}{API}/backtests/{job_id}", timeout=5).json()["state"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    assert requests.get(server.url + API + "/health", timeout=2).ok  # the API answers while the job runs
+    c = requests.delete(f"{server.url}{API}/backtests/{job_id}", headers=auth(), timeout=5)
+    assert c.status_code == 200 and c.json()["state"] == "cancelled"
+    job = server.service.jobs.get(job_id)
+    while job.process is not None and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    assert job.process is None and job.run_id is None
+    assert requests.get(f"{server.url}{API}/backtests/{job_id}", timeout=5).json()["state"] == "cancelled"
+
+
+def test_job_starts_are_rate_limited(server: Server) -> None:
+    svc = server.service
+    while svc.job_starts.allow("127.0.0.1"):  # use up this minute's allowance without starting work
+        pass
+    r = post(server, SMALL, auth())
+    assert r.status_code == 429 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_token_never_reaches_the_logs(server: Server, logs: LogCapture) -> None:
+    post(server, SMALL, {"Authorization": f"Bearer {TOKEN}x"})
+    assert logs.lines, "no log lines captured"
+    assert any("/api/v1/backtests" in line for line in logs.lines)
+    assert not [line for line in logs.lines if TOKEN in line]
+    assert TOKEN not in repr(server.settings)
+
+
+def test_refuses_non_loopback_without_a_token() -> None:
+    from adaptrade.api.security import check_bind, is_loopback
+    from adaptrade.errors import ConfigError
+    from adaptrade.settings import Settings
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+    with pytest.raises(ConfigError, match="non-loopback"):
+        check_bind("0.0.0.0", Settings())
+    check_bind("127.0.0.1", Settings())
+    with pytest.raises(ConfigError, match="at least 16"):
+        check_bind("0.0.0.0", Settings(api_token="short"))
+    check_bind("0.0.0.0", Settings(api_token="x" * 32))
+
+
+def test_read_protected_service_needs_the_token_for_reads(store, sample_dir, redis_prefix) -> None:  # noqa: ANN001
+    from pydantic import SecretStr
+
+    from adaptrade.settings import Settings
+    from tests.api.conftest import start_server
+
+    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
+                        api_read_protected=True, executor="serial")
+    srv = start_server(settings)
+    try:
+        assert requests.get(srv.url + API + "/runs", timeout=5).status_code == 401
+        assert requests.get(srv.url + API + "/runs", headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 403
+        assert requests.get(srv.url + API + "/runs", headers=auth(), timeout=5).status_code == 200
+        assert requests.get(srv.url + API + "/backtests/job-x", timeout=5).status_code == 401
+        assert requests.get(srv.url + API + "/health", timeout=5).status_code == 200  # liveness stays open
+        with connect(ws_url(srv, "$")) as ws:
+            ws.send(json.dumps({"token": "wrong"}))
+            assert json.loads(ws.recv(timeout=5))["kind"] == "error"
+        with connect(ws_url(srv, "$")) as ws:
+            ws.send(json.dumps({"token": TOKEN}))
+            assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
+    finally:
+        srv.stop()
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTRADE_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    db = tmp_path / "x.duckdb"
+    p = subprocess.run([sys.executable, "-m", "adaptrade", "serve", "--host", "0.0.0.0", "--db", str(db)], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "non-loopback address 0.0.0.0 without ADAPTRADE_API_TOKEN" in p.stderr and not db.exists()
+    env["ADAPTRADE_API_TOKEN"] = "tiny-secret"
+    p = subprocess.run([sys.executable, "-m", "adaptrade", "serve", "--host", "0.0.0.0", "--db", str(db)], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert p.returncode == 2 and "at least 16 characters" in p.stderr and "tiny-secret" not in p.stderr + p.stdout

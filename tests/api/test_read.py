@@ -1,0 +1,187 @@
+"""Read endpoints through the real HTTP stack (uvicorn) against a real DuckDB store of real runs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import requests
+
+from tests.api.conftest import Server, Store
+
+pytestmark = pytest.mark.service
+API = "/api/v1"
+
+
+def get(server: Server, path: str, **params: object) -> requests.Response:
+    return requests.get(server.url + API + path, params=params, timeout=10)
+
+
+def is_problem(r: requests.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["detail"] and body["title"]
+    return body
+
+
+def test_health_and_ready(server: Server) -> None:
+    assert get(server, "/health").json()["status"] == "ok"
+    r = get(server, "/ready")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["ready"] is True and body["store"]["ok"] and body["redis"]["ok"]
+
+
+def test_runs_list_filters_and_pages(server: Server, store: Store) -> None:
+    body = get(server, "/runs", limit=1000).json()
+    ids = [r["id"] for r in body["runs"]]  # other tests add runs (jobs): check the fixture's two within them
+    total = body["page"]["total"]
+    assert total == len(ids) >= 2
+    assert ids.index(store.archive_run) < ids.index(store.synthetic_run)  # newest first
+    syn = get(server, "/runs", source="synthetic", limit=1000).json()
+    assert store.synthetic_run in [r["id"] for r in syn["runs"]] and store.archive_run not in [r["id"] for r in syn["runs"]]
+    assert {r["source"] for r in syn["runs"]} == {"synthetic"}
+    mine = next(r for r in syn["runs"] if r["id"] == store.synthetic_run)
+    assert mine["stocks"] == 8 and mine["mode"] == "per-stock"
+    assert get(server, "/runs", source="archive").json()["runs"][0]["id"] == store.archive_run
+    assert get(server, "/runs", mode="portfolio").json()["page"]["total"] == 0
+    assert get(server, "/runs", status="complete").json()["page"]["total"] == total
+    day = store.synthetic_run[:8]
+    assert get(server, "/runs", date=f"{day[:4]}-{day[4:6]}-{day[6:]}").json()["page"]["total"] >= 2
+    assert get(server, "/runs", date="1999-01-01").json()["page"]["total"] == 0
+    page = get(server, "/runs", offset=1, limit=1).json()
+    assert page["page"] == {"offset": 1, "limit": 1, "total": total} and [r["id"] for r in page["runs"]] == ids[1:2]
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"mode": "both"},
+                                    {"source": "x"}, {"date": "2024-13-40"}, {"date": "yesterday"}, {"limit": "many"}])
+def test_bad_parameters_are_422_problems(server: Server, params: dict) -> None:
+    is_problem(get(server, "/runs", **params), 422)
+
+
+def test_run_detail_and_counts(server: Server, store: Store) -> None:
+    d = get(server, f"/runs/{store.synthetic_run}").json()
+    assert d["id"] == store.synthetic_run and d["counts"]["stocks"] == 8
+    assert d["counts"]["trades"] > 0 and d["settings"]["source"] == "synthetic"
+    assert d["summary"]["aggregate"]["stocks"] == 8 if "stocks" in d["summary"]["aggregate"] else True
+    assert "commission_bps" in str(d["settings"])  # costs are stored with the run and shown
+
+
+def test_unknown_ids_and_symbols_are_404(server: Server, store: Store) -> None:
+    is_problem(get(server, "/runs/no-such-run"), 404)
+    is_problem(get(server, "/runs/no-such-run/stocks"), 404)
+    is_problem(get(server, f"/runs/{store.synthetic_run}/trades", symbol="ZZZZ"), 404)
+    is_problem(get(server, "/universe/ZZZZQ"), 404)
+    is_problem(get(server, "/scores/ZZZZQ/history"), 404)
+    is_problem(get(server, "/backtests/job-unknown"), 404)
+    is_problem(requests.get(server.url + API + "/nothing-here", timeout=5), 404)
+
+
+@pytest.mark.parametrize("table", ["stocks", "trades", "params", "orders", "fills"])
+def test_run_tables_paginate_and_filter(server: Server, store: Store, table: str) -> None:
+    full = get(server, f"/runs/{store.synthetic_run}/{table}", limit=1000).json()
+    assert full["table"] == table and full["page"]["total"] == len(full["rows"])
+    if table in ("orders", "fills"):  # per-stock runs keep no orders/fills tables: empty, not an error
+        assert full["rows"] == []
+        return
+    assert full["rows"] and set(full["rows"][0]) == set(full["columns"])
+    assert "symbol" in full["columns"]
+    two = get(server, f"/runs/{store.synthetic_run}/{table}", offset=1, limit=2).json()
+    assert two["rows"] == full["rows"][1:3]
+    sym = full["rows"][0]["symbol"]
+    one = get(server, f"/runs/{store.synthetic_run}/{table}", symbol=sym.lower(), limit=1000).json()
+    assert one["symbol"] == sym and one["rows"] and {r["symbol"] for r in one["rows"]} == {sym}
+    assert one["page"]["total"] == sum(r["symbol"] == sym for r in full["rows"])
+
+
+def test_stocks_match_the_store(server: Server, store: Store) -> None:
+    from adaptrade.storage.runs import RunStore
+
+    server.service.store._lock.acquire()  # read through the service's own connection, not a second one
+    try:
+        run = server.service.store._runs.load_run(store.synthetic_run)
+    finally:
+        server.service.store._lock.release()
+    rows = get(server, f"/runs/{store.synthetic_run}/stocks").json()["rows"]
+    assert [r["symbol"] for r in rows] == run["stocks"]["symbol"].tolist()
+    for r, (_, s) in zip(rows, run["stocks"].iterrows()):
+        for col in ("total_return", "sharpe", "buy_hold_return"):
+            v = s[col]
+            assert (r[col] is None and not math.isfinite(v)) or r[col] == pytest.approx(float(v))
+    assert RunStore  # the store class the access module wraps
+
+
+def test_equity_is_realised_at_exits(server: Server, store: Store) -> None:
+    e = get(server, f"/runs/{store.synthetic_run}/equity").json()
+    assert e["basis"] == "realised_at_exit" and e["points"]
+    dates = [p["date"] for p in e["points"]]
+    assert dates == sorted(dates)
+    trades = get(server, f"/runs/{store.synthetic_run}/trades", limit=1000).json()["rows"]
+    closed = [t for t in trades if t["exit_date"]]
+    # the last point is the mean over the stocks of the product of their closed trades' (1 + return)
+    per = {s: 1.0 for s in store.symbols}
+    for t in closed:
+        per[t["symbol"]] *= 1 + t["return"]
+    assert e["points"][-1]["equity"] == pytest.approx(sum(per.values()) / len(per))
+    one = get(server, f"/runs/{store.synthetic_run}/equity", symbol=closed[0]["symbol"]).json()
+    assert one["points"][-1]["equity"] == pytest.approx(per[closed[0]["symbol"]])
+    assert e["benchmark_return"] is not None and e["buy_hold_return"] is not None
+
+
+def test_universe_and_symbol(server: Server) -> None:
+    u = get(server, "/universe").json()
+    assert len(u["members"]) >= 100 and {"symbol", "name", "sector", "source"} <= set(u["members"][0])
+    it = get(server, "/universe", sector="information technology").json()["members"]
+    assert it and {m["sector"] for m in it} == {"Information Technology"} and len(it) < len(u["members"])
+    is_problem(get(server, "/universe", sector="Nonsense"), 404)
+    is_problem(get(server, "/universe", universe="sp500"), 422)
+    a = get(server, "/universe/aapl").json()
+    assert a["symbol"] == "AAPL" and a["has_data"] and "nasdaq100" in a["lists"]
+    assert a["first_date"] < a["last_date"] and a["sessions"] > 2000
+
+
+def test_scores(server: Server, store: Store) -> None:
+    s = get(server, "/scores").json()["scores"]
+    assert {x["symbol"] for x in s} == set(store.symbols)
+    assert [x["score"] for x in s] == sorted((x["score"] for x in s), reverse=True)
+    assert get(server, "/scores", source="archive").json()["scores"] == []
+    assert len(get(server, "/scores", source="synthetic").json()["scores"]) == len(store.symbols)
+    h = get(server, f"/scores/{store.symbols[0]}/history").json()
+    assert h["scores"][0]["run_id"] == store.synthetic_run and h["scores"][0]["cycle"] == 1
+
+
+def test_oversize_body_is_413(server: Server) -> None:
+    r = requests.post(server.url + API + "/backtests", data=b"{" + b" " * 70_000 + b"}",
+                      headers={"Content-Type": "application/json", "Authorization": "Bearer x"}, timeout=5)
+    is_problem(r, 413)
+
+    def chunks():  # no Content-Length: the limit counts the streamed body
+        for _ in range(70):
+            yield b" " * 1000
+
+    r = requests.post(server.url + API + "/backtests", data=chunks(), headers={"Content-Type": "application/json"}, timeout=5)
+    is_problem(r, 413)
+
+
+def test_metrics_export_api_latency(server: Server, store: Store) -> None:
+    get(server, f"/runs/{store.synthetic_run}")
+    get(server, "/runs/no-such-run")
+    text = requests.get(server.url + "/metrics", timeout=5).text
+    assert 'adaptrade_api_requests_total{code="200",method="GET",route="/api/v1/runs/{run_id}"}' in text
+    assert 'adaptrade_api_requests_total{code="404",method="GET",route="/api/v1/runs/{run_id}"}' in text
+    assert 'adaptrade_api_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/v1/runs/{run_id}"}' in text
+    assert "adaptrade_alert_drawdown_limit_ratio" in text
+
+
+def test_openapi_documents_every_field(server: Server) -> None:
+    doc = requests.get(server.url + API + "/openapi.json", timeout=5).json()
+    paths = set(doc["paths"])
+    for p in ("/api/v1/health", "/api/v1/ready", "/api/v1/universe", "/api/v1/universe/{symbol}", "/api/v1/scores",
+              "/api/v1/scores/{symbol}/history", "/api/v1/runs", "/api/v1/runs/{run_id}", "/api/v1/backtests",
+              "/api/v1/backtests/{job_id}", *(f"/api/v1/runs/{{run_id}}/{t}" for t in ("stocks", "trades", "equity", "params", "orders", "fills"))):
+        assert p in paths, p
+    undocumented = [f"{name}.{field}" for name, schema in doc["components"]["schemas"].items()
+                    if name not in ("HTTPValidationError", "ValidationError") and not name.startswith("ValidationError")
+                    for field, spec in schema.get("properties", {}).items() if not spec.get("description")]
+    assert undocumented == []
