@@ -141,21 +141,6 @@ def test_small_participation_spreads_orders_and_reports_the_rest() -> None:
     assert list(hist["timestamp"]) == sorted(hist["timestamp"])
 
 
-def test_no_lookahead_future_bars_do_not_change_the_past() -> None:
-    bars = generate([f"S{i}" for i in range(5)], 600, seed=2)
-    cut = 400
-    changed = Bars(dates=bars.dates, symbols=bars.symbols, open=bars.open.copy(), high=bars.high.copy(), low=bars.low.copy(),
-                   close=bars.close.copy(), volume=bars.volume.copy(), valid=bars.valid)
-    for a in (changed.open, changed.high, changed.low, changed.close):
-        a[:, cut + 1:] *= 0.5
-    changed.volume[:, cut + 1:] *= 3
-    a = run_portfolio_backtest(bars, StrategyConfig())
-    b = run_portfolio_backtest(changed, StrategyConfig())
-    np.testing.assert_allclose(a.curves[:, : cut + 1], b.curves[:, : cut + 1])
-    ka, kb = a.orders[a.orders[:, O_CREATED_T] <= cut], b.orders[b.orders[:, O_CREATED_T] <= cut]
-    np.testing.assert_allclose(ka[:, [O_SYM, O_SIDE, O_NOTIONAL]], kb[:, [O_SYM, O_SIDE, O_NOTIONAL]])
-
-
 def test_limit_entries_never_fill_above_their_limit() -> None:
     bars = generate([f"S{i}" for i in range(6)], 800, seed=21)
     out = run_portfolio_backtest(bars, StrategyConfig(), RiskLimits(limit_above_bps=0.0, kelly_fraction=0.0))
