@@ -6,6 +6,7 @@ suite kills and which survive. docs/testing.md records the results and why each 
     python scripts/mutants.py                 # every mutant
     python scripts/mutants.py --only LA1,R1   # some of them
     python scripts/mutants.py --list          # what is planted where
+    python scripts/mutants.py --markdown      # also the table for docs/testing.md
 
 A patch whose text no longer occurs exactly once is reported `stale` (the code moved: update the
 mutant), never silently skipped. Exit code 1 when a look-ahead mutant survives or a patch is stale.
@@ -85,9 +86,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "            q = min(q, room)\n", "            q = q\n", PORTFOLIO),
     Mutant("F3", "fills", "market orders fill at the close instead of the open", PKG + "portfolio/fills.py",
            "base = o if (math.isfinite(o) and o > 0.0) else c", "base = c", PORTFOLIO),
-    Mutant("F4", "fills", "an order fills on the bar it was created", PKG + "portfolio/kernel.py",
-           "            elif act[i, ACT_ID] >= 0.0:\n                work_order(i, t,",
-           "            elif act[i, ACT_ID] >= 0.0 and False:\n                work_order(i, t,", PORTFOLIO),
+    Mutant("F4", "fills", "a limit buy fills although the bar's low never reaches its limit", PKG + "execution/orders.py",
+           "        return limit if low_t <= limit else math.nan\n", "        return limit\n", PORTFOLIO + ("tests/execution/test_broker.py",)),
     # --- costs ---------------------------------------------------------------------------------------
     Mutant("C1", "costs", "per-stock buys pay no commission", PKG + "strategy/kernel.py",
            "    unit = px * (1.0 + params[P_COMMISSION])\n", "    unit = px\n",
@@ -135,12 +135,16 @@ MUTANTS: tuple[Mutant, ...] = (
 
 
 def _copy_repo(dst: Path) -> Path:
-    """src/, tests/ and pyproject.toml copied under dst/repo; dst/shared points at the real shared data."""
+    """The repository's code, tests and the files tests read, copied under dst/repo; dst/shared points at the
+    real shared data (tests find it beside the clone)."""
     root = dst / "repo"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    shutil.copytree(REPO / "src", root / "src", ignore=ignore)
-    shutil.copytree(REPO / "tests", root / "tests", ignore=ignore)
-    shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")
+    for d in ("src", "tests", "benchmarks", "scripts", "docs"):
+        if (REPO / d).is_dir():
+            shutil.copytree(REPO / d, root / d, ignore=ignore)
+    for f in ("pyproject.toml", "README.md", "Makefile", "constraints.txt"):
+        if (REPO / f).exists():
+            shutil.copy2(REPO / f, root / f)
     shared = REPO.parent / "shared"
     if shared.exists():
         (dst / "shared").symlink_to(shared.resolve())
@@ -171,7 +175,8 @@ def run_one(m: Mutant, timeout: float, extra: list[str]) -> tuple[str, float, st
             failed = [ln.split(" ")[1] for ln in out.splitlines() if ln.startswith("FAILED ")]
             if not failed:
                 failed = [ln.strip() for ln in out.splitlines() if "::" in ln and ("Error" in ln or "assert" in ln)][:1]
-            return "killed", secs, (failed[0] if failed else "a test failed").replace(str(root) + "/", "")
+            last = out.strip().splitlines()[-1] if out.strip() else ""
+            return "killed", secs, (failed[0] if failed else f"a test failed ({last})").replace(str(root) + "/", "")
         return "error", secs, f"pytest exit {p.returncode}: {out.strip().splitlines()[-1] if out.strip() else ''}"
 
 
@@ -180,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated mutant ids")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per mutant")
+    ap.add_argument("--markdown", action="store_true", help="also print the results as a markdown table (docs/testing.md)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = ap.parse_args(argv)
     chosen = [m for m in MUTANTS if not a.only or m.id in a.only.split(",")]
@@ -196,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     killed = sum(r[1] == "killed" for r in rows)
     print(f"\n{killed}/{len(rows)} killed; survived: {', '.join(r[0].id for r in rows if r[1] == 'survived') or 'none'}; "
           f"stale/error: {', '.join(r[0].id for r in rows if r[1] in ('stale', 'error')) or 'none'}")
+    if a.markdown:
+        print("\n| id | area | planted bug | result | killed by |\n| --- | --- | --- | --- | --- |")
+        for m, status, _, detail in rows:
+            print(f"| {m.id} | {m.area} | {m.what} | {status} | {detail.split('::')[-1] if status == 'killed' else detail} |")
     bad = [r for r in rows if r[1] in ("stale", "error") or (r[1] == "survived" and r[0].area == "look-ahead")]
     return 1 if bad else 0
 

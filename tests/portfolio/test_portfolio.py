@@ -195,3 +195,33 @@ def test_entries_compete_for_cash_most_oversold_first() -> None:
     assert len(first) == 1 and first[0, O_SYM] == 1, "BBB (more oversold) is sized first and takes the cash"
     ev = out.events[(out.events[:, RE_T] == ts) & (out.events[:, RE_SYM] == 0)]
     assert set(ev[:, RE_RULE].astype(int)) & {RULE_MAX_GROSS, RULE_CASH, RULE_TOO_SMALL}  # AAA: no room left
+
+
+def test_market_fills_pay_slippage_impact_and_commission_as_documented() -> None:
+    """Every market fill, recomputed from the cost model by hand: price = open x (1 +/- (slippage + impact)),
+    impact = impact_k x daily vol x sqrt(qty / ADV) with vol and ADV as known when the order was created,
+    commission = qty x price x commission rate (docs/execution.md)."""
+    from adaptrade.execution.orders import MARKET
+    from adaptrade.portfolio.engine import PortfolioFeatures
+    from adaptrade.portfolio.layout import F_COMMISSION, F_IMPACT_BPS, F_SYM, O_TYPE
+
+    bars = generate([f"S{i}" for i in range(5)], 600, seed=4)
+    cfg = StrategyConfig(buy=35.0, sell=65.0, commission_bps=10.0, slippage_bps=5.0)
+    lim = RiskLimits(kelly_fraction=0.0, max_position=0.5, impact_k=0.5, participation=0.02, limit_above_bps=float("inf"))
+    out = run_portfolio_backtest(bars, cfg, lim)
+    feats = PortfolioFeatures.compute(bars)
+    f = out.fills
+    o = out.orders[f[:, F_ORDER].astype(int)]
+    assert (o[:, O_TYPE] == MARKET).all() and (f[:, F_SIDE] > 0).sum() >= 10 and (f[:, F_SIDE] < 0).sum() >= 10
+    i, t, t0 = f[:, F_SYM].astype(int), f[:, F_T].astype(int), o[:, O_CREATED_T].astype(int)
+    vol, adv = feats.base.vol[i, t0], feats.adv[i, t0]
+    imp = np.where(np.isfinite(vol) & (adv > 0), lim.impact_k * vol / np.sqrt(252.0) * np.sqrt(f[:, F_QTY] / adv), 0.0)
+    assert (imp > 1e-5).mean() > 0.5  # the impact term really is in play
+    want = bars.open[i, t] * (1.0 + f[:, F_SIDE] * (cfg.slippage_bps / 1e4 + imp))
+    sell = f[:, F_SIDE] < 0
+    np.testing.assert_allclose(f[sell, F_PX], want[sell], rtol=1e-12)
+    np.testing.assert_allclose(f[sell, F_IMPACT_BPS], imp[sell] * 1e4, rtol=1e-9)
+    # a buy's impact is priced on its size before the fee and impact shrink it to the cash (a 1e-7 effect)
+    np.testing.assert_allclose(f[~sell, F_PX], want[~sell], rtol=1e-6)
+    np.testing.assert_allclose(f[~sell, F_IMPACT_BPS], imp[~sell] * 1e4, rtol=1e-3)
+    np.testing.assert_allclose(f[:, F_COMMISSION], f[:, F_QTY] * f[:, F_PX] * cfg.commission_bps / 1e4, rtol=1e-9)
