@@ -73,11 +73,14 @@ def test_frozen_mode_never_adapts_out_of_sample() -> None:
 
 
 def _perturb(bars: Bars, cut: int, seed: int, scale: float) -> Bars:
-    """Bars with every price from bar `cut` on moved by a random walk (valid OHLC kept)."""
+    """Bars with every price from bar `cut` on moved by a random walk (valid OHLC kept) and every volume rescaled."""
     rng = np.random.default_rng(seed)
     f = np.ones(bars.close.shape)
     f[:, cut:] = np.exp(np.cumsum(rng.normal(0, scale, (bars.n_symbols, bars.n_bars - cut)), axis=1))
-    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f, _index={})
+    v = np.ones(bars.close.shape)
+    v[:, cut:] = np.exp(rng.normal(0, 0.7, (bars.n_symbols, bars.n_bars - cut)))
+    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f,
+                   volume=bars.volume * v, _index={})
 
 
 @settings(max_examples=20, deadline=None)
