@@ -151,8 +151,8 @@ def _copy_repo(dst: Path) -> Path:
     return root
 
 
-def run_one(m: Mutant, timeout: float, extra: list[str]) -> tuple[str, float, str]:
-    """(status, seconds, detail): killed | survived | stale | error."""
+def run_one(m: Mutant, timeout: float, extra: list[str], control: bool = False) -> tuple[str, float, str]:
+    """(status, seconds, detail): killed | survived | stale | error. `control`: run the tests unpatched."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{m.id}-") as tmp:
         root = _copy_repo(Path(tmp))
@@ -160,7 +160,8 @@ def run_one(m: Mutant, timeout: float, extra: list[str]) -> tuple[str, float, st
         text = path.read_text()
         if text.count(m.old) != 1:
             return "stale", 0.0, f"patch text found {text.count(m.old)} times in {m.file}"
-        path.write_text(text.replace(m.old, m.new))
+        if not control:
+            path.write_text(text.replace(m.old, m.new))
         env = dict(os.environ, PYTHONPATH=str(root / "src"), NUMBA_CACHE_DIR=str(Path(tmp) / "numba"), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--no-header", "-rf", *extra, *m.tests]
         try:
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated mutant ids")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per mutant")
+    ap.add_argument("--control", action="store_true", help="first run every named test file on an unpatched copy (they must pass)")
     ap.add_argument("--markdown", action="store_true", help="also print the results as a markdown table (docs/testing.md)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = ap.parse_args(argv)
@@ -193,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             print(f"{m.id:5} {m.area:13} {m.file.removeprefix(PKG):26} {m.what}")
         return 0
+    if a.control:
+        files = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        status, secs, detail = run_one(Mutant("CTRL", "control", "no patch", chosen[0].file, chosen[0].old, chosen[0].old, files),
+                                       a.timeout, a.pytest_args, control=True)
+        print(f"control: the named tests on an unpatched copy: {'pass' if status == 'survived' else 'FAIL ' + detail} ({secs:.0f}s)", flush=True)
+        if status != "survived":
+            return 1
     rows = []
     print(f"{'id':5} {'area':13} {'status':9} {'secs':>6}  bug / killed by")
     for m in chosen:
