@@ -43,6 +43,7 @@ class Mutant:
 
 LOOKAHEAD_PF = ("tests/portfolio/test_lookahead_portfolio.py", "tests/portfolio/test_portfolio.py", "tests/portfolio/test_portfolio_review.py")
 LOOKAHEAD_PS = ("tests/backtest/test_lookahead.py", "tests/strategy/test_parity.py")
+COST_PS = ("tests/portfolio/test_portfolio.py", "tests/backtest/test_metrics_empyrical.py", "tests/backtest/test_peers.py")  # fastest first
 PORTFOLIO = ("tests/portfolio/test_portfolio.py", "tests/portfolio/test_portfolio_review.py", "tests/portfolio/test_lookahead_portfolio.py")
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -91,10 +92,10 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- costs ---------------------------------------------------------------------------------------
     Mutant("C1", "costs", "per-stock buys pay no commission", PKG + "strategy/kernel.py",
            "    unit = px * (1.0 + params[P_COMMISSION])\n", "    unit = px\n",
-           ("tests/backtest/test_metrics_empyrical.py", "tests/backtest/test_peers.py", "tests/portfolio/test_portfolio.py")),
+           COST_PS),
     Mutant("C2", "costs", "per-stock sells get slippage in their favour", PKG + "strategy/kernel.py",
            "    px = price * (1.0 - params[P_SLIPPAGE])\n", "    px = price * (1.0 + params[P_SLIPPAGE])\n",
-           ("tests/backtest/test_metrics_empyrical.py", "tests/backtest/test_peers.py", "tests/portfolio/test_portfolio.py")),
+           COST_PS),
     Mutant("C3", "costs", "portfolio buys pay no market impact", PKG + "portfolio/fills.py",
            "px = base * (1.0 + slip + imp)", "px = base * (1.0 + slip)", PORTFOLIO + ("tests/execution/test_broker.py",)),
     Mutant("C4", "costs", "portfolio sells pay no commission", PKG + "portfolio/fills.py",
