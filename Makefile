@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean results
+.PHONY: install demo test bench clean results mutants
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ bench: $(STAMP)
 # docs/results.md from a clean checkout (real data in ../shared/data or ADAPTRADE_DATA_DIR); see docs/research.md
 results: $(STAMP)
 	$(BIN)/adaptrade experiment phase7 --out out/results --write-docs docs/results.md
+
+# planted bugs (look-ahead, fills, costs, statistics, risk) against the tests that should catch them;
+# slow (each mutant recompiles the numba kernels), so not part of `make test`; results in docs/testing.md
+mutants: $(STAMP)
+	$(BIN)/python scripts/mutants.py
 
 clean:
 	rm -rf $(VENV) .adaptrade_cache .pytest_cache .hypothesis

@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from tests.profiles import PROFILE
+
+settings.load_profile(PROFILE)  # HYPOTHESIS_PROFILE=slow in CI (.ci/run): more examples
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -4,6 +4,7 @@ whose data ends, decisions independent of when a stock's data ends."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adaptrade.backtest.kernel import T_EXIT_T, T_SYMBOL
 from adaptrade.portfolio.engine import run_portfolio_backtest
@@ -100,6 +101,7 @@ def test_orders_up_to_t0_do_not_depend_on_when_a_stocks_data_ends() -> None:
         np.testing.assert_array_equal(out2.signal[:, : t0 + 1], out.signal[:, : t0 + 1])
 
 
+@pytest.mark.wiring
 def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
     from numba.core.registry import CPUDispatcher
 
@@ -123,6 +125,7 @@ def test_the_compiled_loop_applies_the_shared_order_type_rule() -> None:
         assert row[O_TYPE] == orders.choose_order_type(row[O_SIDE] < 0, est, lim.limit_above_bps)
 
 
+@pytest.mark.wiring
 def test_per_stock_beside_reuses_the_portfolio_features(monkeypatch) -> None:
     from adaptrade.backtest import engine
     from adaptrade.commands.portfolio import per_stock_beside
@@ -142,6 +145,7 @@ def test_per_stock_beside_reuses_the_portfolio_features(monkeypatch) -> None:
     assert per_stock_beside(pr, Settings()) == expected
 
 
+@pytest.mark.wiring
 def test_one_implementation_each_and_no_dead_slots() -> None:
     from adaptrade.portfolio import fills as portfolio_fills, layout as portfolio_layout, results as portfolio_results
     from adaptrade.execution import broker, orders

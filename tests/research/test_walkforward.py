@@ -73,11 +73,14 @@ def test_frozen_mode_never_adapts_out_of_sample() -> None:
 
 
 def _perturb(bars: Bars, cut: int, seed: int, scale: float) -> Bars:
-    """Bars with every price from bar `cut` on moved by a random walk (valid OHLC kept)."""
+    """Bars with every price from bar `cut` on moved by a random walk (valid OHLC kept) and every volume rescaled."""
     rng = np.random.default_rng(seed)
     f = np.ones(bars.close.shape)
     f[:, cut:] = np.exp(np.cumsum(rng.normal(0, scale, (bars.n_symbols, bars.n_bars - cut)), axis=1))
-    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f, _index={})
+    v = np.ones(bars.close.shape)
+    v[:, cut:] = np.exp(rng.normal(0, 0.7, (bars.n_symbols, bars.n_bars - cut)))
+    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f,
+                   volume=bars.volume * v, _index={})
 
 
 @settings(max_examples=20, deadline=None)
@@ -124,3 +127,60 @@ def test_select_mode_picks_the_best_in_sample_candidate() -> None:
         walk_forward(BARS, CFG, 250, 150, "select")
     cands = candidate_configs(CFG, 10, 0)
     assert 0 < len(cands) <= 10 and all(c.commission_bps == CFG.commission_bps for c in cands)
+
+
+def _trend_break(bars: Bars) -> Bars:
+    """The synthetic bars with a different regime in every other 150-bar block (drift up, then down), so each
+    window's in-sample and out-of-sample results differ."""
+    k = np.arange(bars.n_bars)
+    drift = np.where((k // 150) % 2 == 1, 0.004, -0.002)
+    f = np.exp(np.cumsum(drift))[None, :]
+    return replace(bars, open=bars.open * f, high=bars.high * f, low=bars.low * f, close=bars.close * f, _index={})
+
+
+def _separate(bars: Bars, cfg: StrategyConfig, a: int, b: int, states: np.ndarray | None):
+    """Bars [a, b) run on their own: features computed from the data up to b only (past-only), then cut to [a, b)."""
+    from adaptrade.backtest.engine import Features
+
+    pre = bars.slice_dates(None, bars.dates[b - 1])
+    f = Features.compute(pre)
+    part = bars.slice_dates(bars.dates[a], bars.dates[b - 1])
+    return run_backtest(part, cfg, Features(rsi=np.ascontiguousarray(f.rsi[:, :, a:b]), vol=np.ascontiguousarray(f.vol[:, a:b])), states)
+
+
+def test_each_window_out_of_sample_equals_a_separate_run_from_the_carried_state() -> None:
+    bars = _trend_break(BARS)
+    bench = synthetic_benchmark(bars.dates, 5)
+    runs = walk_forward(bars, CFG, 250, 150, "carry")
+    s = summarize(runs, bars, bench, "carry")
+    cash = CFG.initial_cash
+    assert len(runs) >= 3
+    level = np.ones(bars.n_symbols)
+    for r, row in zip(runs, s["windows"]):  # type: ignore[arg-type]
+        w = r.window
+        ins = _separate(bars, CFG, w.is_start, w.is_end, None)
+        oos = _separate(bars, CFG, w.is_end, w.oos_end, carried_states(ins.final_states, CFG))
+        assert len(oos.trades) > 0 and len(ins.trades) > 0
+        for name in ("equity", "signal", "in_market", "trades", "changes"):
+            np.testing.assert_array_equal(getattr(r.out_of_sample, name), getattr(oos, name), err_msg=f"{name}, window {w.index}")
+        # the window's out-of-sample figures, from the separate run's own numbers over the OOS dates only
+        ret = oos.equity[:, -1] / cash - 1.0
+        c = bars.close[:, w.is_end : w.oos_end]
+        assert row["oos_mean_return"] == pytest.approx(ret.mean(), rel=1e-12)
+        assert row["oos_mean_buy_hold"] == pytest.approx((c[:, -1] / c[:, 0] - 1.0).mean(), rel=1e-12)
+        assert row["oos_mean_benchmark"] == pytest.approx(bench[w.oos_end - 1] / bench[w.is_end] - 1.0, rel=1e-12)
+        assert row["oos_beat_buy_hold_share"] == pytest.approx(np.mean(ret > c[:, -1] / c[:, 0] - 1.0))
+        is_ret = ins.equity[:, -1] / cash - 1.0
+        assert row["is_mean_return"] == pytest.approx(is_ret.mean(), rel=1e-12)
+        assert abs(row["is_mean_return"] - row["oos_mean_return"]) > 1e-3  # the case separates IS from OOS
+        assert abs(row["is_mean_buy_hold"] - row["oos_mean_buy_hold"]) > 1e-3
+        level *= oos.equity[:, -1] / cash
+    # stitched totals: the windows' out-of-sample returns compounded; no in-sample bar enters them
+    tot = s["out_of_sample"]
+    first = runs[0].window.is_end
+    assert tot["start"] == str(bars.dates[first])
+    assert tot["mean_return"] == pytest.approx((level - 1.0).mean(), rel=1e-9)
+    c = bars.close[:, first : runs[-1].window.oos_end]
+    assert tot["mean_buy_hold"] == pytest.approx((c[:, -1] / c[:, 0] - 1.0).mean(), rel=1e-12)
+    assert tot["mean_benchmark"] == pytest.approx(bench[runs[-1].window.oos_end - 1] / bench[first] - 1.0, rel=1e-12)
+

@@ -4,6 +4,7 @@ backtest loop takes identical decisions on the same bars."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adaptrade.backtest.engine import run_backtest
 from adaptrade.backtest.kernel import T_ENTRY_PRICE, T_EXIT_PRICE, T_EXIT_T, T_SHARES
@@ -12,6 +13,7 @@ from adaptrade.strategy import AdaptiveRSIStrategy, StrategyEnsemble
 from adaptrade.strategy.params import StrategyConfig
 
 
+@pytest.mark.wiring  # both paths call the compiled `step`; the real-data parity test is test_live_parity_real.py
 def test_live_stepping_matches_backtest_kernel() -> None:
     bars = generate(["PAR1", "PAR2"], 1500, seed=3)
     # a hole in the middle of one symbol: invalid bars must be skipped the same way
@@ -52,13 +54,17 @@ def test_snapshot_restore_continues_identically() -> None:
     assert a.stats == b.stats and a.current == b.current
 
 
-def test_ensemble_collects_signals() -> None:
-    bars = generate(["E1", "E2", "E3"], 300, seed=5)
-    ens = StrategyEnsemble(bars.symbols, StrategyConfig())
-    seen = 0
-    for t in range(bars.n_bars):
+def test_ensemble_signals_are_the_per_stock_backtest_signals() -> None:
+    """`StrategyEnsemble.signals()` of each bar: exactly the non-zero signals the backtest gives on that bar."""
+    bars = generate(["E1", "E2", "E3"], 400, seed=5)
+    cfg = StrategyConfig(buy=35.0, sell=65.0)
+    out = run_backtest(bars, cfg)
+    ens = StrategyEnsemble(bars.symbols, cfg)
+    buys = sells = 0
+    for t in range(bars.n_bars - 1):
         decisions = ens.on_bars(bars.dates[t], {s: (bars.open[i, t], bars.close[i, t], True) for i, s in enumerate(bars.symbols)})
         sig = ens.signals(decisions)
-        seen += len(sig)
-        assert set(sig) <= set(bars.symbols)
-    assert seen > 0
+        assert sig == {s: int(out.signal[i, t]) for i, s in enumerate(bars.symbols) if out.signal[i, t] != 0}, t
+        buys += sum(v > 0 for v in sig.values())
+        sells += sum(v < 0 for v in sig.values())
+    assert buys >= 5 and sells >= 5
