@@ -4,8 +4,8 @@ and every decision up to the cut must stay the same: each order's side, quantity
 time in force, limit price, creation bar, reason and cost estimate; every fill, order state change,
 trade, risk event and parameter change at or before the cut; the account curves.
 
-Orders are compared as whole rows (every column but the four that legitimately move after the cut:
-status, filled quantity, average fill price, last update), so the test does not depend on which
+Orders are compared as whole rows (every column but the five that legitimately move after the cut:
+status, filled quantity, filled notional, average fill price, last update), so the test does not depend on which
 unit (shares or dollars) an order is expressed in.
 """
 
@@ -24,7 +24,7 @@ from adaptrade.strategy.params import StrategyConfig
 from tests.helpers import perturb_after
 
 # order columns that change after creation (fills, cancels); every other column is a decision made at creation
-EVOLVING = {L.O_STATUS, L.O_FILLED, L.O_AVG_PX, L.O_LAST_T}
+EVOLVING = {L.O_STATUS, L.O_FILLED, L.O_AVG_PX, L.O_LAST_T, L.O_FILLED_NOTIONAL}
 AT_CREATION = [c for c in range(L.ORDER_FIELDS) if c not in EVOLVING]
 
 BARS = generate([f"S{i}" for i in range(6)], 700, seed=2)

@@ -174,7 +174,14 @@ def test_each_window_out_of_sample_equals_a_separate_run_from_the_carried_state(
         assert row["is_mean_return"] == pytest.approx(is_ret.mean(), rel=1e-12)
         assert abs(row["is_mean_return"] - row["oos_mean_return"]) > 1e-3  # the case separates IS from OOS
         assert abs(row["is_mean_buy_hold"] - row["oos_mean_buy_hold"]) > 1e-3
-        level *= oos.equity[:, -1] / cash
+        # the next window starts from this one's account with any open position sold at the last close,
+        # after slippage and commission (the stitching charges exit costs)
+        from adaptrade.strategy.state import S_SHARES
+
+        shares = oos.final_states[:, S_SHARES]
+        gross = shares * bars.close[:, w.oos_end - 1]
+        exit_cost = gross - gross * (1.0 - CFG.slippage_bps / 1e4) * (1.0 - CFG.commission_bps / 1e4)
+        level *= (oos.equity[:, -1] - exit_cost) / cash
     # stitched totals: the windows' out-of-sample returns compounded; no in-sample bar enters them
     tot = s["out_of_sample"]
     first = runs[0].window.is_end
