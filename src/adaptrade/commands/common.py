@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -35,3 +36,52 @@ def handle_errors(fn: F) -> F:
             raise fail(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_out(out: Path | None, flag: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be created or written.
+
+    Walks up to the first existing ancestor and creates (then removes) a hidden probe folder
+    there, so a path under a file, a read-only folder or /proc fail now, not after the run.
+    """
+    import shutil
+    import tempfile
+
+    from adaptrade.errors import ConfigError
+
+    if out is None:
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out} exists and is not a folder", file=out, field=flag.lstrip("-"))
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{flag} {out} cannot be created: {probe} is a file, not a folder", file=out, field=flag.lstrip("-"))
+    try:
+        shutil.rmtree(tempfile.mkdtemp(prefix=".adaptrade-probe.", dir=probe))
+    except OSError as exc:
+        raise ConfigError(f"{flag} {out} cannot be written ({probe}: {exc.strerror or exc})", file=out,
+                          field=flag.lstrip("-")) from None
+
+
+def check_top(top: int, flag: str = "--top") -> int:
+    """--top N: the rows to print, at least 1."""
+    from adaptrade.errors import ConfigError
+
+    if top < 1:
+        raise ConfigError(f"{flag} must be at least 1 (got {top})", field=flag.lstrip("-"))
+    return top
+
+
+def check_symbols(symbols: str | None, flag: str = "--symbols") -> str | None:
+    """--symbols A,B: None when absent; an empty list (`--symbols ""`) is an error, not 'all'."""
+    from adaptrade.errors import ConfigError
+
+    if symbols is None:
+        return None
+    if not [s for s in symbols.split(",") if s.strip()]:
+        raise ConfigError(f"{flag} is empty: give comma-separated symbols, e.g. AAPL,MSFT (or leave the flag out)",
+                          field=flag.lstrip("-"))
+    return symbols

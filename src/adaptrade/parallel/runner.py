@@ -103,12 +103,59 @@ def select_symbols(req: RunRequest, available: list[str] | None = None, pad: boo
     return chosen, notes
 
 
+# Measured peak resident memory of `adaptrade backtest` (synthetic, serial, with --out): about 320 MB
+# of interpreter and libraries plus about 220 bytes per stock-bar (bars, features, engine arrays,
+# result tables); docs/performance.md. The issue-12 streaming work is expected to lower BYTES_PER_STOCK_BAR.
+BASE_BYTES = 400 * 2**20
+BYTES_PER_STOCK_BAR = 250
+
+
+def estimate_memory(n_symbols: int, n_bars: int) -> int:
+    """Estimated peak bytes of a run over `n_symbols` x `n_bars` (the one place that knows)."""
+    return BASE_BYTES + BYTES_PER_STOCK_BAR * int(n_symbols) * int(n_bars)
+
+
+def memory_limit(settings: Settings) -> int:
+    """Bytes a run may use: the memory_limit_gb setting, else 80% of the memory available now."""
+    if settings.memory_limit_gb is not None:
+        return int(settings.memory_limit_gb * 2**30)
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if ":" in line}
+        avail = info.get("MemAvailable", info.get("MemFree", 0))
+    except (OSError, ValueError, IndexError):
+        import os
+
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return int(0.8 * avail)
+
+
+def check_memory(n_symbols: int, n_bars: int, settings: Settings) -> None:
+    """Refuse, before any work, a run whose estimated memory exceeds the limit (estimate and limit stated)."""
+    need, limit = estimate_memory(n_symbols, n_bars), memory_limit(settings)
+    if need > limit:
+        raise ConfigError(
+            f"{n_symbols:,} stocks x {n_bars:,} bars needs about {need / 2**30:.1f} GB of memory, above the limit of "
+            f"{limit / 2**30:.1f} GB (ADAPTRADE_MEMORY_LIMIT_GB, default 80% of available memory): use fewer --stocks or --bars",
+            field="stocks")
+
+
 def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[str]]:
-    """The archive folder: --data-dir, else the setting, else the shipped sample (said so)."""
+    """The archive folder: --data-dir, else the setting, else the shipped sample (said so).
+
+    A folder named explicitly (flag, ADAPTRADE_DATA_DIR, adaptrade.toml) must exist; only the
+    default root (beside the project) falls back to the sample.
+    """
     from adaptrade.data.sample import sample_dir
+    from adaptrade.errors import DataError
 
     if req.data_dir is not None:
+        if not Path(req.data_dir).is_dir():
+            raise DataError("data directory (--data-dir) does not exist or is not a folder", file=req.data_dir, field="data_dir")
         return Path(req.data_dir), []
+    if "data_dir" in settings.model_fields_set and not Path(settings.data_dir).is_dir():
+        raise DataError("data directory (ADAPTRADE_DATA_DIR / data_dir setting) does not exist or is not a folder",
+                        file=settings.data_dir, field="data_dir")
     if Path(settings.data_dir).exists():
         return Path(settings.data_dir), []
     return sample_dir(), [f"{settings.data_dir} not found: using the small real sample shipped with adaptrade"]
@@ -119,7 +166,18 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     loaded = _load(req, settings)
     if loaded.bars.n_bars < 2 or not loaded.bars.valid.any():
         raise ConfigError(f"no bars to backtest between {req.start or 'the first date'} and {req.end or 'the last date'}", field="start")
+    need = min_bars(req.strategy)
+    if loaded.bars.n_bars < need:
+        b = loaded.bars
+        raise ConfigError(
+            f"the window {b.dates[0]}..{b.dates[-1]} has {b.n_bars} bars; the RSI({req.strategy.rsi_period}) warm-up needs "
+            f"{need - 1} bars and one more to trade on: at least {need} bars (move --start earlier or --end later)", field="start")
     return loaded
+
+
+def min_bars(cfg: StrategyConfig) -> int:
+    """Shortest window worth running: the RSI warm-up (period + 1 closes) plus one bar to fill on."""
+    return int(cfg.rsi_period) + 2
 
 
 def _check_dates(req: RunRequest) -> None:
@@ -142,6 +200,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
             raise ConfigError("--seed must be a non-negative integer", field="seed")
         if req.bars < 30:
             raise ConfigError("--bars must be at least 30", field="bars")
+        check_memory(len(symbols), req.bars, settings)
         end = req.end or settings.data_end
         bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
@@ -156,7 +215,13 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
 
     data_dir, notes = resolve_data_dir(req, settings)
     notes = list(req.notes) + notes
-    available = sorted(available_symbols(data_dir)) if not req.symbols else None
+    files = available_symbols(data_dir)
+    if not files:
+        from adaptrade.data.archive import no_data_files
+        from adaptrade.errors import DataError
+
+        raise DataError(no_data_files(data_dir), file=data_dir, field="data_dir")
+    available = sorted(files) if not req.symbols else None
     symbols, more = select_symbols(req, available)
     notes += more
     bars, quality = load_archive(
