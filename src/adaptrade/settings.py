@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # universe: liquidity filter and quality score (docs/universe.md)
     liquidity_window: int = Field(20, ge=1, le=2520, description="Sessions of average daily volume before the start.")
     min_volume: float = Field(1_000_000.0, ge=0, description="Minimum average daily volume (shares).")
+    cycle_min_dollar_volume: float = Field(
+        20_000_000.0, ge=0, description="cycle's default liquidity filter: average close x volume (dollars), split-invariant."
+    )
     score_weights: tuple[float, float, float] = Field(
         (0.5, 0.3, 0.2), description="Quality score weights of sharpe, win rate, outperformance."
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from adaptrade.commands.common import console, fail
+from adaptrade.commands.common import check_out, check_top, console, fail
 from adaptrade.commands.common import err_console as err
 from adaptrade.errors import AdaptradeError, ConfigError
 
@@ -43,6 +43,7 @@ def phase7(
     from adaptrade.settings import load_settings
 
     try:
+        check_out(out)
         settings = load_settings(data_dir=data_dir)
         cfg = Phase7Config(sources=_sources(source), stocks=stocks,
                            wf_in_sample_bars=in_sample or settings.wf_in_sample_bars,
@@ -93,6 +94,7 @@ def walkforward(
     from adaptrade.settings import load_settings
 
     try:
+        check_out(out)
         settings = load_settings(data_dir=data_dir)
         modes = list(MODES) if mode == "all" else [mode or settings.wf_mode]
         if any(m not in MODES for m in modes):
@@ -142,6 +144,8 @@ def sweep(
     from adaptrade.commands.sweep_flow import run_sweep_command
 
     try:
+        check_out(out)
+        check_top(top)
         run_sweep_command(console, err, method=method, params=params, trials=trials, sweep_seed=sweep_seed, source=_sources(source)[0],
                           data_dir=data_dir, stocks=stocks, bars=bars, seed=seed, start=start, end=end, executor=executor,
                           workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top)

@@ -40,10 +40,20 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                       f"do not count); running those, not {trials}", highlight=False)
     req = RunRequest(source=source, universe="nasdaq100", stocks=stocks, bars=bars, seed=seed, start=start,  # type: ignore[arg-type]
                      end=end or settings.data_end, data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("sweep trials", total=len(plist))
-        res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,
-                                             scheduler=scheduler, progress=lambda n: bar.update(task, completed=n))
+    from adaptrade.research.sweep import AllTrialsFailed
+
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("sweep trials", total=len(plist))
+            res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,
+                                                 scheduler=scheduler, progress=lambda n: bar.update(task, completed=n))
+    except AllTrialsFailed as exc:  # the failed trials are still worth reading: written with their error column
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            exc.trials.to_csv(out / "trials.csv", index=False)
+            err.print(f"wrote {out}/trials.csv (every trial, with its error column)", highlight=False)
+        raise
     print_sweep(console, res, history, top)
     if sid:
         console.print(f"recorded {len(res.trials)} trials as sweep {sid} in {settings.db_path} (tables sweeps, sweep_trials)")

@@ -252,6 +252,9 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
     series = load_benchmark(data_dir, bars.dates, settings.price_basis)
     notes.append(f"benchmark {series.note}")
+    if not np.isfinite(series.close).any():
+        notes.append(f"WARNING: no benchmark coverage: {series.symbol} has no bar on any of these {bars.n_bars} dates, "
+                     "so nothing is compared with it (no beat counts)")
     from adaptrade.data.sample import SAMPLE_END, SAMPLE_START, sample_dir
 
     if Path(series.file).parent == sample_dir() and Path(data_dir).resolve() != sample_dir().resolve():
@@ -353,6 +356,13 @@ def run(
     return result, loaded
 
 
+def benchmark_coverage(close: np.ndarray | None) -> float:
+    """Share of the run's dates on which the benchmark has a close (0.0 = no comparison possible)."""
+    if close is None or len(close) == 0:
+        return 0.0
+    return float(np.isfinite(np.asarray(close, dtype=np.float64)).mean())
+
+
 def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:
     """The run's settings as recorded in summary.json and the run store."""
     bars = loaded.bars
@@ -368,6 +378,7 @@ def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dic
         "price_basis": settings.price_basis if req.source == "archive" else "synthetic",
         "repair_policy": settings.repair_policy if req.source == "archive" else None,
         "benchmark": loaded.benchmark_symbol,
+        "benchmark_coverage": benchmark_coverage(loaded.benchmark_close),
         "risk_free_rate": settings.risk_free_rate,
         "min_sharpe": settings.min_sharpe,
         "min_win_rate": settings.min_win_rate,

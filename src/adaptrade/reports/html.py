@@ -59,8 +59,10 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         warnings.simplefilter("ignore", RuntimeWarning)
         avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
     bname = result.benchmark_symbol or "benchmark"
+    # no benchmark coverage: the title does not promise a line that is not drawn
+    vs = f" vs {bname}" if bench is not None else f" (no {bname} data on these dates)"
     figs = [
-        _curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname, f"{chosen}: equity vs buy & hold vs {bname} (1.0 at first bar)"),
+        _curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname, f"{chosen}: equity vs buy & hold{vs} (1.0 at first bar)"),
         _curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"),
         _drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]),
         _params_figure(result, chosen, i),
@@ -307,11 +309,17 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
     if "synthetic" in source.lower() or bars.source.startswith("synthetic"):
         warn.append("Synthetic data: synthetic mean-reverting data flatters RSI strategies; do not read these results as real-market evidence.")
     agg = aggregate(result.stocks)
+    bc = result.benchmark_close
+    has_bench = bc is not None and bool(np.isfinite(np.asarray(bc, dtype=np.float64)).any())
+    if not has_bench:
+        rows[3] = ("benchmark", f"{result.benchmark_symbol or 'none'}: NO COVERAGE of these dates (no comparison)")
+        warn.append(f"No benchmark coverage: {result.benchmark_symbol or 'the benchmark'} has no data on these dates.")
     pct = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
     num = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     rows += [
         ("mean / median return", f"{pct(agg['mean_return'])} / {pct(agg['median_return'])}"),
-        ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"),
+        ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"
+         if has_bench else "– (no benchmark coverage on these dates)"),
         ("mean Sharpe", num(agg["mean_sharpe"])),
         ("recommended", str(agg["recommended"])),
     ]
