@@ -13,8 +13,10 @@ from rich.markup import escape
 
 from adaptrade.errors import AdaptradeError
 
-console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+# Piped or redirected output is not cut: tables get the width their values need (no terminal to fit).
+PIPE_WIDTH = 100_000
+console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
