@@ -111,6 +111,9 @@ def universe_list(
     except AdaptradeError as exc:
         raise fail(exc) from None
     emit(console, df, fmt, lambda: _list_table(df, title))
+    if rep is not None and fmt == "table":
+        for line in rep.lines():
+            console.print(f"  dropped {line}", highlight=False)
     if rep is not None and rep.split_caveat:
         (console if fmt == "table" else err_console).print(f"note: {rep.split_caveat}", highlight=False, soft_wrap=True)
 
