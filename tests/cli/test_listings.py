@@ -100,3 +100,12 @@ def test_universe_scores_are_kept_per_source(tmp_path: Path) -> None:
     assert only_real.returncode == 0 and json.loads(only_real.stdout) == []
     one_line_error(cli("universe", "scores", "--db", str(db), "--top", "0", cwd=tmp_path), "--top must be at least 1")
     one_line_error(cli("universe", "scores", "--db", str(db), "--source", "yahoo", cwd=tmp_path), "unknown source")
+
+
+def test_cycle_defaults_to_the_dollar_volume_filter(tmp_path: Path, sample_dir: Path) -> None:
+    base = ("cycle", "--source", "archive", "--data-dir", str(sample_dir), "--cycles", "2", "--period-bars", "250", "--select", "3", "--no-store")
+    r = cli(*base, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "liquidity filter: average close x volume >= $20,000,000" in r.stdout and "share threshold" not in r.stdout
+    shares = cli(*base, "--min-volume", "1000", cwd=tmp_path)
+    assert shares.returncode == 0 and "1,000 shares" in shares.stdout and "share threshold" in shares.stdout

@@ -87,7 +87,7 @@ def test_report_shows_the_account_and_stays_bounded(portfolio_run: Path) -> None
     assert "adaptrade backtest report (portfolio mode: one account)" in page
     acct = page.index("Account (portfolio mode: one account): equity vs")
     assert acct < page.index(ACCOUNT_DRAWDOWN_TITLE) < page.index("Average of 15 stocks")
-    assert page.count('class="plotly-graph-div"') == 6 and page.count(get_plotlyjs()) == 1
+    assert page.count('class="plotly-graph-div"') == 8 and page.count(get_plotlyjs()) == 1
     series = re.findall(r'"bdata":"([^"]*)"', page)
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
     assert len(page) - len(get_plotlyjs()) < 600_000  # the page stays within the size bound

@@ -102,6 +102,11 @@ def cycle(
         req = _request(source, data_dir, ",".join(cands), None, None, cycles * bars_per, seed, start, end, strategy, 14, 30.0, 70.0,
                        None, None, None, False, settings)
 
+        if source == "archive":
+            what = (f"average close x volume >= ${min_dollar_volume:,.0f} (dollars: splits do not change it)" if min_dollar_volume is not None
+                    else f"average volume >= {settings.min_volume:,.0f} shares (split-adjusted: see the note below)")
+            console.print(f"liquidity filter: {what} over the {settings.liquidity_window} sessions before each cycle", highlight=False, soft_wrap=True)
+
         def show(rep: CycleReport) -> None:
             c = rep.comparison()
             sel = rep.selection
