@@ -241,7 +241,7 @@ def _heatmap_figure(x: np.ndarray, curve: np.ndarray, name: str) -> dict[str, An
     trace = {"type": "heatmap", "name": "monthly return", "x": months, "y": [str(y) for y in years],
              "z": [[None if not np.isfinite(v) else float(v) for v in row] for row in z], "text": text,
              "texttemplate": "%{text}", "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
-             "colorscale": "RdYlGn", "zmid": 0.0, "zmin": -lim, "zmax": lim, "colorbar": {"tickformat": ".0%"}}
+             "colorscale": [[0.0, "#c0392b"], [0.5, "#f7f7f7"], [1.0, "#1e8449"]], "zmid": 0.0, "zmin": -lim, "zmax": lim, "colorbar": {"tickformat": ".0%"}}
     return _figure([trace], f"{name}: monthly returns (strategy)", height=max(260, 28 * len(years) + 120),
                    hovermode="closest", xaxis={"type": "category"}, yaxis={"type": "category", "autorange": "reversed"})
 
