@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from adaptrade.commands.common import check_out, check_symbols, check_top, console, err_console, handle_errors
+from adaptrade.commands.common import check_out, check_symbols, check_top, console, err_console, handle_errors, progress
 
 if TYPE_CHECKING:
     from adaptrade.backtest.results import BacktestResult
@@ -61,14 +61,6 @@ def _request(
 
 def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Optional[Path], store: bool, top: int, report_symbol: Optional[str] = None) -> BacktestResult:
     """Run with a progress bar, print the tables, write files and store the run."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from adaptrade.parallel import runner
     from adaptrade.reports.files import summary, write_outputs
     from adaptrade.reports.terminal import print_run
@@ -77,8 +69,7 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     if report_symbol is not None:  # checked before the work, not after it
         report_symbol = report_symbol.strip().upper()
         loaded.bars.index_of(report_symbol)  # UnknownSymbolError names it
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task("backtesting stocks", total=loaded.bars.n_symbols)
+    with progress("backtesting stocks", loaded.bars.n_symbols) as (bar, task):
         result, _ = runner.run(req, settings, progress=lambda done: bar.update(task, completed=done), data=loaded)
     doc = summary(result)
     print_run(console, result, doc, title, top=top)

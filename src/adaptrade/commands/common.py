@@ -87,3 +87,21 @@ def check_symbols(symbols: str | None, flag: str = "--symbols") -> str | None:
         raise ConfigError(f"{flag} is empty: give comma-separated symbols, e.g. AAPL,MSFT (or leave the flag out)",
                           field=flag.lstrip("-"))
     return symbols
+
+
+def progress(description: str, total: int) -> Any:
+    """A rich progress bar on stderr for long work; disabled (prints nothing) when stderr is not a terminal.
+
+    Use as `with progress("backtesting stocks", n) as (bar, task): bar.update(task, completed=k)`.
+    """
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def _bar() -> Any:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+            yield bar, bar.add_task(description, total=total)
+
+    return _bar()

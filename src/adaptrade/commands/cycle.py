@@ -120,9 +120,16 @@ def cycle(
             if rep.failed:
                 err_console.print(f"  [red]INCOMPLETE[/red]: failed {escape(', '.join(rep.failed))}")
 
-        run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
-                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show, min_dollar_volume=min_dollar_volume,
-                                  pit=pits)
+        from adaptrade.commands.common import progress
+
+        with progress("cycles", cycles) as (bar, task):
+            def on_cycle(rep: CycleReport) -> None:
+                show(rep)
+                bar.advance(task)
+
+            run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
+                                      db_path=None if no_store else Path(settings.db_path), on_cycle=on_cycle,
+                                      min_dollar_volume=min_dollar_volume, pit=pits)
     except AdaptradeError as exc:
         raise fail(exc) from None
     tab = summary_table(reps)

@@ -16,13 +16,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                       executor: str | None, workers: int | None, scheduler: str | None, db: Path | None, store: bool,
                       out: Path | None, top: int) -> None:
     """Everything `adaptrade sweep` does after parsing its flags."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from adaptrade.commands.common import progress
 
     from adaptrade.parallel.runner import RunRequest
     from adaptrade.research.phase7 import jsonable, strategy_config
@@ -43,9 +37,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
     from adaptrade.research.sweep import AllTrialsFailed
 
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                      transient=True, disable=not err.is_terminal) as bar:
-            task = bar.add_task("sweep trials", total=len(plist))
+        with progress("sweep trials", len(plist)) as (bar, task):
             res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,
                                                  scheduler=scheduler, progress=lambda n: bar.update(task, completed=n))
     except AllTrialsFailed as exc:  # the failed trials are still worth reading: written with their error column
