@@ -85,3 +85,42 @@ def test_report_interactions_in_headless_chromium(tmp_path: Path) -> None:
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+RESEARCH = {
+    "sweep": (["sweep", "--trials", "8", "--stocks", "3", "--bars", "400", "--no-store"], 1, "deflated threshold SR0"),
+    "cycle": (["cycle", "--cycles", "3", "--period-bars", "100", "--stocks", "6", "--select", "2", "--no-store"], 2, "unselected (placebo)"),
+    "walkforward": (["experiment", "walkforward", "--stocks", "3", "--bars", "1300"], 1, "in-sample vs out-of-sample"),
+    "phase7": (["experiment", "phase7", "--source", "synthetic", "--stocks", "3"], 4, "The seed's figures vs measured"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(RESEARCH))
+def test_research_commands_write_a_report_that_draws(tmp_path: Path, name: str) -> None:
+    _need("chromium", CHROMIUM is not None)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package", False)
+        return
+    args, n_figs, text = RESEARCH[name]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTRADE_")}
+    r = subprocess.run([sys.executable, "-m", "adaptrade", *args, "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "report.html" in r.stdout
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((tmp_path / "o" / "report.html").resolve().as_uri())
+            page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_figs}")
+            assert not errors, errors
+            assert text in page.content()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()

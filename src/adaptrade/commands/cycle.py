@@ -162,4 +162,7 @@ def cycle(
         out.mkdir(parents=True, exist_ok=True)
         tab.to_csv(out / "cycles.csv", index=False)
         pd.concat([r.selection.assign(cycle=r.cycle) for r in reps]).to_csv(out / "selection.csv", index=False)
-        console.print(f"wrote {out}/cycles.csv, {out}/selection.csv")
+        from adaptrade.reports.research_html import cycle_report
+
+        cycle_report(tab, out / "report.html", verdict(tab))
+        console.print(f"wrote {out}/cycles.csv, {out}/selection.csv, {out}/report.html")

@@ -53,7 +53,10 @@ def phase7(
         print_phase7(console, doc)
         if out is not None:
             files = write_outputs(doc, out)
-            console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv)")
+            from adaptrade.reports.research_html import phase7_report
+
+            files.append(phase7_report(doc, out / "report.html"))
+            console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv, report.html)")
         if write_docs is not None:
             from adaptrade.reports.results_doc import write_results
 
@@ -115,7 +118,10 @@ def walkforward(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "walkforward.json").write_text(json.dumps(jsonable(docs), indent=2) + "\n")
-            console.print(f"wrote {escape(str(out))}/walkforward.json")
+            from adaptrade.reports.research_html import walkforward_report
+
+            walkforward_report(docs, out / "report.html", f"adaptrade walk-forward report ({source}, {loaded.bars.n_symbols} stocks)")
+            console.print(f"wrote {escape(str(out))}/walkforward.json, {escape(str(out))}/report.html")
     except AdaptradeError as exc:
         raise fail(exc) from None
 

@@ -56,4 +56,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                                                              "executor": res.executor, "workers": res.workers, "seconds": res.seconds,
                                                              "deflated": res.deflated, "deflated_with_history": history,
                                                              "best": res.best}), indent=2) + "\n")
-        console.print(f"wrote {out}/trials.csv, {out}/sweep.json")
+        from adaptrade.reports.research_html import sweep_report
+
+        sweep_report(res.trials, res.deflated, out / "report.html", history if isinstance(history, dict) else None)
+        console.print(f"wrote {out}/trials.csv, {out}/sweep.json, {out}/report.html")

@@ -17,6 +17,7 @@ PCT_COLUMNS = {
     "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate",
     "max_drawdown", "exposure", "excess_vs_buy_hold",
 }  # fmt: skip
+PCT_WORDS = ("return", "share", "buy_hold", "benchmark", "outperformance", "drawdown", "exposure", "win_rate")
 
 # Click a header to sort (again to reverse); type in the box to keep rows whose symbol contains it.
 SORT_JS = """<script>
@@ -55,10 +56,14 @@ def fmt_cell(col: str, v: Any) -> str:
     """One table cell: percentages for return-like columns, dates as YYYY-MM-DD."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NaT:
         return "–"
-    if col in PCT_COLUMNS:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if col in PCT_COLUMNS or (isinstance(v, (float, np.floating)) and any(w in col for w in PCT_WORDS)):
         return f"{float(v):.1%}"
-    if col == "sharpe":
-        return f"{float(v):.2f}"
+    if col == "sharpe" or (isinstance(v, (float, np.floating)) and "sharpe" in col):
+        return f"{float(v):.2f}" if col == "sharpe" or ("excess" not in col) else f"{float(v):.4f}"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
     if isinstance(v, (pd.Timestamp, np.datetime64)):
         return str(pd.Timestamp(v).date())
     if isinstance(v, (bool, np.bool_)):
