@@ -91,7 +91,7 @@ RESEARCH = {
     "sweep": (["sweep", "--trials", "8", "--stocks", "3", "--bars", "400", "--no-store"], 1, "deflated threshold SR0"),
     "cycle": (["cycle", "--cycles", "3", "--period-bars", "100", "--stocks", "6", "--select", "2", "--no-store"], 2, "unselected (placebo)"),
     "walkforward": (["experiment", "walkforward", "--stocks", "3", "--bars", "1300"], 1, "in-sample vs out-of-sample"),
-    "phase7": (["experiment", "phase7", "--source", "synthetic", "--stocks", "3"], 4, "The seed's figures vs measured"),
+    "phase7": (["experiment", "phase7", "--source", "synthetic", "--stocks", "3"], 3, "The seed's figures vs measured"),
 }
 
 
