@@ -171,7 +171,8 @@ def regimes(
     """The seed's experiment over a grid of OU half-life x size and costs/fills, against real stocks' short-horizon reversal."""
     from adaptrade.commands.common import check_out
     from adaptrade.parallel import runner
-    from adaptrade.research.regimes import real_reversal, regimes_figure, run_regimes, summary_lines
+    from adaptrade.reports.research_html import regimes_figure
+    from adaptrade.research.regimes import real_reversal, run_regimes, summary_lines
     from adaptrade.settings import load_settings
 
     try:

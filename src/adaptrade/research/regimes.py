@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -132,29 +132,3 @@ def summary_lines(grid: pd.DataFrame, real: pd.DataFrame) -> list[str]:
         lines.append(f"the seed's figures appear in {len(hit)} cells, all with VR(5) <= {hit['vr5'].max():.3f} "
                      f"({', '.join(sorted(set(hit['variant'])))})")
     return lines
-
-
-def regimes_figure(grid: pd.DataFrame, real: pd.DataFrame) -> dict[str, Any]:
-    """Sharpe (top) and win rate (bottom) against VR(5), one series per variant; real stocks' VR(5) as ticks; seed lines."""
-    from adaptrade.reports.html import _figure
-
-    traces: list[dict[str, Any] | None] = []
-    for k, (name, *_rest) in enumerate(VARIANTS):
-        g = grid[grid["variant"] == name].sort_values("vr5")
-        color = ("#1f77b4", "#d62728")[k]
-        text = [f"half-life {h:g} d, OU {s:g}x" for h, s in zip(g["half_life"], g["ou_size"])]
-        traces.append({"type": "scatter", "mode": "markers", "name": f"Sharpe, {name}", "x": g["vr5"].tolist(), "y": g["mean_sharpe"].tolist(),
-                       "text": text, "marker": {"color": color, "size": 8}})
-        traces.append({"type": "scatter", "mode": "markers", "name": f"win rate, {name}", "x": g["vr5"].tolist(), "y": g["win_rate"].tolist(),
-                       "text": text, "yaxis": "y2", "marker": {"color": color, "size": 8, "symbol": "diamond-open"}})
-    traces.append({"type": "scatter", "mode": "markers", "name": "real NASDAQ-100 stocks (VR(5))", "x": real["vr5"].tolist(),
-                   "y": [0.0] * len(real), "yaxis": "y3", "text": real["symbol"].tolist(),
-                   "marker": {"color": "#2ca02c", "symbol": "line-ns-open", "size": 14}})
-    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": 3.8, "y1": 3.8, "line": {"dash": "dash", "color": "#555"}},
-              {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y2", "y0": 0.93, "y1": 0.93, "line": {"dash": "dash", "color": "#555"}}]
-    return _figure(traces, "Sharpe and win rate vs VR(5) per grid cell (dashed: the seed's Sharpe 3.8 and 93% win rate)", height=700,
-                   hovermode="closest", xaxis={"type": "linear", "anchor": "y3", "title": {"text": "VR(5): 5-day variance ratio (1 = random walk); green ticks: real stocks"}},
-                   yaxis={"domain": [0.55, 1.0], "title": {"text": "mean Sharpe"}},
-                   yaxis2={"domain": [0.15, 0.5], "title": {"text": "mean win rate"}, "tickformat": ".0%", "gridcolor": "#eee"},
-                   yaxis3={"domain": [0.0, 0.08], "showticklabels": False, "title": {"text": "real"}},
-                   shapes=shapes)
