@@ -103,9 +103,10 @@ def select_symbols(req: RunRequest, available: list[str] | None = None, pad: boo
     return chosen, notes
 
 
-# Measured peak resident memory of `adaptrade backtest` (synthetic, serial, with --out): about 320 MB
-# of interpreter and libraries plus about 220 bytes per stock-bar (bars, features, engine arrays,
-# result tables); docs/performance.md. The issue-12 streaming work is expected to lower BYTES_PER_STOCK_BAR.
+# Measured peak resident memory of `adaptrade backtest` (synthetic, serial, with --out; /usr/bin/time -f %M
+# at 200 and 800 stocks x 2,520 bars): about 320 MB of interpreter and libraries plus about 220 bytes per
+# stock-bar (bars, features, engine arrays, result tables); rounded up here. Streaming outputs (issue 12)
+# should lower BYTES_PER_STOCK_BAR; this is the one place to change.
 BASE_BYTES = 400 * 2**20
 BYTES_PER_STOCK_BAR = 250
 
