@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean results mutants
+.PHONY: install browser demo test bench clean results mutants
 
 install: $(STAMP)
 
@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/adaptrade demo
 
-test: $(STAMP)
+# the report tests drive a real headless chromium: installed here when missing and possible
+browser:
+	@bash scripts/setup_browser.sh
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # every benchmark; each prints its table and rewrites its own section of docs/performance.md

@@ -15,12 +15,46 @@ from adaptrade.commands import backtest, cycle, data, research, runs, serve, uni
 from adaptrade.commands.common import err_console
 from adaptrade.errors import AdaptradeError
 
+
+
+def _flags_show_no_type() -> None:
+    """typer >= 0.20 prints `<bool>` beside on/off flags in --help; a flag takes no value, so show none."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if getattr(self, "is_bool_flag", False) else original(self, ctx)  # type: ignore[arg-type]
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
     help="Backtest, rank and paper-trade an adaptive RSI strategy over the NASDAQ universe.",
 )
+
+
+def _version(value: bool) -> None:
+    """--version: print the package version and stop."""
+    if value:
+        from adaptrade import __version__
+
+        typer.echo(f"adaptrade {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Backtest, rank and paper-trade an adaptive RSI strategy over the NASDAQ universe."""
+
+
 app.command("backtest")(backtest.backtest)
 app.command("cycle")(cycle.cycle)
 app.command("demo")(backtest.demo)

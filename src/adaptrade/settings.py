@@ -21,6 +21,20 @@ RepairPolicy = Literal["error", "drop", "ffill"]
 FillMode = Literal["next_open", "close"]
 PriceBasis = Literal["adjusted", "raw"]
 
+
+
+def _project_root() -> Path | None:
+    """The source checkout holding this package (pyproject.toml two levels above src/adaptrade), if any."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+_ROOT = _project_root()
+# Defaults found from the project, not from the current directory: `../shared/data` beside the
+# checkout and `.adaptrade_cache` inside it (an installed package: ~/.cache/adaptrade/data).
+DEFAULT_DATA_DIR = (_ROOT.parent / "shared" / "data") if _ROOT else Path("../shared/data").resolve()
+DEFAULT_CACHE_DIR = (_ROOT / ".adaptrade_cache") if _ROOT else Path.home() / ".cache" / "adaptrade" / "data"
+
 # Last session of the shipped and shared data: the default end of synthetic and archive runs.
 DATA_END = "2024-03-08"
 
@@ -46,8 +60,8 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml))
 
     # data
-    data_dir: Path = Field(Path("../shared/data"), description="Root of the real data (read-only).")
-    cache_dir: Path = Field(Path(".adaptrade_cache"), description="Converted Parquet cache.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Root of the real data (read-only); set explicitly, it must exist.")
+    cache_dir: Path = Field(DEFAULT_CACHE_DIR, description="Converted Parquet cache.")
     repair_policy: RepairPolicy = Field(
         "drop", description="What to do with recoverable defects (missing sessions, zero volume, NaN rows, jumps)."
     )
@@ -76,6 +90,9 @@ class Settings(BaseSettings):
     threshold_step: float = Field(1.0, gt=0, le=5)
 
     # executors and batching (docs/performance.md "Executors", docs/scaling.md)
+    memory_limit_gb: float | None = Field(
+        None, gt=0, description="Refuse runs whose estimated memory exceeds this (default: 80% of the memory available now)."
+    )
     batch_size: int = Field(50, ge=1, le=10_000, description="Stocks per batch handed to a worker.")
     executor: Literal["auto", "serial", "threads", "processes", "dask"] = Field(
         "auto", description="auto: dask with a scheduler, else threads (numba kernels release the GIL; batches share the bars)."
@@ -85,6 +102,9 @@ class Settings(BaseSettings):
     # universe: liquidity filter and quality score (docs/universe.md)
     liquidity_window: int = Field(20, ge=1, le=2520, description="Sessions of average daily volume before the start.")
     min_volume: float = Field(1_000_000.0, ge=0, description="Minimum average daily volume (shares).")
+    cycle_min_dollar_volume: float = Field(
+        20_000_000.0, ge=0, description="cycle's default liquidity filter: average close x volume (dollars), split-invariant."
+    )
     score_weights: tuple[float, float, float] = Field(
         (0.5, 0.3, 0.2), description="Quality score weights of sharpe, win rate, outperformance."
     )

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from adaptrade.errors import ConfigError
 from adaptrade.parallel import runner
+from adaptrade.settings import Settings
 
 
 def test_estimate_grows_linearly_in_stock_bars() -> None:
@@ -18,9 +19,9 @@ def test_estimate_grows_linearly_in_stock_bars() -> None:
 
 
 def test_check_memory_refuses_with_the_estimate() -> None:
-    runner.check_memory(500, 2520, available=4 * 2**30)  # fits: no error
-    with pytest.raises(ConfigError, match=r"needs an estimated 26\.3 GB .* has 4\.0 GB available"):
-        runner.check_memory(100_000, 2520, available=4 * 2**30)
+    runner.check_memory(500, 2520, Settings(), available=4 * 2**30)  # fits: no error
+    with pytest.raises(ConfigError, match=r"needs an estimated 26\.3 GB .* above the limit of 3\.2 GB"):
+        runner.check_memory(100_000, 2520, Settings(), available=4 * 2**30)
 
 
 def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,6 @@ import pytest
 from adaptrade.backtest.engine import run_backtest
 from adaptrade.reports.html import (
     MAX_POINTS,
-    TABLE_ROWS,
     _downsample,
     _normalised,
     _params_figure,
@@ -98,8 +97,9 @@ def test_page_is_valid_self_contained_html(tmp_path: Path, three: BacktestResult
 
     own = page.replace(get_plotlyjs(), "")  # the bundle itself mentions cdn.plot.ly (geo topojson only)
     assert "cdn.plot.ly" not in own and "https://" not in own
-    assert page.count('class="plotly-graph-div"') == 4
-    assert c.tags["table"] >= 3  # settings + the two rankings
+    # equity, average, stock drawdown, average drawdown, monthly heatmap, parameters (issue 11 added two)
+    assert page.count('class="plotly-graph-div"') == 6
+    assert c.tags["table"] >= 3  # settings + yearly returns + the full ranking
     assert "synthetic mean-reverting data flatters RSI strategies" in page
     assert "OPTIMISTIC" not in page
     assert "commission 1 bps, slippage 5 bps" in page and "next_open" in page
@@ -125,14 +125,15 @@ def test_close_fill_is_flagged(tmp_path: Path) -> None:
     assert "OPTIMISTIC: fills at the signal bar&#x27;s close" in page or "OPTIMISTIC: fills at the signal bar's close" in page
 
 
-def test_size_does_not_grow_with_universe(tmp_path: Path, three: BacktestResult, many: BacktestResult) -> None:
+def test_size_grows_only_by_the_ranking_rows(tmp_path: Path, three: BacktestResult, many: BacktestResult) -> None:
     small = write_report(three, tmp_path / "s.html").read_text()
     big = write_report(many, tmp_path / "b.html").read_text()
     assert abs(len(big) - len(small)) / len(small) < 0.20
-    # without the plotly.js bundle: only the capped tables differ (3 rows vs 2 x 20 rows per ranking)
+    # without the plotly.js bundle: the figures are a fixed set; the full ranking (issue 11) adds one row per stock
     ps, pb = _payload(small), _payload(big)
-    assert pb < ps * 1.5, (ps, pb)
-    assert _check(big).tags["tr"] <= 2 * (2 * TABLE_ROWS + 2) + 20
+    assert (pb - ps) / (200 - 3) < 1500, (ps, pb)  # bytes per extra stock: its ranking row only
+    yearly = len(re.findall(r"<tr><th>\d{4}</th>", big))
+    assert _check(big).tags["tr"] == 1 + 200 + 1 + yearly + 11  # ranking header + rows, yearly header + rows, settings
     series = re.findall(r'"bdata":"([^"]*)"', big)
     assert 8 <= len(series) <= 14  # a fixed set of series, not one per stock
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
@@ -140,7 +141,7 @@ def test_size_does_not_grow_with_universe(tmp_path: Path, three: BacktestResult,
 
 def test_no_benchmark_and_nan_benchmark(tmp_path: Path, three: BacktestResult) -> None:
     page = write_report(replace(three, benchmark_close=None), tmp_path / "n.html").read_text()
-    assert page.count('class="plotly-graph-div"') == 4
+    assert page.count('class="plotly-graph-div"') == 6
     bench = three.benchmark_close.copy()
     bench[:100] = np.nan
     bench[500:510] = np.nan
@@ -216,7 +217,7 @@ def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, m
 
     monkeypatch.setattr(pio, "to_html", validating)
     write_report(three, tmp_path / "r.html")
-    assert len(seen) == 4
+    assert len(seen) == 6
 
 
 def _account(res: BacktestResult) -> pd.DataFrame:

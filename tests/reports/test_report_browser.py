@@ -19,7 +19,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def test_report_draws_every_figure_in_headless_chromium(tmp_path: Path) -> None:
     if CHROMIUM is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (.ci/run installs it)")
+            pytest.fail("chromium is not installed (make test installs it when it can, else says what to install)")
         pytest.skip("chromium is not installed")
     r = subprocess.run([sys.executable, "-m", "adaptrade", "backtest", "--stocks", "6", "--bars", "800", "--no-store",
                         "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path, timeout=300,
@@ -28,6 +28,6 @@ def test_report_draws_every_figure_in_headless_chromium(tmp_path: Path) -> None:
     page = (tmp_path / "o" / "report.html").resolve()
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="plot-container plotly"') == 4  # equity, average, drawdowns, parameters
+    assert dom.count('class="plot-container plotly"') == 6  # equity, average, 2 drawdowns, monthly heatmap, parameters
     assert dom.count('class="main-svg"') >= 4  # plotly.js ran offline and drew them
-    assert "Ranking by" in dom
+    assert "Ranking by sharpe: all 6 stocks" in dom and "Yearly returns" in dom

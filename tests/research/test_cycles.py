@@ -68,8 +68,10 @@ def test_cycle_command_liquidity_flags(shared_data_dir: Path) -> None:
     cli = CliRunner()
     base = ["cycle", "--source", "archive", "--data-dir", str(shared_data_dir), "--cycles", "1", "--period-bars", "40",
             "--symbols", "AAPL,PLUG", "--select", "1", "--start", "2011-01-03", "--no-store"]
-    r = cli.invoke(app, base)
-    assert r.exit_code == 0 and "split-adjusted" in r.output, r.output
+    r = cli.invoke(app, base)  # the dollar filter by default since issue 11; the share filter on request
+    assert r.exit_code == 0 and "close x volume >= $20,000,000" in r.output and "split-adjusted volumes" not in r.output, r.output
+    sh = cli.invoke(app, base + ["--min-volume", "1000000"])
+    assert sh.exit_code == 0 and "split-adjusted" in sh.output, sh.output
     d = cli.invoke(app, base + ["--min-dollar-volume", "10000000"])
     assert d.exit_code == 0 and "split-adjusted" not in d.output, d.output
     both = cli.invoke(app, base + ["--min-dollar-volume", "1", "--min-volume", "1"])
@@ -85,7 +87,7 @@ def test_cycle_and_scores_commands(tmp_path: Path) -> None:
     assert "selected vs unselected" in r.output and "Out of sample (1 cycles" in r.output
     assert (tmp_path / "o" / "cycles.csv").exists() and (tmp_path / "o" / "selection.csv").exists()
     s = cli.invoke(app, ["universe", "scores", "--db", str(db)])
-    assert s.exit_code == 0 and "latest quality scores (4 shown)" in s.output
+    assert s.exit_code == 0 and "latest quality scores per source (4 shown)" in s.output
     bad = cli.invoke(app, ["cycle", "--period-bars", "60", "--years", "1"])
     assert bad.exit_code == 2 and "not both" in bad.output
 

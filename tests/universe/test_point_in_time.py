@@ -114,6 +114,8 @@ def test_cli_universe_list(sample_dir: Path) -> None:
     r = CliRunner().invoke(app, ["universe", "list", "--universe", "nasdaq100-pit", "--data-dir", str(sample_dir),
                                  "--start", "2015-01-02"])
     assert r.exit_code == 0, r.output
-    assert "9 symbols: AAPL, AMZN, COST, CSCO, GOOGL, INTC, META, MSFT, NVDA" in r.output
+    assert "nasdaq100-pit: 9 symbols" in r.output  # a table since issue 11
+    listed = [ln.split("│")[1].strip() for ln in r.output.splitlines() if ln.startswith("│")]
+    assert listed == ["AAPL", "AMZN", "COST", "CSCO", "GOOGL", "INTC", "META", "MSFT", "NVDA"]
     r = CliRunner().invoke(app, ["universe", "list", "--universe", "nasdaq100-pit"])
     assert r.exit_code != 0 and "needs --start" in r.output

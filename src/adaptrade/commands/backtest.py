@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from adaptrade.commands.common import console, err_console, handle_errors
+from adaptrade.commands.common import check_out, check_symbols, check_top, console, err_console, handle_errors, progress
 
 if TYPE_CHECKING:
     from adaptrade.backtest.results import BacktestResult
@@ -61,14 +61,6 @@ def _request(
 
 def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Optional[Path], store: bool, top: int, report_symbol: Optional[str] = None) -> BacktestResult:
     """Run with a progress bar, print the tables, write files and store the run."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from adaptrade.parallel import runner
     from adaptrade.reports.files import summary, write_outputs
     from adaptrade.reports.terminal import print_run
@@ -77,8 +69,7 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     if report_symbol is not None:  # checked before the work, not after it
         report_symbol = report_symbol.strip().upper()
         loaded.bars.index_of(report_symbol)  # UnknownSymbolError names it
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task("backtesting stocks", total=loaded.bars.n_symbols)
+    with progress("backtesting stocks", loaded.bars.n_symbols) as (bar, task):
         result, _ = runner.run(req, settings, progress=lambda done: bar.update(task, completed=done), data=loaded)
     doc = summary(result)
     print_run(console, result, doc, title, top=top)
@@ -161,6 +152,17 @@ def _liquid_symbols(source: str, symbols: Optional[str], universe: Optional[str]
     return ",".join(rep.kept), tuple(notes)
 
 
+def _synthetic_only(source: str, bars: Optional[int], seed: Optional[int]) -> tuple[int, int]:
+    """--bars/--seed shape synthetic data only: refused with archive data (they would be silently ignored)."""
+    from adaptrade.errors import ConfigError
+
+    if source == "archive" and (bars is not None or seed is not None):
+        flag = "--bars" if bars is not None else "--seed"
+        raise ConfigError(f"{flag} applies to synthetic data only; archive runs take their bars from the files "
+                          "(use --start/--end to choose the window)", field=flag.lstrip("-"))
+    return (2520 if bars is None else bars), (42 if seed is None else seed)
+
+
 def _print_failures(result: BacktestResult) -> None:
     """Say loudly which stocks a run could not compute (the run is then marked incomplete)."""
     from rich.markup import escape
@@ -181,8 +183,8 @@ def backtest(
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
     universe: Optional[str] = typer.Option(None, "--universe", help="Named universe when --symbols is absent: nasdaq100 | extended | nasdaq100-pit (members on --start)."),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="Take the first N symbols of the selection (default 50 for synthetic)."),
-    bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
-    seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
+    bars: Optional[int] = typer.Option(None, "--bars", help="Synthetic only: bars per stock (default 2520)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Synthetic only: random seed (default 42)."),
     start: Optional[str] = typer.Option(None, "--start", help="First date (YYYY-MM-DD)."),
     end: Optional[str] = typer.Option(None, "--end", help="Last date (YYYY-MM-DD)."),
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
@@ -212,6 +214,10 @@ def backtest(
     """Backtest the RSI strategy per stock (all-in), rank the stocks and aggregate."""
     from adaptrade.settings import load_settings
 
+    symbols = check_symbols(symbols)
+    check_top(top)
+    check_out(out)
+    bars, seed = _synthetic_only(source, bars, seed)
     settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, kelly_warmup_from=warmup_from,
                              **_executor_flags(executor, workers, scheduler))
     if stocks is None and not symbols and source == "synthetic":

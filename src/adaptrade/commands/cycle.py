@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from adaptrade.commands.backtest import _executor_flags, _request
-from adaptrade.commands.common import console, err_console, fail, handle_errors
+from adaptrade.commands.common import check_out, check_symbols, console, err_console, fail, handle_errors
 from adaptrade.errors import AdaptradeError
 
 
@@ -28,8 +28,8 @@ def cycle(
     end: Optional[str] = typer.Option(None, "--end", help="Last day of the data to use (default: the data_end setting)."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter, min average daily volume (shares) before each period (default 1,000,000; split-adjusted volumes, see docs/universe.md)."),
-    min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: filter on average close x volume (dollars) before each period instead; splits do not change it."),
+    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter on min average daily volume (shares) before each period instead of dollars (split-adjusted volumes: look-ahead, see docs/universe.md)."),
+    min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: liquidity filter on average close x volume (dollars) before each period; the default (setting cycle_min_dollar_volume, $20,000,000); splits do not change it."),
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store for the scores (default ./adaptrade.duckdb)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the scores."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write cycles.csv (comparison) and selection.csv here."),
@@ -61,7 +61,11 @@ def cycle(
         from adaptrade.universe.liquidity import check_thresholds
 
         check_thresholds(min_volume, min_dollar_volume)
+        symbols = check_symbols(symbols)
+        check_out(out)
         settings = load_settings(db_path=db, data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
+        if min_volume is None and min_dollar_volume is None:  # dollars by default: a share filter has split look-ahead
+            min_dollar_volume = settings.cycle_min_dollar_volume
         n_sel = select if select is not None else settings.cycle_select
         explicit = [s.strip().upper() for s in (symbols or "").split(",") if s.strip()]
         pits = None
@@ -86,12 +90,22 @@ def cycle(
                 raise ConfigError("no NASDAQ-100 member with a price file on any cycle's start date"
                                   + (" among the given symbols / sector" if explicit or sector else ""), field="universe")
         else:
-            root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
+            if source == "archive":
+                from adaptrade.parallel.runner import RunRequest, resolve_data_dir
+
+                root = resolve_data_dir(RunRequest(source="archive", data_dir=data_dir), settings)[0]
+            else:
+                root = Path(data_dir) if data_dir is not None else Path(settings.data_dir)
             u = NasdaqUniverse(root if root.exists() else None)
             cands = u.select(universe, sector, explicit or None, with_data=source == "archive")
         cands = cands[:stocks] if stocks else cands
         req = _request(source, data_dir, ",".join(cands), None, None, cycles * bars_per, seed, start, end, strategy, 14, 30.0, 70.0,
                        None, None, None, False, settings)
+
+        if source == "archive":
+            what = (f"average close x volume >= ${min_dollar_volume:,.0f} (dollars: splits do not change it)" if min_dollar_volume is not None
+                    else f"average volume >= {settings.min_volume:,.0f} shares (split-adjusted: see the note below)")
+            console.print(f"liquidity filter: {what} over the {settings.liquidity_window} sessions before each cycle", highlight=False, soft_wrap=True)
 
         def show(rep: CycleReport) -> None:
             c = rep.comparison()
@@ -106,9 +120,16 @@ def cycle(
             if rep.failed:
                 err_console.print(f"  [red]INCOMPLETE[/red]: failed {escape(', '.join(rep.failed))}")
 
-        run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
-                                  db_path=None if no_store else Path(settings.db_path), on_cycle=show, min_dollar_volume=min_dollar_volume,
-                                  pit=pits)
+        from adaptrade.commands.common import progress
+
+        with progress("cycles", cycles) as (bar, task):
+            def on_cycle(rep: CycleReport) -> None:
+                show(rep)
+                bar.advance(task)
+
+            run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
+                                      db_path=None if no_store else Path(settings.db_path), on_cycle=on_cycle,
+                                      min_dollar_volume=min_dollar_volume, pit=pits)
     except AdaptradeError as exc:
         raise fail(exc) from None
     tab = summary_table(reps)
@@ -141,4 +162,7 @@ def cycle(
         out.mkdir(parents=True, exist_ok=True)
         tab.to_csv(out / "cycles.csv", index=False)
         pd.concat([r.selection.assign(cycle=r.cycle) for r in reps]).to_csv(out / "selection.csv", index=False)
-        console.print(f"wrote {out}/cycles.csv, {out}/selection.csv")
+        from adaptrade.reports.research_html import cycle_report
+
+        cycle_report(tab, out / "report.html", verdict(tab))
+        console.print(f"wrote {out}/cycles.csv, {out}/selection.csv, {out}/report.html")

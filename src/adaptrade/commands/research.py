@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from adaptrade.commands.common import console, fail
+from adaptrade.commands.common import check_out, check_top, console, fail
 from adaptrade.commands.common import err_console as err
 from adaptrade.errors import AdaptradeError, ConfigError
 
@@ -43,6 +43,7 @@ def phase7(
     from adaptrade.settings import load_settings
 
     try:
+        check_out(out)
         settings = load_settings(data_dir=data_dir)
         cfg = Phase7Config(sources=_sources(source), stocks=stocks,
                            wf_in_sample_bars=in_sample or settings.wf_in_sample_bars,
@@ -52,7 +53,10 @@ def phase7(
         print_phase7(console, doc)
         if out is not None:
             files = write_outputs(doc, out)
-            console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv)")
+            from adaptrade.reports.research_html import phase7_report
+
+            files.append(phase7_report(doc, out / "report.html"))
+            console.print(f"wrote {len(files)} files to {escape(str(out))}/ (phase7.json, phase7.csv, stocks_*.csv, report.html)")
         if write_docs is not None:
             from adaptrade.reports.results_doc import write_results
 
@@ -93,6 +97,7 @@ def walkforward(
     from adaptrade.settings import load_settings
 
     try:
+        check_out(out)
         settings = load_settings(data_dir=data_dir)
         modes = list(MODES) if mode == "all" else [mode or settings.wf_mode]
         if any(m not in MODES for m in modes):
@@ -113,7 +118,10 @@ def walkforward(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "walkforward.json").write_text(json.dumps(jsonable(docs), indent=2) + "\n")
-            console.print(f"wrote {escape(str(out))}/walkforward.json")
+            from adaptrade.reports.research_html import walkforward_report
+
+            walkforward_report(docs, out / "report.html", f"adaptrade walk-forward report ({source}, {loaded.bars.n_symbols} stocks)")
+            console.print(f"wrote {escape(str(out))}/walkforward.json, {escape(str(out))}/report.html")
     except AdaptradeError as exc:
         raise fail(exc) from None
 
@@ -142,8 +150,62 @@ def sweep(
     from adaptrade.commands.sweep_flow import run_sweep_command
 
     try:
+        check_out(out)
+        check_top(top)
         run_sweep_command(console, err, method=method, params=params, trials=trials, sweep_seed=sweep_seed, source=_sources(source)[0],
                           data_dir=data_dir, stocks=stocks, bars=bars, seed=seed, start=start, end=end, executor=executor,
                           workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top)
     except AdaptradeError as exc:
         raise fail(exc) from None
+
+
+@experiment_app.command("regimes")
+def regimes(
+    stocks: int = typer.Option(20, "--stocks", help="Synthetic stocks per grid cell."),
+    bars: int = typer.Option(1260, "--bars", help="Bars per synthetic stock (5 years)."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the synthetic shocks (the same in every cell)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data root for the real stocks' reversal (default: ADAPTRADE_DATA_DIR, ../shared/data, else the sample)."),
+    start: str = typer.Option("2014-03-10", "--start", help="Real stocks: first date of the VR(5) measurement."),
+    out: Path | None = typer.Option(None, "--out", help="Write regimes.csv, real_vr5.csv and report.html here."),
+) -> None:
+    """The seed's experiment over a grid of OU half-life x size and costs/fills, against real stocks' short-horizon reversal."""
+    from adaptrade.commands.common import check_out
+    from adaptrade.parallel import runner
+    from adaptrade.reports.research_html import regimes_figure
+    from adaptrade.research.regimes import real_reversal, run_regimes, summary_lines
+    from adaptrade.settings import load_settings
+
+    try:
+        check_out(out)
+        if stocks < 1 or bars < 100:
+            raise ConfigError("--stocks must be >= 1 and --bars >= 100", field="stocks" if stocks < 1 else "bars")
+        settings = load_settings()
+        runner.check_memory(stocks, bars, settings)
+        grid = run_regimes(stocks, bars, seed, settings.data_end, log=lambda m: err.print(escape(m), highlight=False))
+        req = runner.RunRequest(source="archive", universe="nasdaq100", stocks=None, start=start, end=settings.data_end, data_dir=data_dir)
+        real = real_reversal(runner.load_data(req, settings).bars)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    from rich.table import Table
+
+    t = Table(title=f"regimes: {stocks} synthetic stocks x {bars} bars per cell, adaptive RSI (seed: Sharpe 3.8, win 93%, 47/50 beat)",
+              title_justify="left")
+    for c in ("half-life", "OU size", "VR(5)", "variant", "Sharpe", "win rate", "beat index", "mean return", "trades"):
+        t.add_column(c, justify="right")
+    for r in grid.itertuples(index=False):
+        t.add_row(f"{r.half_life:g} d", f"{r.ou_size:g}x", f"{r.vr5:.3f}", r.variant, f"{r.mean_sharpe:.2f}", f"{r.win_rate:.0%}",
+                  f"{r.beat_share:.0%}", f"{r.mean_return:+.1%}", f"{r.trades:.0f}")
+    console.print(t)
+    lines = summary_lines(grid, real)
+    for line in lines:
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    if out is not None:
+        from adaptrade.reports.research_html import _page
+
+        out.mkdir(parents=True, exist_ok=True)
+        grid.to_csv(out / "regimes.csv", index=False)
+        real.to_csv(out / "real_vr5.csv", index=False)
+        from adaptrade.reports.html_tables import html_table
+
+        _page("adaptrade experiment regimes", lines, [regimes_figure(grid, real)], "<h2>Grid</h2>" + html_table(grid, "ranking"), out / "report.html")
+        console.print(f"wrote {escape(str(out))}/regimes.csv, real_vr5.csv, report.html")

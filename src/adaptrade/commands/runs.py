@@ -1,4 +1,4 @@
-"""`adaptrade runs list|show`: read back the runs kept in the DuckDB run store."""
+"""`adaptrade runs list|show|delete|compare`: read back (and prune) the runs kept in the DuckDB run store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from adaptrade.commands.common import console, fail
+from adaptrade.commands.common import check_top, console, fail
+from adaptrade.commands.listing import check_format, emit, format_option
 from adaptrade.errors import AdaptradeError
 
 app = typer.Typer(no_args_is_help=True, help="List and inspect backtest runs kept in the DuckDB run store.")
@@ -36,7 +37,8 @@ def _runs_fmt(key: str, v: object) -> str:
 
 
 @app.command("list")
-def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path).")) -> None:
+def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+              fmt: str = format_option()) -> None:
     """List the stored runs, oldest first (`return`: mean over stocks for per-stock runs, the account's
     total return for portfolio runs; `mode` says which)."""
     from rich.markup import escape
@@ -44,7 +46,18 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
 
     from adaptrade.storage.runs import RunStore
 
+    try:
+        check_format(fmt)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
     path = _runs_db(db)
+    if not path.exists() and fmt != "table":
+        import pandas as pd
+
+        from adaptrade.storage.runs import LIST_COLUMNS
+
+        emit(console, pd.DataFrame(columns=LIST_COLUMNS), fmt, lambda: None)
+        return
     if not path.exists():
         console.print(f"no runs stored yet ({escape(str(path))} does not exist)")
         return
@@ -53,6 +66,9 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
             runs = rs.list_runs()
     except AdaptradeError as exc:
         raise fail(exc) from None
+    if fmt != "table":
+        emit(console, runs, fmt, lambda: None)
+        return
     if runs.empty:
         console.print(f"no runs stored yet in {escape(str(path))}")
         return
@@ -74,9 +90,10 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
 
 @app.command("show")
 def runs_show(
-    run_id: str = typer.Argument(..., help="Run id, as printed by `adaptrade runs list`."),
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix of it), as printed by `adaptrade runs list`."),
     db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
     top: int = typer.Option(10, "--top", help="Rows of the ranked stocks table."),
+    fmt: str = format_option(),
 ) -> None:
     """Print one run's settings and summary (and, for a portfolio run, how many orders, fills and
     risk events it stored), then the top of its stocks ranked by Sharpe."""
@@ -84,17 +101,25 @@ def runs_show(
     from rich.table import Table
 
     from adaptrade.backtest.aggregate import rank
-    from adaptrade.errors import StoreError
-    from adaptrade.storage.runs import RunStore
 
     path = _runs_db(db)
     try:
-        if not path.exists():
-            raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
-        with RunStore(path, read_only=True) as rs:
-            run = rs.load_run(run_id)
+        check_format(fmt)
+        check_top(top)
+        run = _load(path, run_id)
     except AdaptradeError as exc:
         raise fail(exc) from None
+    if fmt == "json":
+        import json
+        import sys
+
+        doc = {k: run[k] for k in ("id", "created", "status", "settings", "summary")}
+        doc["stocks"] = json.loads(rank(run["stocks"], "sharpe").to_json(orient="records"))
+        sys.stdout.write(json.dumps(doc, indent=1, default=str) + "\n")
+        return
+    if fmt == "csv":
+        emit(console, rank(run["stocks"], "sharpe"), "csv", lambda: None)
+        return
     s, summ = run["settings"], run["summary"]
     agg = summ.get("aggregate", summ) if isinstance(summ.get("aggregate"), dict) else summ
     head = Table(show_header=False, box=None, pad_edge=False, title=f"run {run['id']}", title_justify="left")
@@ -132,3 +157,99 @@ def runs_show(
     for r in ranked[cols].itertuples(index=False):
         t.add_row(*[escape(_runs_fmt(c, v)) for c, v in zip(cols, r)])
     console.print(t)
+
+
+def _load(path: Path, run_id: str) -> dict[str, object]:
+    """One run by id or unique id prefix (StoreError naming the store otherwise)."""
+    from adaptrade.errors import StoreError
+    from adaptrade.storage.runs import RunStore
+
+    if not path.exists():
+        raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
+    with RunStore(path, read_only=True) as rs:
+        return rs.load_run(rs.resolve_id(run_id))
+
+
+@app.command("delete")
+def runs_delete(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix of it) to remove with all its tables."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+) -> None:
+    """Delete one run (its settings, summary, stocks, trades, params, orders, fills, risk events)."""
+    from rich.markup import escape
+
+    from adaptrade.errors import StoreError
+    from adaptrade.storage.runs import RunStore
+
+    path = _runs_db(db)
+    try:
+        if not path.exists():
+            raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
+        with RunStore(path) as rs:
+            rid = rs.resolve_id(run_id)
+            rs.delete_run(rid)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    console.print(f"deleted run {escape(rid)} from {escape(str(path))}", highlight=False)
+
+
+COMPARE_SETTINGS = ("source", "data_dir", "seed", "universe", "start", "end", "bars", "price_basis", "repair_policy", "benchmark",
+                    "strategy", "rsi_period", "buy", "sell", "fill", "commission_bps", "slippage_bps", "whole_shares",
+                    "initial_cash", "learning_alpha", "min_trades_to_adapt", "threshold_step", "mode", "executor")
+
+
+def compare_frame(a: dict[str, object], b: dict[str, object]) -> "pd.DataFrame":  # noqa: F821
+    """Rows (section, name, A, B): settings that differ (and the symbol counts), then every scalar metric side by side."""
+    import pandas as pd
+
+    sa, sb = a["settings"], b["settings"]  # type: ignore[index]
+    rows: list[tuple[str, str, object, object]] = []
+    keys = list(dict.fromkeys([*COMPARE_SETTINGS, *sorted(set(sa) | set(sb))]))  # type: ignore[arg-type]
+    for k in keys:
+        if k in ("symbols", "notes", "failed_batches", "failed_symbols"):
+            continue
+        va, vb = sa.get(k), sb.get(k)  # type: ignore[union-attr]
+        if va != vb and not isinstance(va, (dict, list)) and not isinstance(vb, (dict, list)):
+            rows.append(("setting", k, va, vb))
+    syms_a, syms_b = set(sa.get("symbols") or []), set(sb.get("symbols") or [])  # type: ignore[union-attr]
+    if syms_a != syms_b:
+        rows.append(("setting", "symbols", f"{len(syms_a)} ({len(syms_a - syms_b)} not in B)", f"{len(syms_b)} ({len(syms_b - syms_a)} not in A)"))
+    agg = lambda r: (r["summary"].get("aggregate") if isinstance(r["summary"].get("aggregate"), dict) else r["summary"])  # type: ignore[union-attr]  # noqa: E731
+    ma, mb = agg(a), agg(b)
+    for k in dict.fromkeys([*ma, *mb]):
+        va, vb = ma.get(k), mb.get(k)
+        if isinstance(va, (int, float, type(None))) and isinstance(vb, (int, float, type(None))) and not (va is None and vb is None):
+            rows.append(("metric", k, va, vb))
+    return pd.DataFrame(rows, columns=["section", "name", str(a["id"]), str(b["id"])])
+
+
+@app.command("compare")
+def runs_compare(
+    run_a: str = typer.Argument(..., help="First run id (or unique prefix)."),
+    run_b: str = typer.Argument(..., help="Second run id (or unique prefix)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    fmt: str = format_option(),
+) -> None:
+    """Two runs side by side: the settings that differ, then their metrics."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    path = _runs_db(db)
+    try:
+        check_format(fmt)
+        a, b = _load(path, run_a), _load(path, run_b)
+    except AdaptradeError as exc:
+        raise fail(exc) from None
+    df = compare_frame(a, b)
+
+    def table() -> Table:
+        t = Table(title=f"run {a['id']} (A) vs run {b['id']} (B)", title_justify="left")
+        for c, just in (("", "left"), ("name", "left"), ("A", "right"), ("B", "right")):
+            t.add_column(c, justify=just)  # type: ignore[arg-type]
+        if not (df["section"] == "setting").any():
+            t.add_row("setting", "(all the same)", "", "")
+        for r in df.itertuples(index=False):
+            t.add_row(r[0], escape(r[1]), escape(_runs_fmt(r[1], r[2])), escape(_runs_fmt(r[1], r[3])))
+        return t
+
+    emit(console, df, fmt, table)

@@ -16,13 +16,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                       executor: str | None, workers: int | None, scheduler: str | None, db: Path | None, store: bool,
                       out: Path | None, top: int) -> None:
     """Everything `adaptrade sweep` does after parsing its flags."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from adaptrade.commands.common import progress
 
     from adaptrade.parallel.runner import RunRequest
     from adaptrade.research.phase7 import jsonable, strategy_config
@@ -40,10 +34,18 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                       f"do not count); running those, not {trials}", highlight=False)
     req = RunRequest(source=source, universe="nasdaq100", stocks=stocks, bars=bars, seed=seed, start=start,  # type: ignore[arg-type]
                      end=end or settings.data_end, data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("sweep trials", total=len(plist))
-        res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,
-                                             scheduler=scheduler, progress=lambda n: bar.update(task, completed=n))
+    from adaptrade.research.sweep import AllTrialsFailed
+
+    try:
+        with progress("sweep trials", len(plist)) as (bar, task):
+            res, history, sid = sweep_and_record(req, settings, plist, store=store, db=db, executor=executor, workers=workers,
+                                                 scheduler=scheduler, progress=lambda n: bar.update(task, completed=n))
+    except AllTrialsFailed as exc:  # the failed trials are still worth reading: written with their error column
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            exc.trials.to_csv(out / "trials.csv", index=False)
+            err.print(f"wrote {out}/trials.csv (every trial, with its error column)", highlight=False)
+        raise
     print_sweep(console, res, history, top)
     if sid:
         console.print(f"recorded {len(res.trials)} trials as sweep {sid} in {settings.db_path} (tables sweeps, sweep_trials)")
@@ -54,4 +56,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
                                                              "executor": res.executor, "workers": res.workers, "seconds": res.seconds,
                                                              "deflated": res.deflated, "deflated_with_history": history,
                                                              "best": res.best}), indent=2) + "\n")
-        console.print(f"wrote {out}/trials.csv, {out}/sweep.json")
+        from adaptrade.reports.research_html import sweep_report
+
+        sweep_report(res.trials, res.deflated, out / "report.html", history if isinstance(history, dict) else None)
+        console.print(f"wrote {out}/trials.csv, {out}/sweep.json, {out}/report.html")

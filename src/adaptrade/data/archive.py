@@ -83,6 +83,12 @@ def available_symbols(data_dir: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def no_data_files(data_dir: Path) -> str:
+    """The one message for a folder without any symbol file."""
+    return (f"no data files in this folder (expected SYMBOL.csv, SYMBOL.csv.gz or SYMBOL.parquet"
+            f"{', or a data root with ohlcv/daily/' if Path(data_dir).is_dir() else ''})")
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     """Text stream of a plain or gzip-compressed file (strict UTF-8)."""
     if path.name.endswith(".gz"):
@@ -97,7 +103,7 @@ def _locate(path: Path, exc: Exception) -> DataError:
         with _open_text(path) as fh:
             for line, row in enumerate(csv.reader(fh), start=1):
                 if header is None:
-                    header = [h.strip() for h in row]
+                    header = [canonical_name(h) for h in row]
                     for col in REQUIRED:
                         if col not in header:
                             return DataError(f"missing column '{col}' (header: {','.join(header)})", file=path, row=1, field=col)
@@ -123,6 +129,38 @@ def _locate(path: Path, exc: Exception) -> DataError:
     return DataError(f"cannot be parsed: {exc}", file=path)
 
 
+# Other spellings of the column names (Yahoo Finance exports `Date,Open,High,Low,Close,Adj Close,Volume`):
+# names are matched case-insensitively, spaces and dashes read as underscores; docs/data.md lists them.
+ALIASES = {"adjclose": "adj_close", "adjusted_close": "adj_close", "adj_close_price": "adj_close", "timestamp": "date",
+           "datetime": "date", "day": "date", "vol": "volume"}
+
+
+def canonical_name(name: str) -> str:
+    """A header as adaptrade names it: ` Adj Close` -> `adj_close`, `Date` -> `date`."""
+    key = re.sub(r"[\s\-]+", "_", name.strip().lower())
+    return ALIASES.get(key, key)
+
+
+def canonical_header(path: Path, names: list[str]) -> list[str]:
+    """The canonical names of a header; two columns that map to one name are a DataError."""
+    out = [canonical_name(n) for n in names]
+    seen: dict[str, str] = {}
+    for raw, new in zip(names, out):
+        if new in seen and new in REQUIRED + ("adj_close",):
+            raise DataError(f"columns '{seen[new]}' and '{raw}' both read as '{new}'", file=path, row=1, field=new)
+        seen[new] = raw
+    return out
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The raw header of a CSV / CSV.GZ (None when it cannot be read; the full parse then says why)."""
+    try:
+        with _open_text(path) as fh:
+            return next(csv.reader(fh), None)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error):
+        return None
+
+
 def _parses(fn: Callable[[str], object], value: str) -> bool:
     """True when fn(value) does not raise ValueError."""
     try:
@@ -139,10 +177,14 @@ def _is_date(value: str) -> bool:
 
 def _read_csv(path: Path) -> tuple[Columns, Where]:
     """Parse a CSV / CSV.GZ with pyarrow; on failure locate the bad line."""
+    raw = _csv_header(path)
+    names = canonical_header(path, raw) if raw else None
+    renamed = names is not None and names != raw
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names if renamed else None,
+                                           skip_rows=1 if renamed else 0),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types=_TYPES),
         )
@@ -165,6 +207,7 @@ def _read_parquet(path: Path) -> tuple[Columns, Where]:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"unreadable Parquet file ({exc})", file=path) from None
+    table = table.rename_columns(canonical_header(path, list(table.column_names)))
     cols: Columns = {}
     for col in REQUIRED + ("adj_close",):
         if col not in table.column_names:
@@ -238,6 +281,8 @@ def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy
         raise ConfigError(f"jump threshold must be > 1 (got {jump_threshold})")
     lo_day, hi_day = _day(start, "start"), _day(end, "end")
     files = available_symbols(data_dir)
+    if not files:
+        raise DataError(no_data_files(data_dir), file=data_dir)
     names = list(files) if symbols is None else list(dict.fromkeys(symbols))
     unknown = [s for s in names if s not in files]
     if unknown:

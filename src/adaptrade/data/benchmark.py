@@ -35,10 +35,13 @@ class BenchmarkSeries:
 
 
 def find_benchmark(data_dir: Path | None, symbol: str) -> Path:
-    """The file of `symbol`: DIR/benchmark/, then DIR itself, then the shipped sample; DataError if none."""
+    """The file of `symbol`: DIR/benchmark/, then DIR itself, then the benchmark/ folder of a data root
+    DIR sits in (e.g. DIR = ROOT/ohlcv/daily), then the shipped sample; DataError if none."""
     from adaptrade.data.sample import sample_dir
 
     folders = [] if data_dir is None else [Path(data_dir) / "benchmark", Path(data_dir)]
+    if data_dir is not None:
+        folders += [up / "benchmark" for up in list(Path(data_dir).resolve().parents)[:2]]
     folders.append(sample_dir())
     for folder in folders:
         for suffix in _SUFFIXES:

@@ -104,11 +104,21 @@ def select_symbols(req: RunRequest, available: list[str] | None = None, pad: boo
 
 
 def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[str]]:
-    """The archive folder: --data-dir, else the setting, else the shipped sample (said so)."""
+    """The archive folder: --data-dir, else the setting, else the shipped sample (said so).
+
+    A folder named explicitly (flag, ADAPTRADE_DATA_DIR, adaptrade.toml) must exist; only the
+    default root (beside the project) falls back to the sample.
+    """
     from adaptrade.data.sample import sample_dir
+    from adaptrade.errors import DataError
 
     if req.data_dir is not None:
+        if not Path(req.data_dir).is_dir():
+            raise DataError("data directory (--data-dir) does not exist or is not a folder", file=req.data_dir, field="data_dir")
         return Path(req.data_dir), []
+    if "data_dir" in settings.model_fields_set and not Path(settings.data_dir).is_dir():
+        raise DataError("data directory (ADAPTRADE_DATA_DIR / data_dir setting) does not exist or is not a folder",
+                        file=settings.data_dir, field="data_dir")
     if Path(settings.data_dir).exists():
         return Path(settings.data_dir), []
     return sample_dir(), [f"{settings.data_dir} not found: using the small real sample shipped with adaptrade"]
@@ -118,6 +128,7 @@ def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[st
 # docs/performance.md "Memory"): about 450 MB of interpreter, imports and compiled code, plus about
 # 110 bytes per stock-bar (the bars' five price/volume arrays and valid mask, the engine's equity /
 # signal / in-market arrays, the report's normalised curves) while the whole universe is in memory.
+# Streaming outputs would lower MEMORY_BYTES_PER_BAR; this is the one place that knows.
 MEMORY_BASE_BYTES = 450 * 2**20
 MEMORY_BYTES_PER_BAR = 110
 
@@ -139,16 +150,23 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_memory(n_stocks: int, n_bars: int, available: int | None = None) -> None:
-    """Refuse, before any work, a run whose estimated peak memory exceeds what the machine has."""
+def memory_limit(settings: Settings, available: int | None = None) -> int | None:
+    """Bytes a run may use: the memory_limit_gb setting, else 80% of the memory available now (None: unknown)."""
+    if settings.memory_limit_gb is not None:
+        return int(settings.memory_limit_gb * 2**30)
     have = available if available is not None else available_memory_bytes()
-    need = estimate_memory_bytes(n_stocks, n_bars)
-    if have is not None and need > have:
+    return None if have is None else int(0.8 * have)
+
+
+def check_memory(n_stocks: int, n_bars: int, settings: Settings, available: int | None = None) -> None:
+    """Refuse, before any work, a run whose estimated peak memory exceeds the limit (estimate and limit stated)."""
+    need, limit = estimate_memory_bytes(n_stocks, n_bars), memory_limit(settings, available)
+    if limit is not None and need > limit:
         raise ConfigError(
-            f"{n_stocks:,} stocks x {n_bars:,} bars needs an estimated {need / 2**30:.1f} GB of memory and this machine "
-            f"has {have / 2**30:.1f} GB available: run fewer stocks or bars (estimate: parallel.runner.estimate_memory_bytes)",
-            field="stocks",
-        )
+            f"{n_stocks:,} stocks x {n_bars:,} bars needs an estimated {need / 2**30:.1f} GB of memory, above the limit of "
+            f"{limit / 2**30:.1f} GB (ADAPTRADE_MEMORY_LIMIT_GB, default 80% of available memory): use fewer --stocks or --bars "
+            "(estimate: parallel.runner.estimate_memory_bytes)",
+            field="stocks")
 
 
 def load_data(req: RunRequest, settings: Settings) -> LoadedData:
@@ -156,7 +174,18 @@ def load_data(req: RunRequest, settings: Settings) -> LoadedData:
     loaded = _load(req, settings)
     if loaded.bars.n_bars < 2 or not loaded.bars.valid.any():
         raise ConfigError(f"no bars to backtest between {req.start or 'the first date'} and {req.end or 'the last date'}", field="start")
+    need = min_bars(req.strategy)
+    if loaded.bars.n_bars < need:
+        b = loaded.bars
+        raise ConfigError(
+            f"the window {b.dates[0]}..{b.dates[-1]} has {b.n_bars} bars; the RSI({req.strategy.rsi_period}) warm-up needs "
+            f"{need - 1} bars and one more to trade on: at least {need} bars (move --start earlier or --end later)", field="start")
     return loaded
+
+
+def min_bars(cfg: StrategyConfig) -> int:
+    """Shortest window worth running: the RSI warm-up (period + 1 closes) plus one bar to fill on."""
+    return int(cfg.rsi_period) + 2
 
 
 def _check_dates(req: RunRequest) -> None:
@@ -179,8 +208,8 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
             raise ConfigError("--seed must be a non-negative integer", field="seed")
         if req.bars < 30:
             raise ConfigError("--bars must be at least 30", field="bars")
+        check_memory(len(symbols), req.bars, settings)
         end = req.end or settings.data_end
-        check_memory(len(symbols), req.bars)
         bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
             bars = bars.slice_dates(req.start, None)
@@ -194,7 +223,13 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
 
     data_dir, notes = resolve_data_dir(req, settings)
     notes = list(req.notes) + notes
-    available = sorted(available_symbols(data_dir)) if not req.symbols else None
+    files = available_symbols(data_dir)
+    if not files:
+        from adaptrade.data.archive import no_data_files
+        from adaptrade.errors import DataError
+
+        raise DataError(no_data_files(data_dir), file=data_dir, field="data_dir")
+    available = sorted(files) if not req.symbols else None
     symbols, more = select_symbols(req, available)
     notes += more
     bars, quality = load_archive(
@@ -225,6 +260,9 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
     series = load_benchmark(data_dir, bars.dates, settings.price_basis)
     notes.append(f"benchmark {series.note}")
+    if not np.isfinite(series.close).any():
+        notes.append(f"WARNING: no benchmark coverage: {series.symbol} has no bar on any of these {bars.n_bars} dates, "
+                     "so nothing is compared with it (no beat counts)")
     from adaptrade.data.sample import SAMPLE_END, SAMPLE_START, sample_dir
 
     if Path(series.file).parent == sample_dir() and Path(data_dir).resolve() != sample_dir().resolve():
@@ -327,6 +365,13 @@ def run(
     return result, loaded
 
 
+def benchmark_coverage(close: np.ndarray | None) -> float:
+    """Share of the run's dates on which the benchmark has a close (0.0 = no comparison possible)."""
+    if close is None or len(close) == 0:
+        return 0.0
+    return float(np.isfinite(np.asarray(close, dtype=np.float64)).mean())
+
+
 def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:
     """The run's settings as recorded in summary.json and the run store."""
     bars = loaded.bars
@@ -342,6 +387,7 @@ def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dic
         "price_basis": settings.price_basis if req.source == "archive" else "synthetic",
         "repair_policy": settings.repair_policy if req.source == "archive" else None,
         "benchmark": loaded.benchmark_symbol,
+        "benchmark_coverage": benchmark_coverage(loaded.benchmark_close),
         "risk_free_rate": settings.risk_free_rate,
         "min_sharpe": settings.min_sharpe,
         "min_win_rate": settings.min_win_rate,

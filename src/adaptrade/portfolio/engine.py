@@ -38,7 +38,7 @@ from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
 from adaptrade.risk.limits import RiskLimits
 from adaptrade.risk.rules import ACCOUNT_SIZE
-from adaptrade.strategy.params import StrategyConfig
+from adaptrade.strategy.params import P_RSI_ROW0, PERIODS, StrategyConfig
 from adaptrade.strategy.state import STATE_SIZE
 
 CURVES = ("equity", "cash", "gross", "drawdown", "breaker")
@@ -118,9 +118,15 @@ def run_portfolio_backtest(
     `capacity` (rows of the record buffers to start with) is for tests of the grow-and-rerun path.
     """
     lim = limits if limits is not None else RiskLimits(initial_cash=config.initial_cash)
-    feats = features if features is not None else PortfolioFeatures.compute(bars)
+    if features is None:  # a fixed period outside the adaptive 10..21 stack gets its own RSI row (issue 11: RSI(2))
+        own = config.kind == "fixed" and not PERIODS[0] <= config.rsi_period <= PERIODS[-1]
+        features = PortfolioFeatures.compute(bars, Features.for_config(bars, config) if own else None)
+    feats = features
+    if not feats.base.covers(config):
+        raise ConfigError(f"features hold RSI from {feats.base.first_period}, not what {config.kind} RSI({config.rsi_period}) reads", field="rsi_period")
     n, T = bars.close.shape
     params, risk = config.to_vector(), lim.to_vector()
+    params[P_RSI_ROW0] = feats.base.first_period - PERIODS[0]
     arrs = [np.ascontiguousarray(a, dtype=np.float64) for a in (bars.open, bars.high, bars.low, bars.close, bars.volume)]
     valid = np.ascontiguousarray(bars.valid)
     start = initial_states(n, config) if states is None else np.array(states, dtype=np.float64)

@@ -4,6 +4,7 @@ report.html) atomically: into a temporary folder first, then moved into place.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +37,8 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     agg["top_by_sharpe"] = rank(result.stocks, "sharpe", min_trades=k)["symbol"].head(5).tolist()
     agg["top_by_outperformance"] = rank(result.stocks, "outperformance", min_trades=k)["symbol"].head(5).tolist()
     agg["benchmark_period_return"] = benchmark_period_return(result)
+    if result.settings.get("benchmark_coverage", 1.0) == 0.0:  # no benchmark on any date: no beat counts (issue 11)
+        agg.update(beat_benchmark=None, beat_benchmark_share=None, benchmark_coverage="none")
     complete = bool(result.settings.get("complete", True))
     failed = list(result.settings.get("failed_symbols", []) or [])  # type: ignore[call-overload]
     return {"settings": result.settings, "aggregate": agg, "complete": complete, "failed_symbols": failed}
@@ -136,7 +139,8 @@ def write_outputs(
         raise ConfigError(f"{out_dir} exists and is not a folder", field="out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     doc = summary_doc if summary_doc is not None else summary(result)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    clean_stale_temp(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", dir=out_dir.parent))
     try:
         (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
         stocks_frame(result).to_csv(tmp / "stocks.csv", index=False)
@@ -163,6 +167,40 @@ def write_outputs(
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clean_stale_temp(out_dir: Path) -> list[Path]:
+    """Remove the hidden `.NAME.PID.xxxx` temp folders a killed run into `out_dir` left beside it.
+
+    Folders whose PID is still running (a concurrent run) are kept; older ones without a PID too
+    (`.NAME.xxxx`, written before issue 11) are removed. Returns what was removed.
+    """
+    out_dir = Path(out_dir)
+    removed: list[Path] = []
+    if not out_dir.parent.is_dir():
+        return removed
+    for p in out_dir.parent.glob(f".{out_dir.name}.*"):
+        if not p.is_dir():
+            continue
+        parts = p.name[len(out_dir.name) + 2:].split(".", 1)
+        if len(parts) == 2 and parts[0].isdigit() and _alive(int(parts[0])):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """True when a process with this id runs (a concurrent writer)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _json_default(o: Any) -> Any:

@@ -1,8 +1,9 @@
-"""One self-contained HTML report of a backtest: equity, drawdowns, parameter evolution, rankings.
+"""One self-contained HTML report of a backtest: equity (linear/log toggle), drawdowns, monthly
+returns heatmap, parameter evolution, yearly returns and the full sortable ranking.
 
-The page size does not grow with the universe: a fixed set of series (the chosen stock and the
-cross-stock average), each downsampled to at most ~MAX_POINTS points, and ranking tables capped
-at TABLE_ROWS rows from each end. plotly.js is inlined once, so the file opens offline.
+The figures are a fixed set of series (the chosen stock and the cross-stock average), each
+downsampled to at most ~MAX_POINTS points; only the ranking table grows, one row per stock.
+plotly.js is inlined once, so the file opens offline.
 """
 
 from __future__ import annotations
@@ -18,15 +19,11 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.backtest.aggregate import aggregate, rank
-from adaptrade.backtest.results import STOCK_COLUMNS, BacktestResult
+from adaptrade.backtest.results import BacktestResult
+from adaptrade.reports.html_tables import SORT_JS, ranking_tables, yearly_table
 
 MAX_POINTS = 1000  # per plotted series
-TABLE_ROWS = 20  # top N and bottom N of each ranking
 VOL_SCALAR_START = 1.0  # strategy.kernel.initial_state() starts every stock at 1.0
-PCT_COLUMNS = {
-    "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate",
-    "max_drawdown", "exposure", "excess_vs_buy_hold",
-}  # fmt: skip
 STRATEGY, BUY_HOLD, BENCH = "#1f77b4", "#7f7f7f", "#ff7f0e"
 CSS = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -65,26 +62,37 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         warnings.simplefilter("ignore", RuntimeWarning)
         avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
     bname = result.benchmark_symbol or "benchmark"
+    # no benchmark coverage: the title does not promise a line that is not drawn
+    vs = f" vs {bname}" if bench is not None else f" (no {bname} data on these dates)"
+    i = bars.index_of(chosen) if chosen is not None else -1
     figs = []
-    if chosen is not None and account is None:
-        i = bars.index_of(chosen)
-        figs.append(_curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname,
-                                  f"{chosen}: equity vs buy & hold vs {bname} (1.0 at first bar)"))
-    if account is None:
-        figs.append(_curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"))
-    if chosen is not None and account is None:
-        figs.append(_drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]))
     if account is not None:  # the account leads; a stock's sleeve is never plotted against its own buy & hold
         figs = _account_figures(account, result, bname)
+    else:
+        if chosen is not None:
+            figs.append(_curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname,
+                                      f"{chosen}: equity vs buy & hold{vs} (1.0 at first bar)"))
+        figs.append(_curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"))
+        if chosen is not None:
+            figs.append(_drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]))
+        figs.append(_average_drawdown_figure(x, bars.n_symbols, avg[0], avg[1]))
+        # monthly returns of the featured stock, or of the average when no stock has enough trades to feature
+        figs.append(_heatmap_figure(x, strat[i], chosen) if chosen is not None else _heatmap_figure(x, avg[0], "average of stocks"))
     if chosen is not None:
-        figs.append(_params_figure(result, chosen, bars.index_of(chosen)))
+        figs.append(_params_figure(result, chosen, i))
+    yearly = ""
+    if chosen is not None and account is None:
+        yearly = yearly_table(x, chosen, strat[i], bh[i], None if bench is None else bench[i], bname, avg)
+    elif account is None:
+        yearly = yearly_table(x, "average of stocks", avg[0], avg[1], avg[2], bname, [None, None, None])
     if chosen is None:
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
-        f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account, account_aggregate)}\n" + "\n".join(divs) + f"\n{_tables(result.stocks)}\n</body></html>\n"
+        f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account, account_aggregate)}\n" + "\n".join(divs)
+        + f"\n{yearly}\n{ranking_tables(result.stocks)}\n{SORT_JS}</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,12 +188,19 @@ def _figure(traces: list[dict[str, Any] | None], title: str, height: int = 380, 
     return {"data": [tr for tr in traces if tr is not None], "layout": base}
 
 
+LOG_TOGGLE = {"type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "bottom",
+              "showactive": True, "active": 0,
+              "buttons": [{"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+                          {"label": "log scale", "method": "relayout", "args": [{"yaxis.type": "log"}]}]}
+
+
 def _curve_figure(x: np.ndarray, strat: np.ndarray, bh: np.ndarray, bench: np.ndarray | None, bname: str, title: str) -> dict[str, Any]:
-    """Strategy vs buy & hold vs benchmark, normalised."""
+    """Strategy vs buy & hold vs benchmark, normalised; a linear / log toggle (a 60x curve flattens the rest)."""
     return _figure(
         [_trace(x, strat, "strategy", STRATEGY), _trace(x, bh, "buy & hold", BUY_HOLD), _trace(x, bench, bname, BENCH)],
         title,
-        yaxis={"title": {"text": "growth of 1.0"}},
+        yaxis={"title": {"text": "growth of 1.0"}, "type": "linear"},
+        updatemenus=[LOG_TOGGLE],
     )
 
 
@@ -197,17 +212,62 @@ def _drawdown(curve: np.ndarray) -> np.ndarray:
 
 
 def _drawdown_figure(x: np.ndarray, chosen: str, strat: np.ndarray, bh: np.ndarray, avg_strat: np.ndarray, avg_bh: np.ndarray) -> dict[str, Any]:
-    """Drawdowns of the chosen stock and of the average curve, strategy and buy & hold."""
+    """Drawdowns of the chosen stock, its x axis spanning the stock's own dates (not the run's)."""
+    own = np.flatnonzero(np.isfinite(strat))
+    span = {"range": [str(x[own[0]]), str(x[own[-1]])]} if own.size else {}
     return _figure(
         [
             _trace(x, _drawdown(strat), f"{chosen} strategy", STRATEGY),
             _trace(x, _drawdown(bh), f"{chosen} buy & hold", BUY_HOLD),
+        ],
+        f"{chosen}: drawdowns over its own dates ({span['range'][0]} to {span['range'][1]})" if span else f"{chosen}: drawdowns",
+        yaxis={"tickformat": ".0%"},
+        xaxis=span,
+    )
+
+
+def _average_drawdown_figure(x: np.ndarray, n: int, avg_strat: np.ndarray, avg_bh: np.ndarray) -> dict[str, Any]:
+    """Drawdowns of the average (mean of normalised) curves, strategy and buy & hold."""
+    return _figure(
+        [
             _trace(x, _drawdown(avg_strat), "average strategy", STRATEGY, line={"dash": "dot"}),
             _trace(x, _drawdown(avg_bh), "average buy & hold", BUY_HOLD, line={"dash": "dot"}),
         ],
-        "Drawdowns (chosen stock and average)",
+        f"Drawdowns of the average of {n} stocks",
+        height=300,
         yaxis={"tickformat": ".0%"},
     )
+
+
+def period_returns(x: np.ndarray, curve: np.ndarray, freq: str) -> pd.Series:
+    """Returns per calendar month ("M") or year ("Y") of a curve (first period from its first value)."""
+    ok = np.isfinite(curve)
+    if not ok.any():
+        return pd.Series(dtype=np.float64)
+    c = pd.Series(curve[ok], index=pd.DatetimeIndex(np.asarray(x)[ok].astype("datetime64[D]")))
+    key = c.index.to_period(freq)
+    last = c.groupby(key).last()
+    prev = last.shift(1)
+    prev.iloc[0] = c.iloc[0]
+    return last / prev - 1.0
+
+
+def _heatmap_figure(x: np.ndarray, curve: np.ndarray, name: str) -> dict[str, Any]:
+    """Monthly returns as a year x month heatmap (red losses, green gains, the value in each cell)."""
+    m = period_returns(x, curve, "M")
+    years = sorted({p.year for p in m.index})
+    z = np.full((len(years), 12), np.nan)
+    for p, v in m.items():
+        z[years.index(p.year), p.month - 1] = v
+    text = [["" if not np.isfinite(v) else f"{v:+.1%}" for v in row] for row in z]
+    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.1
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    trace = {"type": "heatmap", "name": "monthly return", "x": months, "y": [str(y) for y in years],
+             "z": [[None if not np.isfinite(v) else float(v) for v in row] for row in z], "text": text,
+             "texttemplate": "%{text}", "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
+             "colorscale": [[0.0, "#c0392b"], [0.5, "#f7f7f7"], [1.0, "#1e8449"]], "zmid": 0.0, "zmin": -lim, "zmax": lim, "colorbar": {"tickformat": ".0%"}}
+    return _figure([trace], f"{name}: monthly returns (strategy)", height=max(260, 28 * len(years) + 120),
+                   hovermode="closest", xaxis={"type": "category"}, yaxis={"type": "category", "autorange": "reversed"})
 
 
 def _account_figures(account: pd.DataFrame, result: BacktestResult, bname: str) -> list[dict[str, Any]]:
@@ -239,7 +299,8 @@ def _account_figures(account: pd.DataFrame, result: BacktestResult, bname: str) 
     return [
         _figure([_trace(xs, curve, "account equity", STRATEGY), _trace(xs, ew, "equal-weight buy & hold", BUY_HOLD),
                  _trace(xs, bench, bname, BENCH)],
-                ACCOUNT_TITLE.format(bname=bname), yaxis={"title": {"text": "growth of 1.0"}}),
+                ACCOUNT_TITLE.format(bname=bname), yaxis={"title": {"text": "growth of 1.0"}, "type": "linear"},
+                updatemenus=[LOG_TOGGLE]),
         _figure([_trace(xs, dd, "account", STRATEGY), _trace(xs, None if bench is None else _drawdown(bench), bname, BENCH)],
                 ACCOUNT_DRAWDOWN_TITLE, height=300, yaxis={"tickformat": ".0%"}),
     ]
@@ -273,43 +334,6 @@ def _params_figure(result: BacktestResult, chosen: str, i: int) -> dict[str, Any
     )
 
 
-def _fmt(col: str, v: Any) -> str:
-    """One table cell: percentages for return-like columns, dates as YYYY-MM-DD."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NaT:
-        return "–"
-    if col in PCT_COLUMNS:
-        return f"{float(v):.1%}"
-    if col == "sharpe":
-        return f"{float(v):.2f}"
-    if isinstance(v, (pd.Timestamp, np.datetime64)):
-        return str(pd.Timestamp(v).date())
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    return html.escape(str(v))
-
-
-def _table(df: pd.DataFrame) -> str:
-    """An HTML table of already-capped rows."""
-    cols = list(df.columns)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c, v)}</td>" for c, v in zip(cols, row)) + "</tr>" for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _tables(stocks: pd.DataFrame) -> str:
-    """Top and bottom TABLE_ROWS stocks by Sharpe and by outperformance, every stocks.csv column."""
-    cols = ["rank"] + STOCK_COLUMNS + [c for c in stocks.columns if c not in STOCK_COLUMNS]
-    parts = []
-    for by in ("sharpe", "outperformance"):
-        ranked = rank(stocks, by)[cols]
-        n = len(ranked)
-        parts.append(f"<h2>Ranking by {by}</h2><h3>Top {min(TABLE_ROWS, n)}</h3>{_table(ranked.head(TABLE_ROWS))}")
-        if n > TABLE_ROWS:
-            bottom = ranked.iloc[max(TABLE_ROWS, n - TABLE_ROWS) :]
-            parts.append(f"<h3>Bottom {len(bottom)} of {n}</h3>{_table(bottom)}")
-    return "\n".join(parts)
-
-
 def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = None,
             acct_agg: dict[str, Any] | None = None) -> str:
     """Run settings, warnings and the aggregate results block (portfolio mode: the account's figures)."""
@@ -332,6 +356,11 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
         warn.append("OPTIMISTIC: fills at the signal bar's close")
     if "synthetic" in source.lower() or bars.source.startswith("synthetic"):
         warn.append("Synthetic data: synthetic mean-reverting data flatters RSI strategies; do not read these results as real-market evidence.")
+    bc = result.benchmark_close
+    has_bench = bc is not None and bool(np.isfinite(np.asarray(bc, dtype=np.float64)).any())
+    if not has_bench:
+        rows[3] = ("benchmark", f"{result.benchmark_symbol or 'none'}: NO COVERAGE of these dates (no comparison)")
+        warn.append(f"No benchmark coverage: {result.benchmark_symbol or 'the benchmark'} has no data on these dates.")
     pct = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
     num = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     title = "adaptrade backtest report"
@@ -353,7 +382,8 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
         agg = aggregate(result.stocks)
         rows += [
             ("mean / median return", f"{pct(agg['mean_return'])} / {pct(agg['median_return'])}"),
-            ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"),
+            ("beat benchmark", f"{agg['beat_benchmark']} of {agg['stocks']} ({pct(agg['beat_benchmark_share'])})"
+             if has_bench else "– (no benchmark coverage on these dates)"),
             ("mean Sharpe", num(agg["mean_sharpe"])),
             ("recommended", str(agg["recommended"])),
         ]

@@ -170,4 +170,17 @@ def write_results(path: Path, doc: dict[str, Any], settings: Any, data_dir: Path
           "so it claims an edge at most 5% of the time. 'Trails' is likelier than 2.5% because the GBM drift is positive and the "
           "strategy is out of the market part of the time.", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L) + "\n")
+    kept = _kept_sections(path)
+    path.write_text("\n".join(L) + "\n" + kept)
+
+
+KEEP_START, KEEP_END = "<!-- regimes: written from `adaptrade experiment regimes`, kept by make results -->", "<!-- /regimes -->"
+
+
+def _kept_sections(path: Path) -> str:
+    """The section of the old file between KEEP_START and KEEP_END (the regimes map), to write back unchanged."""
+    if not path.is_file():
+        return ""
+    old = path.read_text()
+    a, b = old.find(KEEP_START), old.find(KEEP_END)
+    return "\n" + old[a : b + len(KEEP_END)] + "\n" if a >= 0 and b > a else ""

@@ -72,7 +72,10 @@ def aggregate_block(doc: dict[str, Any], benchmark: str) -> Table:
     t.add_row("median / std of returns", f"{_pct(a['median_return'])} / {_num(a['std_return'] * 100 if a['std_return'] is not None else None, '{:.2f}%')}")
     t.add_row("average buy & hold", _pct(a["mean_buy_hold_return"]))
     t.add_row(f"average {benchmark}", _pct(a["mean_benchmark_return"]))
-    t.add_row(f"beat {benchmark}", f"{a['beat_benchmark']}/{n} ({_num((a['beat_benchmark_share'] or 0) * 100, '{:.0f}%')})")
+    if a.get("beat_benchmark") is None:
+        t.add_row(f"beat {benchmark}", f"— (no benchmark coverage: {benchmark} has no data on these dates)")
+    else:
+        t.add_row(f"beat {benchmark}", f"{a['beat_benchmark']}/{n} ({_num((a['beat_benchmark_share'] or 0) * 100, '{:.0f}%')})")
     t.add_row("beat buy & hold", f"{a['beat_buy_hold']}/{n}")
     t.add_row(f"median outperformance vs {benchmark}", _pct(a["median_outperformance"]))
     t.add_row("average Sharpe", _num(a["mean_sharpe"], "{:.3f}"))

@@ -204,7 +204,7 @@ def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str]
             from adaptrade.storage.scores import ScoreStore
 
             with ScoreStore(db_path) as ss:
-                ss.save(period_scores, run_id, k, (lo, str(days[-1])), FORMULA)
+                ss.save(period_scores, run_id, k, (lo, str(days[-1])), FORMULA, source=req.source)
         rep = CycleReport(k, lo, str(days[-1]), selection, result.stocks, period_scores, dropped,
                           list(result.settings.get("failed_symbols", [])),  # type: ignore[call-overload]
                           None if pit is None else pit[k - 1])

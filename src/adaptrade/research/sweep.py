@@ -299,6 +299,16 @@ def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm
     return row
 
 
+class AllTrialsFailed(ConfigError):
+    """Every trial of a sweep failed: the first distinct errors in the message, the trial rows kept (issue 11)."""
+
+    def __init__(self, trials: Any) -> None:
+        errs = list(dict.fromkeys(str(e) for e in trials["error"].dropna()))
+        shown = "; ".join(errs[:3]) + (f"; ... ({len(errs) - 3} more distinct)" if len(errs) > 3 else "")
+        super().__init__(f"every one of {len(trials)} trials failed: {shown or 'no metrics'}", field="params")
+        self.trials = trials
+
+
 @dataclass(frozen=True)
 class SweepResult:
     """Every trial's row (in trial order), the best trial and the DSR over the distinct configurations tried."""
@@ -374,7 +384,7 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
     uniq = df[df["distinct"]]
     good = uniq[uniq["ok"] & np.isfinite(uniq["excess_sharpe"])]
     if good.empty:
-        raise ConfigError("every trial failed; see the error column of the trials", field="params")
+        raise AllTrialsFailed(df)
     best = good.sort_values(["excess_sharpe", "trial"], ascending=[False, True]).iloc[0].to_dict()
     d = dsr(float(best["excess_sharpe"]), int(best["n_obs"]), float(best["excess_skew"]), float(best["excess_kurt"]),
             good["excess_sharpe"].tolist(), n_trials=len(uniq))

@@ -138,6 +138,29 @@ class RunStore:
             out[name] = _restore(df, cols)
         return out
 
+    # --- issue 11: `runs show PREFIX`, `runs delete ID` (kept apart for the storage rework of issue 13)
+
+    def resolve_id(self, prefix: str) -> str:
+        """The one run id starting with `prefix`; StoreError when none or several match (they are listed)."""
+        prefix = prefix.strip()
+        if not prefix or not self._has_table("runs"):
+            raise StoreError(f"unknown run id '{prefix}'", file=self.path)
+        ids = [r[0] for r in self._query("SELECT id FROM runs WHERE starts_with(id, ?) ORDER BY id", [prefix]).fetchall()]
+        if not ids:
+            raise StoreError(f"unknown run id '{prefix}' (see `adaptrade runs list`)", file=self.path)
+        if len(ids) > 1 and prefix not in ids:
+            shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+            raise StoreError(f"run id prefix '{prefix}' is ambiguous: {shown}", file=self.path)
+        return prefix if prefix in ids else ids[0]
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove one run and its rows in every data table, in one transaction."""
+        tables = [t for t in {**DATA_TABLES, **EXTRA_TABLES}.values() if self._has_table(t)]
+        with transaction(self._con, "cannot delete the run", self.path):
+            for t in tables:
+                self._con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
+            self._con.execute("DELETE FROM runs WHERE id = ?", [run_id])
+
     def _query(self, sql: str, params: list[Any] | None = None) -> Any:
         """Run a query, turning DuckDB errors into StoreError naming the file."""
         import duckdb

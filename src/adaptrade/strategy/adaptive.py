@@ -11,7 +11,7 @@ from typing import Iterable
 import numpy as np
 
 from adaptrade.strategy.kernel import initial_state, step
-from adaptrade.strategy.params import PERIODS, StrategyConfig
+from adaptrade.strategy.params import P_RSI_ROW0, PERIODS, StrategyConfig
 from adaptrade.strategy.state import (
     CHANGE_FIELDS,
     E_CHANGES,
@@ -74,6 +74,9 @@ class AdaptiveRSIStrategy:
         self.symbol = symbol
         self.config = config
         self.params = config.to_vector()
+        # a fixed period outside the adaptive 10..21 stack reads its own one-row stack (issue 11: RSI(2))
+        self._periods = PERIODS if PERIODS[0] <= config.rsi_period <= PERIODS[-1] else (int(config.rsi_period),)
+        self.params[P_RSI_ROW0] = self._periods[0] - PERIODS[0]
         self.state = initial_state(self.params) if state is None else np.array(state, dtype=np.float64)
         self._closes: list[float] = []
         self._event = np.zeros(EVENT_SIZE, dtype=np.float64)
@@ -96,7 +99,7 @@ class AdaptiveRSIStrategy:
 
         hist = np.asarray(self._closes, dtype=np.float64)[None, :]
         ones = np.ones(hist.shape, dtype=np.bool_)
-        rsi = rsi_stack(hist, ones, PERIODS)[0, :, -1].copy()
+        rsi = rsi_stack(hist, ones, self._periods)[0, :, -1].copy()
         tail = hist[:, -(VOL_WINDOW + 1) :]
         vol = float(rolling_volatility(tail, np.ones(tail.shape, dtype=np.bool_), VOL_WINDOW)[0, -1])
         return rsi, vol
@@ -108,7 +111,7 @@ class AdaptiveRSIStrategy:
             self._closes.append(float(close))
             rsi, vol = self._features()
         else:
-            rsi, vol = np.full(len(PERIODS), np.nan), np.nan
+            rsi, vol = np.full(len(self._periods), np.nan), np.nan
         ev = self._event
         sig = step(self.state, self.params, self._t, float(open_), float(close), bool(valid), rsi, vol, False, ev)
         self._t += 1

@@ -9,6 +9,7 @@ import numpy as np
 
 # Bounds of the adaptive parameters (the brief's ranges).
 PERIOD_MIN, PERIOD_MAX = 10, 21
+FIXED_PERIOD_MIN, FIXED_PERIOD_MAX = 2, 252  # the fixed strategy reads one RSI of its own period
 PERIODS = tuple(range(PERIOD_MIN, PERIOD_MAX + 1))  # rows of the precomputed RSI stack
 BUY_MIN, BUY_MAX = 20.0, 35.0
 SELL_MIN, SELL_MAX = 65.0, 80.0
@@ -59,8 +60,13 @@ class StrategyConfig:
     def __post_init__(self) -> None:
         from adaptrade.errors import ConfigError
 
-        if not PERIOD_MIN <= self.rsi_period <= PERIOD_MAX:
-            raise ConfigError(f"RSI period must be in {PERIOD_MIN}..{PERIOD_MAX}", field="rsi_period")
+        if self.kind == "fixed":  # any classic period (RSI(2) included); the 10..21 bounds are the adaptive range
+            if int(self.rsi_period) != self.rsi_period or not FIXED_PERIOD_MIN <= self.rsi_period <= FIXED_PERIOD_MAX:
+                raise ConfigError(f"RSI period must be an integer in {FIXED_PERIOD_MIN}..{FIXED_PERIOD_MAX} for the fixed strategy",
+                                  field="rsi_period")
+        elif not PERIOD_MIN <= self.rsi_period <= PERIOD_MAX:
+            raise ConfigError(f"RSI period must be in {PERIOD_MIN}..{PERIOD_MAX} for the adaptive strategy "
+                              f"(--strategy fixed takes any period {FIXED_PERIOD_MIN}..{FIXED_PERIOD_MAX})", field="rsi_period")
         if self.kind == "adaptive":
             if not BUY_MIN <= self.buy <= BUY_MAX:
                 raise ConfigError(f"buy threshold must be in {BUY_MIN:g}..{BUY_MAX:g} for the adaptive strategy", field="buy")

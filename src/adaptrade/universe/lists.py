@@ -28,4 +28,4 @@ def universe_symbols(name: str) -> list[str]:
     """Symbols of a named universe, in list order."""
     if name == "nasdaq100":
         return nasdaq100()["symbol"].tolist()
-    raise ConfigError(f"unknown universe '{name}' (known: nasdaq100)", field="universe")
+    raise ConfigError(f"unknown universe '{name}' (known universes: nasdaq100, extended, nasdaq100-pit)", field="universe")

@@ -1,0 +1,45 @@
+"""Long work shows a rich progress bar on a terminal and stays quiet when piped."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli.helpers import cli
+
+ARGS = ("backtest", "--stocks", "100", "--bars", "1000", "--no-store", "--top", "1")
+
+
+def _on_a_terminal(args: tuple[str, ...], cwd: Path) -> tuple[int, bytes]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; (exit code, everything it wrote)."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTRADE_")}
+    p = subprocess.Popen([sys.executable, "-m", "adaptrade", *args], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                         close_fds=True)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return p.wait(timeout=300), out
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    code, out = _on_a_terminal(ARGS, tmp_path)
+    assert code == 0
+    assert b"backtesting stocks" in out
+
+
+def test_quiet_when_piped(tmp_path: Path) -> None:
+    r = cli(*ARGS, cwd=tmp_path)
+    assert r.returncode == 0
+    assert r.stderr == "" and "backtesting stocks" not in r.stdout
