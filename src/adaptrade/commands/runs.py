@@ -1,8 +1,7 @@
-"""`adaptrade runs list|show`: read back the runs kept in the DuckDB run store."""
+"""`adaptrade runs list|show`: read back the runs kept in the run store (DuckDB or PostgreSQL)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -13,11 +12,12 @@ from adaptrade.errors import AdaptradeError
 app = typer.Typer(no_args_is_help=True, help="List and inspect backtest runs kept in the DuckDB run store.")
 
 
-def _runs_db(db: Optional[Path]) -> Path:
-    """The run store path: --db, else Settings().db_path."""
+def _runs_db(db: Optional[str]) -> str:
+    """The run store: --db (a DuckDB path or a postgresql:// URL), else ADAPTRADE_DB_URL, else Settings().db_path."""
     from adaptrade.settings import load_settings
+    from adaptrade.storage.backend import store_target
 
-    return Path(db) if db is not None else Path(load_settings().db_path)
+    return store_target(load_settings(), db)
 
 
 def _runs_fmt(key: str, v: object) -> str:
@@ -36,20 +36,24 @@ def _runs_fmt(key: str, v: object) -> str:
 
 
 @app.command("list")
-def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path).")) -> None:
+def runs_list(db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path).")) -> None:
     """List the stored runs, oldest first."""
     from rich.markup import escape
     from rich.table import Table
 
     from adaptrade.storage.runs import RunStore
 
-    path = _runs_db(db)
-    if not path.exists():
+    from adaptrade.settings import load_settings
+    from adaptrade.storage.backend import display, exists
+
+    target = _runs_db(db)
+    path = display(target)
+    if not exists(target):
         console.print(f"no runs stored yet ({escape(str(path))} does not exist)")
         return
     try:
-        with RunStore(path, read_only=True) as rs:
-            runs = rs.list_runs()
+        with RunStore(target, read_only=True, lock_timeout=load_settings().store_lock_timeout) as rs:
+            runs = rs.list_runs(stale_after=load_settings().stale_after)
     except AdaptradeError as exc:
         raise fail(exc) from None
     if runs.empty:
@@ -68,7 +72,7 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
 @app.command("show")
 def runs_show(
     run_id: str = typer.Argument(..., help="Run id, as printed by `adaptrade runs list`."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path)."),
     top: int = typer.Option(10, "--top", help="Rows of the ranked stocks table."),
 ) -> None:
     """Print one run's settings and summary (and, for a portfolio run, how many orders, fills and
@@ -80,11 +84,13 @@ def runs_show(
     from adaptrade.errors import StoreError
     from adaptrade.storage.runs import RunStore
 
-    path = _runs_db(db)
+    from adaptrade.storage.backend import display, exists
+
+    target = _runs_db(db)
     try:
-        if not path.exists():
-            raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
-        with RunStore(path, read_only=True) as rs:
+        if not exists(target):
+            raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=display(target))
+        with RunStore(target, read_only=True) as rs:
             run = rs.load_run(run_id)
     except AdaptradeError as exc:
         raise fail(exc) from None

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="The NASDAQ universe: selections, l
 
 @app.command("scores")
 def universe_scores(
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store with the scores (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
     top: int = typer.Option(30, "--top", help="Rows to print (best first)."),
     symbol: Optional[str] = typer.Option(None, "--symbol", help="Print this stock's score history instead."),
 ) -> None:
@@ -25,9 +25,11 @@ def universe_scores(
     from adaptrade.settings import load_settings
     from adaptrade.storage.scores import ScoreStore
 
-    path = Path(db) if db is not None else Path(load_settings().db_path)
+    from adaptrade.storage.backend import display, store_target
+
+    path = display(store_target(load_settings(), db))
     try:
-        with ScoreStore(path, read_only=True) as ss:
+        with ScoreStore(store_target(load_settings(), db), read_only=True) as ss:
             df = ss.history(symbol.upper()) if symbol else ss.latest().head(top)
     except AdaptradeError as exc:
         raise fail(exc) from None
