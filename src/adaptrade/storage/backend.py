@@ -166,7 +166,10 @@ class DuckBackend(Backend):
                 yield
                 self.con.commit()
             except BaseException:
-                self.con.rollback()
+                try:
+                    self.con.rollback()
+                except duckdb.Error:  # already rolled back by DuckDB: the first error is the one to report
+                    pass
                 raise
         except duckdb.Error as exc:
             raise self.error(what, exc) from None

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
@@ -17,66 +18,78 @@ _FIXED = {"double precision": (">f8", 8), "bigint": (">i8", 8), "integer": (">i4
           "timestamp without time zone": (">i8", 8)}
 
 
-def _column(col: Any, typ: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
-    """(valid mask, per-row payload length, payload bytes or fixed-width values, width) of one Arrow column."""
+def _column(col: Any, typ: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(valid mask, byte offsets n+1, payload bytes) of one Arrow column in PostgreSQL binary form;
+    a fixed-width column is the same thing with equal steps."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     n = len(arr)
-    valid = np.ones(n, bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
+    valid = np.ones(n, np.bool_) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
     if typ in _FIXED:
         code, width = _FIXED[typ]
         if typ.startswith("timestamp"):
-            arr = pc.cast(arr, pa.timestamp("us"))
-            vals = arr.cast(pa.int64()).fill_null(0).to_numpy() - PG_EPOCH_US
+            vals = pc.cast(arr, pa.timestamp("us")).cast(pa.int64()).fill_null(0).to_numpy() - PG_EPOCH_US
         elif typ == "boolean":
             vals = arr.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
         else:
             target = {"double precision": pa.float64(), "bigint": pa.int64(), "integer": pa.int32()}[typ]
             vals = arr.cast(target).fill_null(0).to_numpy()
-        data = np.ascontiguousarray(vals.astype(code)).view(np.uint8).reshape(n, width)
-        return valid, np.where(valid, width, 0), data, width
+        data = np.ascontiguousarray(vals.astype(code)).view(np.uint8)
+        return valid, np.arange(n + 1, dtype=np.int64) * width, data
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
     arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + n + 1]
-    blob = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
-    lens = np.diff(offsets)
-    lens = np.where(valid, lens, 0)
-    return valid, lens, (blob, offsets), -1  # type: ignore[return-value]
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset: arr.offset + n + 1]
+    blob = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return valid, offsets - offsets[0], blob[offsets[0]: offsets[-1]] if n else blob[:0]
+
+
+@njit(cache=True)
+def _fill(buf: np.ndarray, starts: np.ndarray, blob: np.ndarray, offs: np.ndarray, valid: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Write each tuple: field count, then per field its big-endian length (-1 for NULL) and bytes."""
+    ncol, n = valid.shape
+    for i in range(n):
+        p = starts[i]
+        buf[p] = (ncol >> 8) & 255
+        buf[p + 1] = ncol & 255
+        p += 2
+        for c in range(ncol):
+            if not valid[c, i]:
+                buf[p] = 255
+                buf[p + 1] = 255
+                buf[p + 2] = 255
+                buf[p + 3] = 255
+                p += 4
+                continue
+            a = offs[c, i]
+            ln = offs[c, i + 1] - a
+            buf[p] = (ln >> 24) & 255
+            buf[p + 1] = (ln >> 16) & 255
+            buf[p + 2] = (ln >> 8) & 255
+            buf[p + 3] = ln & 255
+            p += 4
+            for k in range(ln):
+                buf[p + k] = blob[a + k]
+            p += ln
 
 
 def encode(table: Any, types: list[str]) -> bytes:
     """The tuples of `table` (whose columns have PostgreSQL types `types`) in binary COPY form, no header."""
     n, ncol = table.num_rows, table.num_columns
     cols = [_column(c, t) for c, t in zip(table.columns, types)]
-    rowlen = np.full(n, 2, np.int64)
-    for _, lens, _, _ in cols:
-        rowlen += 4 + lens
+    valid = np.stack([c[0] for c in cols]) if cols else np.zeros((0, n), np.bool_)
+    base = np.cumsum([0] + [len(c[2]) for c in cols[:-1]]).astype(np.int64)
+    offs = np.stack([c[1] + b for c, b in zip(cols, base)]) if cols else np.zeros((0, n + 1), np.int64)
+    blob = np.concatenate([c[2] for c in cols]) if cols else np.zeros(0, np.uint8)
+    lens = np.where(valid, np.diff(offs, axis=1), 0)
+    rowlen = 2 + 4 * ncol + lens.sum(axis=0)
     starts = np.zeros(n, np.int64)
     np.cumsum(rowlen[:-1], out=starts[1:])
-    buf = np.zeros(int(rowlen.sum()), np.uint8)
-    buf[starts] = (ncol >> 8) & 0xFF
-    buf[starts + 1] = ncol & 0xFF
-    pos = starts + 2
-    four = np.arange(4)
-    for valid, lens, data, width in cols:
-        header = np.where(valid, lens, -1).astype(">i4").view(np.uint8).reshape(n, 4)
-        buf[pos[:, None] + four] = header
-        pos = pos + 4
-        if width > 0:
-            rows = np.nonzero(valid)[0]
-            buf[pos[rows, None] + np.arange(width)] = data[rows]  # type: ignore[index]
-        else:
-            blob, offsets = data  # type: ignore[misc]
-            total = int(lens.sum())
-            if total:
-                keep = lens > 0
-                src_start = offsets[:-1][keep]
-                ln = lens[keep]
-                dest = np.repeat(pos[keep] - np.cumsum(np.concatenate([[0], ln[:-1]])), ln) + np.arange(total)
-                src = np.repeat(src_start - np.cumsum(np.concatenate([[0], ln[:-1]])), ln) + np.arange(total)
-                buf[dest] = blob[src]
-        pos = pos + lens
+    buf = np.empty(int(rowlen.sum()), np.uint8)
+    _fill(buf, starts, blob, offs, valid)
     return buf.tobytes()
 
 

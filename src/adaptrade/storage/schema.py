@@ -72,7 +72,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               (_data("run_orders", ORDERS), _data("run_fills", FILLS), _data("run_risk_events", EVENTS))),
     Migration(3, "run lifecycle (running/complete/failed, host, pid, heartbeat, idempotent key); equity, account and order "
                  "history tables; quality scores and sweep trials in the same schema",
-              (("runs", RUN_LIFECYCLE, ()), _data("run_equity", EQUITY), _data("run_account", ACCOUNT),
+              (("runs", RUN_LIFECYCLE, ()),  # the tables of versions 1-2 were made from frames: declared columns added
+               _data("run_stocks", STOCKS), _data("run_trades", TRADES), _data("run_params", PARAMS), _data("run_orders", ORDERS),
+               _data("run_fills", FILLS), _data("run_risk_events", EVENTS), _data("run_equity", EQUITY), _data("run_account", ACCOUNT),
                _data("run_order_history", HISTORY), ("quality_scores", SCORES, ("run_id", "cycle", "symbol")),
                ("sweeps", SWEEPS | SWEEPS_V3, ("sweep_id",)), _data("sweep_trials", TRIALS, "sweep_id"))),
     Migration(4, "stock statistics columns: alpha, beta, annual_return, annual_volatility, sortino",
