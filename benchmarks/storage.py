@@ -17,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 
 def _best(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     best, out = float("inf"), None
@@ -105,5 +103,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    pd.options.mode.copy_on_write = True
     main()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ FORMATS = ("table", "csv", "json")
 ROWS = 30  # rows of each table printed in table format
 
 
-def _run(kind: str, run_id: str, db: Optional[str], out: Optional[Path], fmt: str, method: str = "fifo", worst: int = 5) -> None:
+def _run(kind: str, run_id: str, db: str | None, out: Path | None, fmt: str, method: str = "fifo", worst: int = 5) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -60,22 +59,22 @@ def _run(kind: str, run_id: str, db: Optional[str], out: Optional[Path], fmt: st
 def _command(kind: str, doc: str) -> None:
     if kind == "tax":
         def cmd(run_id: str = typer.Argument(..., help="Run id (adaptrade runs list)."),
-                db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-                out: Optional[Path] = typer.Option(None, "--out", help="Write the tables here (tax_lots.csv, tax_summary.csv, ...)."),
+                db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                out: Path | None = typer.Option(None, "--out", help="Write the tables here (tax_lots.csv, tax_summary.csv, ...)."),
                 fmt: str = typer.Option("table", "--format", help="table | csv | json"),
                 method: str = typer.Option("fifo", "--method", help="Lot method: fifo | lifo | hifo | mintax.")) -> None:
             _run(kind, run_id, db, out, fmt, method=method)
     elif kind == "drawdowns":
         def cmd(run_id: str = typer.Argument(..., help="Run id (adaptrade runs list)."),  # type: ignore[misc]
-                db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-                out: Optional[Path] = typer.Option(None, "--out", help="Write the tables here."),
+                db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                out: Path | None = typer.Option(None, "--out", help="Write the tables here."),
                 fmt: str = typer.Option("table", "--format", help="table | csv | json"),
                 worst: int = typer.Option(5, "--worst", help="How many of the deepest episodes to list.")) -> None:
             _run(kind, run_id, db, out, fmt, worst=worst)
     else:
         def cmd(run_id: str = typer.Argument(..., help="Run id (adaptrade runs list)."),  # type: ignore[misc]
-                db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-                out: Optional[Path] = typer.Option(None, "--out", help="Write the tables here."),
+                db: str | None = typer.Option(None, "--db", help=DB_HELP),
+                out: Path | None = typer.Option(None, "--out", help="Write the tables here."),
                 fmt: str = typer.Option("table", "--format", help="table | csv | json")) -> None:
             _run(kind, run_id, db, out, fmt)
     cmd.__doc__ = doc

@@ -4,7 +4,6 @@ between DuckDB and PostgreSQL, a run exported as Parquet."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, help="The run store: schema version, mig
 DB_HELP = "Store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."
 
 
-def _target(db: Optional[str]) -> tuple[str, float]:
+def _target(db: str | None) -> tuple[str, float]:
     from adaptrade.settings import load_settings
     from adaptrade.storage.backend import store_target
 
@@ -24,7 +23,7 @@ def _target(db: Optional[str]) -> tuple[str, float]:
 
 @app.command("status")
 @handle_errors
-def db_status(db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+def db_status(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Print the backend, the schema version and the pending migrations."""
     from adaptrade.storage import schema
     from adaptrade.storage.backend import connect, display, exists
@@ -48,7 +47,7 @@ def db_status(db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> N
 
 @app.command("migrate")
 @handle_errors
-def db_migrate(db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> None:
+def db_migrate(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Apply the pending migrations (in one transaction)."""
     from adaptrade.storage import schema
     from adaptrade.storage.backend import connect, display
@@ -67,7 +66,7 @@ def db_migrate(db: Optional[str] = typer.Option(None, "--db", help=DB_HELP)) -> 
 @app.command("copy")
 @handle_errors
 def db_copy(
-    run_ids: Optional[list[str]] = typer.Argument(None, help="Run ids (default: every complete run)."),
+    run_ids: list[str] | None = typer.Argument(None, help="Run ids (default: every complete run)."),
     src: str = typer.Option(..., "--from", help="Source store (path or URL)."),
     dst: str = typer.Option(..., "--to", help="Destination store (path or URL)."),
 ) -> None:
@@ -87,7 +86,7 @@ def db_copy(
 def db_export(
     run_id: str = typer.Argument(..., help="Run id."),
     to: Path = typer.Option(..., "--to", help="Folder for the Parquet files."),
-    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Write one run as Parquet files (one per stored table) plus run.json."""
     from adaptrade.storage.transfer import export_run
