@@ -123,9 +123,11 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
     """Run the lots of one account and symbol through its transactions."""
     acc = _Account(str(ev["symbol"].iloc[0]))
     ev = ev.sort_values(["date", "seq"]).reset_index(drop=True)
-    buy_cap = {i: float(r.quantity) for i, r in ev.iterrows() if r.side == "buy"}
+    buy_cap = {int(i): float(q) for i, q, sd in zip(ev.index, ev["quantity"], ev["side"]) if sd == "buy"}
+    dates = list(ev["date"])
     pending: dict[int, list[_Pending]] = {}
-    for i, r in ev.iterrows():
+    for r in ev.itertuples():
+        i = int(r.Index)
         d, q = r.date, float(r.quantity)
         if r.side == "buy":
             acc.n += 1
@@ -170,7 +172,7 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
                 for j in sorted(buy_cap):
                     if need <= EPS:
                         break
-                    bd = ev.at[j, "date"]
+                    bd = dates[j]
                     if j <= i or bd > d + pd.Timedelta(days=WASH_DAYS) or buy_cap[j] <= EPS:
                         continue
                     r_sh = min(need, buy_cap[j])
