@@ -14,6 +14,8 @@ chains. Each year nets short- and long-term results per account; a net loss carr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -30,8 +32,8 @@ EPS = 1e-9
 class Lot:
     lot_id: str
     buy: int  # index of the purchase that made it
-    bought: pd.Timestamp
-    acquired: pd.Timestamp  # start of the holding period (earlier after a wash sale)
+    bought: int  # date ordinal
+    acquired: int  # date ordinal: start of the holding period (earlier after a wash sale)
     qty: float
     basis: float  # total, adjustments included
     adjustment: float = 0.0
@@ -42,7 +44,7 @@ class Lot:
 class _Pending:
     shares: float
     amount: float
-    carry: pd.Timedelta
+    carry: int  # days
 
 
 @dataclass
@@ -51,11 +53,25 @@ class _Account:
     lots: list[Lot] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     n: int = 0
+    cuts: int = 0
 
 
-def long_term(acquired: pd.Timestamp, disposed: pd.Timestamp) -> bool:
-    """Held more than one year: disposed after the anniversary of the acquisition (366 days can still be one year)."""
-    return disposed > acquired + pd.DateOffset(years=1)
+@lru_cache(maxsize=100_000)
+def _anniversary(acquired: int) -> int:
+    """The ordinal of the acquisition's first anniversary (Feb 29 -> Feb 28)."""
+    d = date.fromordinal(acquired)
+    try:
+        return d.replace(year=d.year + 1).toordinal()
+    except ValueError:
+        return d.replace(year=d.year + 1, day=28).toordinal()
+
+
+def long_term(acquired: Any, disposed: Any) -> bool:
+    """Held more than one year: disposed after the anniversary of the acquisition (366 days can still be one year).
+    Dates as ordinals or Timestamps."""
+    a = acquired if isinstance(acquired, int) else pd.Timestamp(acquired).date().toordinal()
+    d = disposed if isinstance(disposed, int) else pd.Timestamp(disposed).date().toordinal()
+    return d > _anniversary(a)
 
 
 def marks(run: dict[str, Any]) -> dict[str, float]:
@@ -91,7 +107,7 @@ def transactions(run: dict[str, Any]) -> pd.DataFrame:
     return pd.concat([buys, sells], ignore_index=True)
 
 
-def _order(lots: list[Lot], method: str, price: float, date: pd.Timestamp, rates: tuple[float, float]) -> list[Lot]:
+def _order(lots: list[Lot], method: str, price: float, day: int, rates: tuple[float, float]) -> list[Lot]:
     if method == "fifo":
         return sorted(lots, key=lambda lt: (lt.bought, lt.buy))
     if method == "lifo":
@@ -101,7 +117,7 @@ def _order(lots: list[Lot], method: str, price: float, date: pd.Timestamp, rates
     if method == "mintax":
         def tax(lt: Lot) -> float:
             g = price - lt.basis / lt.qty
-            return g * (rates[1] if long_term(lt.acquired, date) else rates[0])
+            return g * (rates[1] if long_term(lt.acquired, day) else rates[0])
         return sorted(lots, key=lambda lt: (tax(lt), -lt.basis / lt.qty, lt.bought, lt.buy))
     raise ValueError(f"unknown lot method '{method}' ({'|'.join(METHODS)})")
 
@@ -109,7 +125,8 @@ def _order(lots: list[Lot], method: str, price: float, date: pd.Timestamp, rates
 def _split(acc: _Account, lot: Lot, shares: float) -> Lot:
     """Cut `shares` off `lot` as a new lot (same purchase); returns the new piece."""
     frac = shares / lot.qty
-    piece = Lot(f"{lot.lot_id}.{len(acc.lots)}", lot.buy, lot.bought, lot.acquired, shares, lot.basis * frac,
+    acc.cuts += 1
+    piece = Lot(f"{lot.lot_id}.{acc.cuts}", lot.buy, lot.bought, lot.acquired, shares, lot.basis * frac,
                 lot.adjustment * frac, min(lot.wash_cap, shares))
     lot.qty -= shares
     lot.basis -= piece.basis
@@ -123,15 +140,16 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
     """Run the lots of one account and symbol through its transactions."""
     acc = _Account(str(ev["symbol"].iloc[0]))
     ev = ev.sort_values(["date", "seq"]).reset_index(drop=True)
-    buy_cap = {int(i): float(q) for i, q, sd in zip(ev.index, ev["quantity"], ev["side"]) if sd == "buy"}
-    dates = list(ev["date"])
+    dates = [x.toordinal() for x in pd.to_datetime(ev["date"]).dt.date]
+    sides = [str(x) for x in ev["side"]]
+    qtys, prices, fees = (ev[c].astype(float).tolist() for c in ("quantity", "price", "fee"))
+    buy_cap = {i: qtys[i] for i in range(len(ev)) if sides[i] == "buy"}
     pending: dict[int, list[_Pending]] = {}
-    for r in ev.itertuples():
-        i = int(r.Index)
-        d, q = r.date, float(r.quantity)
-        if r.side == "buy":
+    for i in range(len(ev)):
+        d, q, price, fee = dates[i], qtys[i], prices[i], fees[i]
+        if sides[i] == "buy":
             acc.n += 1
-            lot = Lot(f"{acc.symbol}-{acc.n}", int(i), d, d, q, q * r.price + r.fee, 0.0, buy_cap[int(i)])
+            lot = Lot(f"{acc.symbol}-{acc.n}", i, d, d, q, q * price + fee, 0.0, buy_cap[i])
             acc.lots.append(lot)
             for p in pending.pop(int(i), []):  # replacement shares of an earlier loss sale
                 piece = _split(acc, lot, p.shares) if p.shares < lot.qty - EPS else lot
@@ -140,9 +158,10 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
                 piece.acquired = piece.bought - p.carry
                 piece.wash_cap = 0.0
             continue
-        pps = (q * r.price - r.fee) / q
+        pps = (q * price - fee) / q
         left = q
-        for lot in _order([lt for lt in acc.lots if lt.qty > EPS], method, pps, d, rates):
+        acc.lots = [lt for lt in acc.lots if lt.qty > EPS]
+        for lot in _order(acc.lots, method, pps, d, rates):
             if left <= EPS:
                 break
             take = min(left, lot.qty)
@@ -154,7 +173,7 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
             if gain < -EPS:
                 need = take
                 for other in sorted((lt for lt in acc.lots if lt.qty > EPS and lt.wash_cap > EPS and lt.buy != sold.buy
-                                     and d - pd.Timedelta(days=WASH_DAYS) <= lt.bought <= d), key=lambda lt: (lt.bought, lt.buy)):
+                                     and d - WASH_DAYS <= lt.bought <= d), key=lambda lt: (lt.bought, lt.buy)):
                     if need <= EPS:
                         break
                     r_sh = min(need, other.wash_cap)
@@ -173,7 +192,7 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
                     if need <= EPS:
                         break
                     bd = dates[j]
-                    if j <= i or bd > d + pd.Timedelta(days=WASH_DAYS) or buy_cap[j] <= EPS:
+                    if j <= i or bd > d + WASH_DAYS or buy_cap[j] <= EPS:
                         continue
                     r_sh = min(need, buy_cap[j])
                     buy_cap[j] -= r_sh
@@ -181,7 +200,8 @@ def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> 
                     pending.setdefault(j, []).append(_Pending(r_sh, amount, d - sold.acquired))
                     disallowed += amount
                     need -= r_sh
-            acc.rows.append({"symbol": acc.symbol, "lot_id": sold.lot_id, "acquired": sold.acquired.date(), "disposed": d.date(),
+            acc.rows.append({"symbol": acc.symbol, "lot_id": sold.lot_id, "acquired": date.fromordinal(sold.acquired),
+                             "disposed": date.fromordinal(d),
                              "quantity": take, "cost_basis": cost, "proceeds": proceeds, "gain": gain + disallowed,
                              "term": "long" if long_term(sold.acquired, d) else "short",
                              "wash_sale_disallowed": disallowed, "basis_adjustment": sold.adjustment})
@@ -197,15 +217,16 @@ def tax_lots(tx: pd.DataFrame, method: str = "fifo", rates: tuple[float, float] 
         raise ValueError(f"unknown lot method '{method}' ({'|'.join(METHODS)})")
     rows, open_rows, years = [], [], []
     as_of = as_of if as_of is not None else (tx["date"].max() if len(tx) else pd.Timestamp("1970-01-01"))
+    as_of_day = pd.Timestamp(as_of).date().toordinal()
     for (account, _), ev in tx.groupby(["account", "symbol"], sort=True):
         acc = _account_lots(ev, method, rates)
         rows += acc.rows
         px = (marks or {}).get(acc.symbol, float(ev["price"].iloc[-1]))
         for lt in acc.lots:
             if lt.qty > EPS:
-                open_rows.append({"symbol": acc.symbol, "lot_id": lt.lot_id, "acquired": lt.acquired.date(), "disposed": None,
+                open_rows.append({"symbol": acc.symbol, "lot_id": lt.lot_id, "acquired": date.fromordinal(lt.acquired), "disposed": None,
                                   "quantity": lt.qty, "cost_basis": lt.basis, "proceeds": None, "gain": lt.qty * px - lt.basis,
-                                  "term": "long" if long_term(lt.acquired, as_of) else "short", "wash_sale_disallowed": 0.0,
+                                  "term": "long" if long_term(lt.acquired, as_of_day) else "short", "wash_sale_disallowed": 0.0,
                                   "basis_adjustment": lt.adjustment})
         years.append((account, pd.DataFrame(acc.rows, columns=LOT_COLUMNS)))
     lots = pd.DataFrame(rows + open_rows, columns=LOT_COLUMNS)
