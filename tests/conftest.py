@@ -32,3 +32,46 @@ def sample_dir() -> Path:
     from adaptrade.data.sample import sample_dir as _sample_dir
 
     return _sample_dir()
+
+
+PG_ADMIN = os.environ.get("ADAPTRADE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> object:
+    """A fresh, uniquely named PostgreSQL database for this test session, dropped after it. Skipped when
+    PostgreSQL is unreachable locally; a failure under CI=true."""
+    import secrets
+
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN} (required when CI=true): {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}")
+    name = f"adaptrade_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    yield url
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def _empty_pg(url: str) -> str:
+    """The session database with an empty public schema (each test starts from nothing)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP SCHEMA public CASCADE")
+        con.execute("CREATE SCHEMA public")
+    return url
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store on each backend: a DuckDB file in tmp_path, or the session's PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(tmp_path / "store.duckdb")
+    return _empty_pg(request.getfixturevalue("pg_url"))

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     data_end: str = Field(DATA_END, description="Default last date of a run (synthetic data ends here; archive windows too).")
     # store
     db_path: Path = Field(Path("adaptrade.duckdb"), description="DuckDB file that keeps every run.")
+    db_url: str | None = Field(None, description="postgresql://USER@HOST:PORT/DB: keep runs in PostgreSQL instead (wins over db_path).")
+    store_lock_timeout: float = Field(30.0, ge=0, le=3600, description="Seconds to wait for another process's DuckDB lock.")
+    heartbeat_seconds: float = Field(5.0, gt=0, le=600, description="How often a running run refreshes its heartbeat.")
+    stale_after: float = Field(60.0, gt=0, description="Seconds without a heartbeat after which a running run shows as interrupted.")
+    tax_short_rate: float = Field(0.37, ge=0, le=1, description="Tax rate on short-term gains (analytics tax; illustrative, not advice).")
+    tax_long_rate: float = Field(0.20, ge=0, le=1, description="Tax rate on long-term gains (analytics tax; illustrative, not advice).")
     # backtest
     initial_cash: float = Field(100_000.0, gt=0)
     commission_bps: float = Field(1.0, ge=0, le=1000)

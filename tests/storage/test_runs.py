@@ -1,11 +1,11 @@
-"""The DuckDB run store: round trip, listing, errors, atomicity, speed, and the `runs` CLI."""
+"""The run store on both backends (DuckDB file, PostgreSQL): round trip, listing, errors, atomicity,
+migrations, and the `runs` CLI."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.data.synthetic import generate, synthetic_benchmark
 from adaptrade.errors import StoreError
 from adaptrade.storage import runs as runs_mod
+from adaptrade.storage import schema
+from adaptrade.storage.backend import connect
 from adaptrade.storage.runs import LIST_COLUMNS, RunStore
 from adaptrade.strategy.params import StrategyConfig
 
@@ -36,16 +38,19 @@ def small() -> BacktestResult:
     return _result(6, 1500)
 
 
-def _rows(db: Path, table: str) -> int:
-    with duckdb.connect(str(db), read_only=True) as con:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0
+def _rows(db: Path | str, table: str) -> int:
+    """Rows of `table` in the store (0 when it does not exist)."""
+    b = connect(str(db))
+    try:
+        return b.fetchall(f"SELECT count(*) FROM {table}")[0][0] if table in b.tables() else 0
+    finally:
+        b.close()
 
 
-def test_round_trip_gives_equal_frames(tmp_path: Path, small: BacktestResult) -> None:
+def test_round_trip_gives_equal_frames(store_url: str, small: BacktestResult) -> None:
     assert len(small.trades) > 0 and len(small.params) > 0
     summary = aggregate(small.stocks)
-    with RunStore(tmp_path / "r.duckdb") as st:
+    with RunStore(store_url) as st:
         rid = st.save(small, summary)
         run = st.load_run(rid)
     for name in ("stocks", "trades", "params"):
@@ -56,8 +61,8 @@ def test_round_trip_gives_equal_frames(tmp_path: Path, small: BacktestResult) ->
     assert run["created"].endswith("+00:00")  # UTC ISO
 
 
-def test_reopen_and_list_after_two_saves(tmp_path: Path, small: BacktestResult) -> None:
-    db = tmp_path / "r.duckdb"
+def test_reopen_and_list_after_two_saves(store_url: str, small: BacktestResult) -> None:
+    db = store_url
     fixed = _result(4, 800, config=StrategyConfig(kind="fixed"))  # no parameter changes: empty params table first
     with RunStore(db) as st:
         a = st.save(fixed, aggregate(fixed.stocks))
@@ -77,9 +82,9 @@ def test_reopen_and_list_after_two_saves(tmp_path: Path, small: BacktestResult) 
     assert len(again["params"]) == 0
 
 
-def test_new_columns_are_added_and_old_runs_unchanged(tmp_path: Path, small: BacktestResult) -> None:
+def test_new_columns_are_added_and_old_runs_unchanged(store_url: str, small: BacktestResult) -> None:
     extra = replace(small, stocks=small.stocks.assign(sortino=np.linspace(0, 1, len(small.stocks))))
-    with RunStore(tmp_path / "r.duckdb") as st:
+    with RunStore(store_url) as st:
         old = st.save(small, {})
         new = st.save(extra, {"complete": False, "failed_symbols": ["X"]})
         pd.testing.assert_frame_equal(st.load_run(new)["stocks"], extra.stocks)
@@ -87,12 +92,12 @@ def test_new_columns_are_added_and_old_runs_unchanged(tmp_path: Path, small: Bac
         assert st.list_runs()["status"].tolist() == ["complete", "partial"]
 
 
-def test_unknown_id_names_it(tmp_path: Path, small: BacktestResult) -> None:
-    with RunStore(tmp_path / "r.duckdb") as st:
+def test_unknown_id_names_it(store_url: str, small: BacktestResult) -> None:
+    with RunStore(store_url) as st:
         st.save(small, {})
         with pytest.raises(StoreError, match="unknown run id 'nope'") as err:
             st.load_run("nope")
-    assert err.value.file == str(tmp_path / "r.duckdb")
+    assert err.value.file == store_url
 
 
 @pytest.mark.parametrize("content", [b"this is not a database\n" * 50, b""])
@@ -105,8 +110,8 @@ def test_corrupt_file_is_a_store_error(tmp_path: Path, content: bytes) -> None:
         assert str(bad) in str(err.value)
 
 
-def test_failed_save_leaves_nothing(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "r.duckdb"
+def test_failed_save_leaves_nothing(store_url: str, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = store_url
     real = runs_mod._insert_frame
 
     def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
@@ -128,8 +133,8 @@ def test_failed_save_leaves_nothing(tmp_path: Path, small: BacktestResult, monke
     assert later != keep
 
 
-def test_first_save_failing_creates_no_tables(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "r.duckdb"
+def test_first_save_failing_creates_no_tables(store_url: str, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = store_url
     real = runs_mod._insert_frame
 
     def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
@@ -143,36 +148,24 @@ def test_first_save_failing_creates_no_tables(tmp_path: Path, small: BacktestRes
     assert [_rows(db, t) for t in ("runs", "run_stocks", "run_trades")] == [0, 0, 0]
 
 
-def test_schema_version(tmp_path: Path) -> None:
-    db = tmp_path / "r.duckdb"
-    RunStore(db).close()
-    with duckdb.connect(str(db)) as con:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(runs_mod.SCHEMA_VERSION,)]
-        con.execute("UPDATE schema_version SET version = 99")
-    with pytest.raises(StoreError, match="newer"):
-        RunStore(db)
-
-
-def test_save_is_fast_for_500_stocks(tmp_path: Path) -> None:
-    res = _result(500, 2520, config=StrategyConfig(kind="fixed", rsi_period=10, buy=48.0, sell=52.0))
-    assert len(res.trades) >= 50_000
-    summary = aggregate(res.stocks)
-    with RunStore(tmp_path / "r.duckdb") as st:
-        times = []
-        for _ in range(2):
-            t0 = time.perf_counter()
-            st.save(res, summary)
-            times.append(time.perf_counter() - t0)
-    print(f"save 500 stocks / {len(res.trades)} trades: {[round(t, 3) for t in times]} s")
-    assert min(times) < 0.3
+def test_schema_version_and_newer_store_refused(store_url: str) -> None:
+    RunStore(store_url).close()
+    b = connect(store_url)
+    assert b.fetchall("SELECT version FROM schema_version") == [(runs_mod.SCHEMA_VERSION,)]
+    assert [r[0] for r in b.fetchall("SELECT version FROM schema_migrations ORDER BY version")] == [m.version for m in schema.MIGRATIONS]
+    b.execute("UPDATE schema_version SET version = 99")
+    b.close()
+    for ro in (False, True):
+        with pytest.raises(StoreError, match="version 99 is newer than this adaptrade supports"):
+            RunStore(store_url, read_only=ro)
 
 
 # --------------------------------------------------------------------------- CLI
 
 
 @pytest.fixture()
-def store(tmp_path: Path, small: BacktestResult) -> tuple[Path, list[str]]:
-    db = tmp_path / "runs.duckdb"
+def store(store_url: str, small: BacktestResult) -> tuple[str, list[str]]:
+    db = store_url
     with RunStore(db) as st:
         ids = [st.save(small, aggregate(small.stocks)), st.save(small, {"aggregate": aggregate(small.stocks)})]
     return db, ids
@@ -231,8 +224,8 @@ def _extra(n: int = 40) -> dict[str, pd.DataFrame]:
     return {"orders": orders, "fills": fills, "risk_events": events}
 
 
-def test_portfolio_tables_round_trip(tmp_path: Path, small: BacktestResult) -> None:
-    db = tmp_path / "r.duckdb"
+def test_portfolio_tables_round_trip(store_url: str, small: BacktestResult) -> None:
+    db = store_url
     extra = _extra()
     empty = {k: v.iloc[:0] for k, v in _extra().items()}
     with RunStore(db) as st:
@@ -249,8 +242,8 @@ def test_portfolio_tables_round_trip(tmp_path: Path, small: BacktestResult) -> N
     assert [_rows(db, t) for t in ("run_orders", "run_fills", "run_risk_events")] == [40, 40, 3]
 
 
-def test_per_stock_run_saves_and_loads_as_before(tmp_path: Path, small: BacktestResult) -> None:
-    with RunStore(tmp_path / "r.duckdb") as st:
+def test_per_stock_run_saves_and_loads_as_before(store_url: str, small: BacktestResult) -> None:
+    with RunStore(store_url) as st:
         port = st.save(small, {}, extra=_extra())
         rid = st.save(small, aggregate(small.stocks))
         run = st.load_run(rid)
@@ -260,11 +253,11 @@ def test_per_stock_run_saves_and_loads_as_before(tmp_path: Path, small: Backtest
         assert {"orders", "fills", "risk_events"} <= set(st.load_run(port))
         with pytest.raises(ValueError, match="unknown extra"):
             st.save(small, {}, extra={"history": pd.DataFrame()})
-    assert _rows(tmp_path / "r.duckdb", "run_orders") == 40
+    assert _rows(store_url, "run_orders") == 40
 
 
-def test_failed_extra_insert_leaves_nothing(tmp_path: Path, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "r.duckdb"
+def test_failed_extra_insert_leaves_nothing(store_url: str, small: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = store_url
     real = runs_mod._insert_frame
 
     def failing(con: object, table: str, df: pd.DataFrame, run_id: str) -> None:
@@ -278,40 +271,84 @@ def test_failed_extra_insert_leaves_nothing(tmp_path: Path, small: BacktestResul
     assert [_rows(db, t) for t in ("runs", "run_stocks", "run_orders", "run_fills")] == [0, 0, 0, 0]
 
 
-def _version_1_store(db: Path, small: BacktestResult) -> str:
-    """A store as schema version 1 wrote it: no run_orders / run_fills / run_risk_events tables."""
-    with RunStore(db) as st:
-        rid = st.save(small, aggregate(small.stocks))
-    with duckdb.connect(str(db)) as con:
-        for t in ("run_orders", "run_fills", "run_risk_events"):
-            con.execute(f"DROP TABLE {t}")
-        con.execute("UPDATE schema_version SET version = 1")
-    return rid
+def _store_at(db: str, version: int, small: BacktestResult) -> str:
+    """A store as schema `version` wrote it (its migrations only), holding one run."""
+    b = connect(db)
+    with b.transaction("test"):
+        b.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        b.execute(f"INSERT INTO schema_version VALUES ({version})")
+        for m in schema.MIGRATIONS[:version]:
+            schema._apply(b, m)
+        for name in ("stocks", "trades", "params"):
+            table, declared = schema.RUN_TABLES[name]
+            from adaptrade.storage import frames
+
+            frames.write(b, table, getattr(small, name), {c: t for c, t in declared.items() if c in b.columns(table)}, {"run_id": "old"})
+        dtypes = json.dumps({n: frames.dtypes_of(getattr(small, n)) for n in ("stocks", "trades", "params")})
+        b.execute("INSERT INTO runs VALUES ('old', '2020-01-01T00:00:00+00:00', ?, '{}', 'complete', ?)",
+                  [json.dumps({"source": "synthetic", "stocks": 6}), dtypes])
+    b.close()
+    return "old"
 
 
-def test_older_store_still_opens_and_migrates(tmp_path: Path, small: BacktestResult) -> None:
-    db = tmp_path / "old.duckdb"
-    rid = _version_1_store(db, small)
+def test_older_store_still_opens_and_migrates(store_url: str, small: BacktestResult) -> None:
+    db = store_url
+    rid = _store_at(db, 2, small)
     with RunStore(db, read_only=True) as st:  # read-only: read as it is
         run = st.load_run(rid)
         pd.testing.assert_frame_equal(run["stocks"], small.stocks)
-        assert "orders" not in run and st.list_runs()["id"].tolist() == [rid]
-    assert _rows(db, "run_orders") == 0
-    with RunStore(db) as st:  # read-write: the migration adds the tables only
+        assert "equity" not in run and st.list_runs()["id"].tolist() == [rid]
+    assert _rows(db, "run_equity") == 0
+    with RunStore(db) as st:  # read-write: the migrations add the new tables and columns
         pd.testing.assert_frame_equal(st.load_run(rid)["trades"], small.trades)
+        assert st.list_runs()["status"].tolist() == ["complete"]
         new = st.save(small, {}, extra=_extra())
         pd.testing.assert_frame_equal(st.load_run(new)["orders"], _extra()["orders"])
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(runs_mod.SCHEMA_VERSION,)] == [(2,)]
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"runs", "run_stocks", "run_trades", "run_params", "run_orders", "run_fills", "run_risk_events"} <= tables
+        b = st.backend
+        assert b.fetchall("SELECT version FROM schema_version") == [(schema.VERSION,)]
+        assert {"alpha", "beta", "sortino", "extra"} <= set(b.columns("run_stocks"))
+        assert {"host", "pid", "heartbeat", "run_key"} <= set(b.columns("runs"))
+        tables = b.tables()
+    assert {"runs", "run_stocks", "run_equity", "run_account", "run_order_history", "quality_scores", "sweep_trials"} <= tables
     assert [_rows(db, t) for t in ("runs", "run_stocks")] == [2, 2 * len(small.stocks)]
 
 
-def test_cli_show_prints_stored_table_counts(tmp_path: Path, small: BacktestResult) -> None:
+def test_duckdb_store_written_by_the_previous_release_upgrades(tmp_path: Path, small: BacktestResult) -> None:
+    """A schema-2 file as the frame-made tables of the old DuckDB-only store had it (JSON columns, no extra)."""
+    db = tmp_path / "v2.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (2)")
+        con.execute("CREATE TABLE runs (id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, settings JSON, summary JSON, status VARCHAR NOT NULL, dtypes JSON)")
+        from adaptrade.storage import frames
+
+        for name in ("stocks", "trades"):
+            df = getattr(small, name).copy()
+            for c in df.columns:
+                if isinstance(df[c].dtype, pd.CategoricalDtype):
+                    df[c] = df[c].astype(str)
+            df["_row"] = np.arange(len(df))
+            con.register("f", df)
+            con.execute(f"CREATE TABLE run_{name} AS SELECT 'r1' AS run_id, * FROM f")
+            con.unregister("f")
+        for t in ("run_params", "run_orders", "run_fills", "run_risk_events"):
+            con.execute(f"CREATE TABLE {t} (run_id VARCHAR, _row BIGINT)")
+        con.execute("INSERT INTO runs VALUES ('r1', '2020-01-01T00:00:00+00:00', ?, ?, 'complete', ?)",
+                    [json.dumps({"source": "synthetic", "stocks": 6, "start": "2000-01-03", "end": "2005-12-30"}),
+                     json.dumps({"mean_return": 0.1}), json.dumps({n: frames.dtypes_of(getattr(small, n)) for n in ("stocks", "trades")})])
+    with RunStore(db) as st:
+        run = st.load_run("r1")
+        pd.testing.assert_frame_equal(run["stocks"], small.stocks)
+        pd.testing.assert_frame_equal(run["trades"], small.trades)
+        assert st.list_runs()["mean_return"].tolist() == [0.1]
+        st.save(small, {})
+    assert _rows(db, "runs") == 2
+
+
+def test_cli_show_prints_stored_table_counts(store_url: str, small: BacktestResult) -> None:
     from adaptrade.cli import app
 
-    db = tmp_path / "runs.duckdb"
+    db = store_url
     with RunStore(db) as st:
         port, plain = st.save(small, {}, extra=_extra()), st.save(small, {})
     runner = CliRunner()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,18 +67,19 @@ def test_select_top_prefers_scores_then_list_order() -> None:
         select_top(scores, ["A"], 0)
 
 
-def test_store_keeps_history_and_latest(tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
-    with pytest.raises(StoreError):
-        ScoreStore(db, read_only=True)
+def test_store_keeps_history_and_latest(store_url: str) -> None:
+    db = store_url
+    if not db.startswith("postgresql"):
+        with pytest.raises(StoreError):
+            ScoreStore(db, read_only=True)
     first = quality_scores(_stocks(sharpe=[1.0, 2.0]))
     second = quality_scores(_stocks(sharpe=[3.0]))
     with ScoreStore(db) as ss:
         assert ss.latest().empty
         ss.save(first, "run1", 1, ("2020-01-02", "2021-12-31"), FORMULA)
         ss.save(second, "run1", 2, ("2022-01-03", "2023-12-29"), FORMULA)
-        with pytest.raises(StoreError):
-            ss.save(second, "run1", 2)  # the same (run, cycle, symbol) twice is refused, nothing half-written
+        ss.save(second, "run1", 2, ("2022-01-03", "2023-12-29"), FORMULA)  # re-running a cycle replaces it: no duplicates
+        assert len(ss.history()) == len(first) + len(second)
     with ScoreStore(db, read_only=True) as ss:
         latest = ss.latest()
         hist = ss.history("S0")

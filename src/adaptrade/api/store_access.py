@@ -1,8 +1,9 @@
 """Every store access of the API, behind a few small functions, so switching the API to another
 store (issue 13's interface over DuckDB and PostgreSQL) is an edit of this one file.
 
-Today: the DuckDB run store (`RunStore`) and score store (`ScoreStore`) on one file, opened once
+Today: the run store (`RunStore`) and score store (`ScoreStore`) of one DuckDB file, opened once
 read-write by the service process (DuckDB allows one writing process per file) and used under a lock.
+The SQL below is DuckDB's (json_extract_string): a PostgreSQL store is not served by the API yet.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from adaptrade.errors import StoreError
-from adaptrade.storage.runs import DATA_TABLES, EXTRA_TABLES, ROW, RunStore
+from adaptrade.storage.runs import DATA_TABLES, EXTRA_TABLES, RunStore
+from adaptrade.storage.schema import EXTRA, ROW
 from adaptrade.storage.scores import ScoreStore
 
 TABLES = {**DATA_TABLES, **EXTRA_TABLES}
@@ -89,8 +91,8 @@ class StoreAccess:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._runs = RunStore(self.path)  # creates the schema when the file is new
-        self._scores = ScoreStore(self.path)
+        self._runs = RunStore(str(self.path))  # creates the schema when the file is new
+        self._scores = ScoreStore(str(self.path))
         self._tables: set[str] = set()
         self._cols: dict[str, list[str]] = {}
 
@@ -102,13 +104,12 @@ class StoreAccess:
 
     def _sql(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         with self._lock:
-            return self._runs._query(sql, params).df()
+            return self._runs._b.df(sql, params or [])
 
     def _fetch(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """(column names, rows) without a pandas round trip (the hot path of table pages)."""
+        """([], rows) without a pandas round trip (the hot path of table pages; callers know the columns)."""
         with self._lock:
-            cur = self._runs._query(sql, params)
-            return [d[0] for d in cur.description], cur.fetchall()
+            return [], self._runs._b.fetchall(sql, params or [])
 
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run `run_id` (one indexed lookup)."""
@@ -151,7 +152,8 @@ class StoreAccess:
     def _has(self, table: str) -> bool:
         if table in self._tables:
             return True
-        found = bool(self._fetch("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [table])[1])
+        with self._lock:
+            found = table in self._runs._b.tables()
         if found:
             self._tables.add(table)
         return found
@@ -160,7 +162,9 @@ class StoreAccess:
         """Data columns of a run table (cached; a save may add columns, so saves clear the cache)."""
         cols = self._cols.get(table)
         if cols is None:
-            cols = [r[0] for r in self._fetch(f"DESCRIBE {table}")[1] if r[0] not in ("run_id", ROW)]
+            with self._lock:
+                have = self._runs._b.columns(table)
+            cols = [c for c in have if c not in ("run_id", ROW, EXTRA)]
             self._cols[table] = cols
         return cols
 
@@ -199,14 +203,7 @@ class StoreAccess:
     def latest_scores(self, source: str | None) -> list[dict[str, Any]]:
         """Each symbol's latest quality score, best first; `source`: only scores from runs on that data source."""
         with self._lock:
-            df = self._scores.latest() if source is None else None
-        if df is None:
-            import duckdb  # noqa: F401  (the score table lives in the same file)
-
-            df = self._sql(
-                "SELECT * EXCLUDE (rn) FROM (SELECT q.*, row_number() OVER (PARTITION BY q.symbol ORDER BY q.scored_at DESC, q.run_id DESC, q.cycle DESC) AS rn "
-                "FROM quality_scores q JOIN runs r ON r.id = q.run_id WHERE json_extract_string(r.settings, '$.source') = ?) "
-                "WHERE rn = 1 ORDER BY score DESC, symbol", [source]) if self._has("quality_scores") else pd.DataFrame()
+            df = self._scores.latest(source)
         return _records(df)
 
     def score_history(self, symbol: str) -> list[dict[str, Any]]:

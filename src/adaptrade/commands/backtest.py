@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from adaptrade.commands.common import check_out, check_symbols, check_top, console, err_console, handle_errors, progress
+from adaptrade.storage.backend import db_overrides, display
+from adaptrade.storage.lifecycle import recorded
 
 if TYPE_CHECKING:
     from adaptrade.backtest.results import BacktestResult
@@ -59,7 +61,8 @@ def _request(
     )
 
 
-def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Optional[Path], store: bool, top: int, report_symbol: Optional[str] = None) -> BacktestResult:
+@recorded("backtest")
+def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Optional[Path], store: bool, top: int, report_symbol: Optional[str] = None, rec: Any = None) -> BacktestResult:
     """Run with a progress bar, print the tables, write files and store the run."""
     from adaptrade.parallel import runner
     from adaptrade.reports.files import summary, write_outputs
@@ -77,12 +80,8 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     if out is not None:
         write_outputs(result, out, report_symbol=report_symbol, summary_doc=doc)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html)")
-    if store:
-        from adaptrade.storage.runs import RunStore
-
-        with RunStore(settings.db_path) as rs:
-            run_id = rs.save(result, doc)
-        console.print(f"stored as run {run_id} in {settings.db_path}")
+    if rec is not None:
+        console.print(f"stored as run {rec.save(result, doc)} in {display(rec.target)}")
     return result
 
 
@@ -196,7 +195,7 @@ def backtest(
     slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="Slippage per side, basis points (default 5)."),
     whole_shares: bool = typer.Option(False, "--whole-shares", help="Buy floor(cash / (fill price x (1 + commission))) shares instead of fractional (archive: with --prices raw)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html here."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default ./adaptrade.duckdb)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the DuckDB store."),
     prices: Optional[str] = typer.Option(None, "--prices", help="Archive: adjusted (vs SPY, default) | raw (vs ^GSPC)."),
     policy: Optional[str] = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
@@ -218,7 +217,7 @@ def backtest(
     check_top(top)
     check_out(out)
     bars, seed = _synthetic_only(source, bars, seed)
-    settings = load_settings(db_path=db, price_basis=prices, repair_policy=policy, kelly_warmup_from=warmup_from,
+    settings = load_settings(**db_overrides(db), price_basis=prices, repair_policy=policy, kelly_warmup_from=warmup_from,
                              **_executor_flags(executor, workers, scheduler))
     if stocks is None and not symbols and source == "synthetic":
         stocks = 50

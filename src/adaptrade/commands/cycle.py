@@ -30,7 +30,7 @@ def cycle(
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
     min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Archive: liquidity filter on min average daily volume (shares) before each period instead of dollars (split-adjusted volumes: look-ahead, see docs/universe.md)."),
     min_dollar_volume: Optional[float] = typer.Option(None, "--min-dollar-volume", help="Archive: liquidity filter on average close x volume (dollars) before each period; the default (setting cycle_min_dollar_volume, $20,000,000); splits do not change it."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store for the scores (default ./adaptrade.duckdb)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the scores."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write cycles.csv (comparison) and selection.csv here."),
     executor: Optional[str] = typer.Option(None, "--executor", help="serial | threads | processes | dask"),
@@ -61,9 +61,11 @@ def cycle(
         from adaptrade.universe.liquidity import check_thresholds
 
         check_thresholds(min_volume, min_dollar_volume)
+        from adaptrade.storage.backend import db_overrides, display, store_target
+
         symbols = check_symbols(symbols)
         check_out(out)
-        settings = load_settings(db_path=db, data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
+        settings = load_settings(**db_overrides(db), data_dir=data_dir, min_volume=min_volume, **_executor_flags(executor, workers, scheduler))
         if min_volume is None and min_dollar_volume is None:  # dollars by default: a share filter has split look-ahead
             min_dollar_volume = settings.cycle_min_dollar_volume
         n_sel = select if select is not None else settings.cycle_select
@@ -128,7 +130,7 @@ def cycle(
                 bar.advance(task)
 
             run_id, reps = run_cycles(req, settings, cands, cycles=cycles, period_bars=bars_per, select=n_sel,
-                                      db_path=None if no_store else Path(settings.db_path), on_cycle=on_cycle,
+                                      db_path=None if no_store else store_target(settings), on_cycle=on_cycle,
                                       min_dollar_volume=min_dollar_volume, pit=pits)
     except AdaptradeError as exc:
         raise fail(exc) from None
@@ -155,7 +157,7 @@ def cycle(
     if source == "synthetic":
         console.print("[yellow]synthetic data: per-stock parameters persist across periods by construction, which favours score persistence.[/yellow]")
     if not no_store:
-        console.print(f"scores stored with run id {run_id} in {settings.db_path}; see `adaptrade universe scores`")
+        console.print(f"scores stored with run id {run_id} in {display(store_target(settings))}; see `adaptrade universe scores`")
     if out is not None:
         import pandas as pd
 

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptrade.portfolio.results import PortfolioResult
+from adaptrade.storage.backend import display
+from adaptrade.storage.lifecycle import recorded
 
 
 def run_portfolio_request(req: Any, settings: Any) -> tuple[PortfolioResult, Any]:
@@ -200,8 +202,9 @@ def account_table(pr: PortfolioResult) -> Table:
     return t
 
 
+@recorded("portfolio")
 def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, store: bool, top: int,
-                       report_symbol: str | None, console: Console) -> PortfolioResult:
+                       report_symbol: str | None, console: Console, rec: Any = None) -> PortfolioResult:
     """The portfolio branch of `adaptrade backtest`: same tables and files as per-stock mode, plus the account
     (the stored run also keeps the orders, fills and risk events)."""
     from adaptrade.reports.files import summary, write_outputs
@@ -235,10 +238,8 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
         write_portfolio_files(pr, out)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
                       "attribution.csv, orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")
-    if store:
-        from adaptrade.storage.runs import RunStore
-
-        with RunStore(settings.db_path) as rs:
-            run_id = rs.save(pr.result, doc, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events})
-        console.print(f"stored as run {run_id} in {settings.db_path}")
+    if rec is not None:
+        run_id = rec.save(pr.result, doc, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events,
+                                                 "order_history": pr.history, "account": pr.account})
+        console.print(f"stored as run {run_id} in {display(rec.target)}")
     return pr

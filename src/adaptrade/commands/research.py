@@ -141,7 +141,7 @@ def sweep(
     executor: str | None = typer.Option(None, "--executor", help="serial | threads | processes | dask (default auto: threads; Dask for big sweeps)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Running Dask scheduler tcp://HOST:PORT."),
-    db: Path | None = typer.Option(None, "--db", help="DuckDB file for the trials (default ./adaptrade.duckdb)."),
+    db: str | None = typer.Option(None, "--db", help="Store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the trials (the DSR then counts this sweep only)."),
     out: Path | None = typer.Option(None, "--out", help="Write trials.csv and sweep.json here."),
     top: int = typer.Option(10, "--top", help="Best trials to print."),

@@ -1,8 +1,7 @@
-"""`adaptrade runs list|show|delete|compare`: read back (and prune) the runs kept in the DuckDB run store."""
+"""`adaptrade runs list|show|delete|compare`: read back (and prune) the runs kept in the run store (DuckDB or PostgreSQL)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -14,11 +13,20 @@ from adaptrade.errors import AdaptradeError
 app = typer.Typer(no_args_is_help=True, help="List and inspect backtest runs kept in the DuckDB run store.")
 
 
-def _runs_db(db: Optional[Path]) -> Path:
-    """The run store path: --db, else Settings().db_path."""
+def _runs_db(db: Optional[str]) -> str:
+    """The run store: --db (a DuckDB path or a postgresql:// URL), else ADAPTRADE_DB_URL, else Settings().db_path."""
     from adaptrade.settings import load_settings
+    from adaptrade.storage.backend import store_target
 
-    return Path(db) if db is not None else Path(load_settings().db_path)
+    return store_target(load_settings(), db)
+
+
+def _open(target: str, read_only: bool = True) -> "RunStore":  # noqa: F821
+    """The run store at `target`, with the lock timeout of the settings."""
+    from adaptrade.settings import load_settings
+    from adaptrade.storage.runs import RunStore
+
+    return RunStore(target, read_only=read_only, lock_timeout=load_settings().store_lock_timeout)
 
 
 def _runs_fmt(key: str, v: object) -> str:
@@ -37,33 +45,35 @@ def _runs_fmt(key: str, v: object) -> str:
 
 
 @app.command("list")
-def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+def runs_list(db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path)."),
               fmt: str = format_option()) -> None:
     """List the stored runs, oldest first (`return`: mean over stocks for per-stock runs, the account's
     total return for portfolio runs; `mode` says which)."""
     from rich.markup import escape
     from rich.table import Table
 
-    from adaptrade.storage.runs import RunStore
-
     try:
         check_format(fmt)
     except AdaptradeError as exc:
         raise fail(exc) from None
-    path = _runs_db(db)
-    if not path.exists() and fmt != "table":
+    from adaptrade.settings import load_settings
+    from adaptrade.storage.backend import display, exists
+
+    target = _runs_db(db)
+    path = display(target)
+    if not exists(target) and fmt != "table":
         import pandas as pd
 
         from adaptrade.storage.runs import LIST_COLUMNS
 
         emit(console, pd.DataFrame(columns=LIST_COLUMNS), fmt, lambda: None)
         return
-    if not path.exists():
+    if not exists(target):
         console.print(f"no runs stored yet ({escape(str(path))} does not exist)")
         return
     try:
-        with RunStore(path, read_only=True) as rs:
-            runs = rs.list_runs()
+        with _open(target) as rs:
+            runs = rs.list_runs(stale_after=load_settings().stale_after)
     except AdaptradeError as exc:
         raise fail(exc) from None
     if fmt != "table":
@@ -91,7 +101,7 @@ def runs_list(db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run s
 @app.command("show")
 def runs_show(
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix of it), as printed by `adaptrade runs list`."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path)."),
     top: int = typer.Option(10, "--top", help="Rows of the ranked stocks table."),
     fmt: str = format_option(),
 ) -> None:
@@ -159,33 +169,34 @@ def runs_show(
     console.print(t)
 
 
-def _load(path: Path, run_id: str) -> dict[str, object]:
+def _load(target: str, run_id: str) -> dict[str, object]:
     """One run by id or unique id prefix (StoreError naming the store otherwise)."""
     from adaptrade.errors import StoreError
-    from adaptrade.storage.runs import RunStore
+    from adaptrade.storage.backend import display, exists
 
-    if not path.exists():
-        raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
-    with RunStore(path, read_only=True) as rs:
+    if not exists(target):
+        raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=display(target))
+    with _open(target) as rs:
         return rs.load_run(rs.resolve_id(run_id))
 
 
 @app.command("delete")
 def runs_delete(
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix of it) to remove with all its tables."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path)."),
 ) -> None:
     """Delete one run (its settings, summary, stocks, trades, params, orders, fills, risk events)."""
     from rich.markup import escape
 
     from adaptrade.errors import StoreError
-    from adaptrade.storage.runs import RunStore
+    from adaptrade.storage.backend import display, exists
 
-    path = _runs_db(db)
+    target = _runs_db(db)
+    path = display(target)
     try:
-        if not path.exists():
+        if not exists(target):
             raise StoreError(f"unknown run id '{run_id}' (no run store here)", file=path)
-        with RunStore(path) as rs:
+        with _open(target, read_only=False) as rs:
             rid = rs.resolve_id(run_id)
             rs.delete_run(rid)
     except AdaptradeError as exc:
@@ -227,7 +238,7 @@ def compare_frame(a: dict[str, object], b: dict[str, object]) -> "pd.DataFrame":
 def runs_compare(
     run_a: str = typer.Argument(..., help="First run id (or unique prefix)."),
     run_b: str = typer.Argument(..., help="Second run id (or unique prefix)."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB run store (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default: Settings().db_path)."),
     fmt: str = format_option(),
 ) -> None:
     """Two runs side by side: the settings that differ, then their metrics."""

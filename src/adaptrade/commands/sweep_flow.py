@@ -13,7 +13,7 @@ from adaptrade.research.recorded import sweep_and_record
 
 def run_sweep_command(console: Console, err: Console, *, method: str, params: str | None, trials: int | None, sweep_seed: int,
                       source: str, data_dir: Path | None, stocks: int, bars: int, seed: int, start: str | None, end: str | None,
-                      executor: str | None, workers: int | None, scheduler: str | None, db: Path | None, store: bool,
+                      executor: str | None, workers: int | None, scheduler: str | None, db: str | None, store: bool,
                       out: Path | None, top: int) -> None:
     """Everything `adaptrade sweep` does after parsing its flags."""
     from adaptrade.commands.common import progress
@@ -26,7 +26,9 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
 
     if workers is not None and workers < 1:
         raise ConfigError("--workers must be at least 1", field="workers")
-    settings = load_settings(data_dir=data_dir, db_path=db)
+    from adaptrade.storage.backend import db_overrides, display, store_target
+
+    settings = load_settings(data_dir=data_dir, **db_overrides(db))
     space = parse_space(params)
     plist = trial_settings(method, space, trials, sweep_seed)
     if method == "random" and trials and len(plist) < trials:
@@ -48,7 +50,7 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
         raise
     print_sweep(console, res, history, top)
     if sid:
-        console.print(f"recorded {len(res.trials)} trials as sweep {sid} in {settings.db_path} (tables sweeps, sweep_trials)")
+        console.print(f"recorded {len(res.trials)} trials as sweep {sid} in {display(store_target(settings))} (tables sweeps, sweep_trials)")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         res.trials.to_csv(out / "trials.csv", index=False)

@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True, help="The NASDAQ universe: selections, l
 
 @app.command("scores")
 def universe_scores(
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB store with the scores (default: Settings().db_path)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
     top: int = typer.Option(30, "--top", help="Rows to print (best first)."),
     symbol: Optional[str] = typer.Option(None, "--symbol", help="Print this stock's score history instead."),
     source: Optional[str] = typer.Option(None, "--source", help="Only scores computed on this data: synthetic | archive (default: both, each its own row)."),
@@ -34,8 +34,10 @@ def universe_scores(
         check_top(top)
         if source is not None and source not in ("synthetic", "archive"):
             raise ConfigError(f"unknown source '{source}' (synthetic|archive)", field="source")
-        path = Path(db) if db is not None else Path(load_settings().db_path)
-        with ScoreStore(path, read_only=True) as ss:
+        from adaptrade.storage.backend import display, store_target
+
+        path = display(store_target(load_settings(), db))
+        with ScoreStore(store_target(load_settings(), db), read_only=True) as ss:
             df = ss.history(symbol.upper(), source) if symbol else ss.latest(source).head(top)
     except AdaptradeError as exc:
         raise fail(exc) from None

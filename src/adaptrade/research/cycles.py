@@ -154,7 +154,7 @@ def _period_data(req: runner.RunRequest, settings: Settings, symbols: list[str],
 
 
 def run_cycles(req: runner.RunRequest, settings: Settings, candidates: list[str], *, cycles: int, period_bars: int,
-               select: int, db_path: Path | None = None, executor: str | None = None, workers: int | None = None,
+               select: int, db_path: str | Path | None = None, executor: str | None = None, workers: int | None = None,
                scheduler: str | None = None, on_cycle: Callable[[CycleReport], None] | None = None,
                min_dollar_volume: float | None = None, pit: list[PointInTime] | None = None) -> tuple[str, list[CycleReport]]:
     """Run the cycles; store each period's scores (run id, cycle) when `db_path` is given.

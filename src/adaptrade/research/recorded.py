@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, store: bool, db: Path | None = None,
+def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, store: bool, db: str | Path | None = None,
                      executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
                      progress: Any = None, data: Any = None) -> tuple[Any, dict[str, Any] | None, str | None]:
     """Run the trials; with `store`, add them to the DuckDB trial store and deflate over every trial on the same data.
@@ -19,7 +19,8 @@ def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, s
     from adaptrade.parallel import runner
     from adaptrade.research.stats import dsr
     from adaptrade.research.sweep import run_sweep
-    from adaptrade.research.trialstore import TrialStore, data_key
+    from adaptrade.storage.backend import store_target
+    from adaptrade.storage.trials import TrialStore, data_key
 
     loaded = data if data is not None else runner.load_data(req, settings)
     res = run_sweep(req, settings, params, executor=executor, workers=workers, scheduler=scheduler, progress=progress, data=loaded)
@@ -27,7 +28,7 @@ def sweep_and_record(req: Any, settings: Any, params: list[dict[str, Any]], *, s
         return res, None, None
     b = loaded.bars
     key = data_key(req.source, b.symbols, str(b.dates[0]), str(b.dates[-1]), f"seed={req.seed}" if req.source == "synthetic" else settings.price_basis)
-    with TrialStore(Path(db or settings.db_path)) as ts:
+    with TrialStore(store_target(settings, db), lock_timeout=settings.store_lock_timeout) as ts:
         before = ts.history_configs(key)
         sid = ts.save(key, {"source": req.source, "stocks": b.n_symbols, "start": str(b.dates[0]), "end": str(b.dates[-1]),
                             "executor": res.executor, "workers": res.workers}, res.deflated, res.trials)

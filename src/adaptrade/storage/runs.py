@@ -1,17 +1,21 @@
-"""The run store: every backtest run in one DuckDB file (runs, per-stock metrics, trades, params;
-and, for portfolio runs, orders, fills and risk events).
+"""The run store: every backtest run (runs, per-stock metrics, trades, params, equity; for portfolio
+runs also the account, orders, fills, order history and risk events) in a DuckDB file or a
+PostgreSQL database, one schema (storage/schema.py).
 
-Tables are written from Arrow in one transaction per run, so a failed save leaves nothing behind.
-The data tables take their columns from the result frames (new columns are added on the fly);
-the pandas dtypes of each frame are kept with the run so `load_run` gives back equal frames.
+A run's life: `start` records it `running` (host, pid, heartbeat) before work begins; `save`
+writes its tables and marks it `complete` in one transaction; `fail` records the message. A
+`running` run whose process is gone (dead pid on this host, or a stale heartbeat) is listed as
+`interrupted`. A run `key` makes a re-run replace the earlier one instead of adding rows.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
-from datetime import date, datetime, timezone
+import socket
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,250 +24,250 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.errors import StoreError
-from adaptrade.storage.duck import first_line, transaction
+from adaptrade.storage import frames, schema
+from adaptrade.storage.backend import Backend, connect, display
 
 if TYPE_CHECKING:  # the engine (numba) is not needed to read runs back
     from adaptrade.backtest.results import BacktestResult
 
-SCHEMA_VERSION = 2
-DATA_TABLES = {"stocks": "run_stocks", "trades": "run_trades", "params": "run_params"}
-EXTRA_TABLES = {"orders": "run_orders", "fills": "run_fills", "risk_events": "run_risk_events"}  # optional, per run
-ROW = "_row"  # position of a row in its frame, so loads come back in saved order
+SCHEMA_VERSION = schema.VERSION
+DATA_TABLES = {"stocks": "run_stocks", "trades": "run_trades", "params": "run_params", "equity": "run_equity"}
+EXTRA_TABLES = {"orders": "run_orders", "fills": "run_fills", "risk_events": "run_risk_events",
+                "order_history": "run_order_history", "account": "run_account"}  # optional, per run
 LIST_COLUMNS = ["id", "created", "mode", "source", "strategy", "stocks", "dates", "mean_return", "account_return", "beat_share",
                 "mean_sharpe", "status"]
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS runs (id VARCHAR PRIMARY KEY, created VARCHAR NOT NULL, settings JSON, "
-    "summary JSON, status VARCHAR NOT NULL, dtypes JSON)",
-)
-# schema version -> statements that bring a store from the version before to it (tables only added;
-# their data columns come from the first frame saved, as for the other data tables)
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: tuple(f"CREATE TABLE IF NOT EXISTS {t} (run_id VARCHAR, {ROW} BIGINT)" for t in EXTRA_TABLES.values()),
-}
-_METRIC = "TRY_CAST(COALESCE(json_extract(summary, '$.{k}'), json_extract(summary, '$.aggregate.{k}')) AS DOUBLE) AS {a}"
-_LIST_SQL = f"""
-SELECT id, created,
-       COALESCE(json_extract_string(settings, '$.mode'), 'per-stock') AS mode,
-       json_extract_string(settings, '$.source') AS source,
-       json_extract_string(settings, '$.strategy') AS strategy,
-       TRY_CAST(json_extract(settings, '$.stocks') AS BIGINT) AS stocks,
-       json_extract_string(settings, '$.start') || ' .. ' || json_extract_string(settings, '$.end') AS dates,
-       {_METRIC.format(k="mean_return", a="mean_return")},
-       CASE WHEN json_extract_string(settings, '$.mode') = 'portfolio'
-            THEN TRY_CAST(json_extract(summary, '$.aggregate.total_return') AS DOUBLE) END AS account_return,
-       {_METRIC.format(k="beat_benchmark_share", a="beat_share")},
-       {_METRIC.format(k="mean_sharpe", a="mean_sharpe")},
-       status
-FROM runs ORDER BY created, id
-"""
+LIVE = "running"
+
+
+def _insert_frame(b: Backend, table: str, df: pd.DataFrame, run_id: str) -> None:
+    """Append `df` to the run table `table` tagged with run_id (one bulk write)."""
+    name = next(k for k, (t, _) in schema.RUN_TABLES.items() if t == table)
+    frames.write(b, table, df, schema.RUN_TABLES[name][1], {"run_id": run_id})
 
 
 class RunStore:
-    """A DuckDB file of backtest runs; use as a context manager so the file is closed."""
+    """The runs of one store (a DuckDB path or a postgresql:// URL); a context manager.
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
-        import duckdb
+    Read-write opens apply pending migrations; read-only opens read an older store as it is. A
+    store written by a newer version is refused."""
 
-        self.path = Path(path)
+    def __init__(self, target: str | Path, read_only: bool = False, lock_timeout: float = 30.0) -> None:
+        self.target = str(target)
+        self.path = display(self.target)
         self.read_only = read_only
+        self._b = connect(self.target, read_only=read_only, lock_timeout=lock_timeout)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the run store: {first_line(exc)}", file=self.path) from None
-        try:
-            self._check_schema()
-        except BaseException:
-            self._con.close()
+            if read_only:
+                schema.check_not_newer(self._b)
+            else:
+                schema.migrate(self._b)
+        except StoreError:
+            self._b.close()
             raise
+        except Exception as exc:
+            self._b.close()
+            raise StoreError(f"cannot open the run store: {exc}".splitlines()[0], file=self.path) from None
 
-    def __enter__(self) -> "RunStore":
+    @property
+    def backend(self) -> Backend:
+        """The open connection (for the db commands and analytics)."""
+        return self._b
+
+    def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
-        """Close the DuckDB connection (releases the file lock)."""
-        self._con.close()
+        """Close the connection (releases a DuckDB file lock)."""
+        self._b.close()
 
-    def save(self, result: BacktestResult, summary: dict[str, Any], extra: dict[str, pd.DataFrame] | None = None) -> str:
-        """Store `result` and its `summary` (e.g. aggregate(stocks)) atomically; returns the new run id.
+    # ------------------------------------------------------------------ lifecycle
 
-        `extra` (portfolio mode): optional frames named "orders", "fills", "risk_events", stored in
-        run_orders / run_fills / run_risk_events in the same transaction.
+    def start(self, kind: str, settings: dict[str, Any] | None = None, key: str | None = None) -> str:
+        """Record a new run as `running` (host, pid, heartbeat now) and return its id; committed at once."""
+        now = _now()
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        with self._b.transaction("cannot record the run"):
+            self._b.execute("INSERT INTO runs (id, created, settings, summary, status, dtypes, kind, run_key, host, pid, heartbeat) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [run_id, now, _dumps(settings or {}), _dumps({}), LIVE, _dumps({}), kind, key, socket.gethostname(),
+                             os.getpid(), now])
+        return run_id
+
+    def heartbeat(self, run_id: str) -> None:
+        """Refresh a running run's heartbeat."""
+        self._b.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = ?", [_now(), run_id, LIVE])
+
+    def fail(self, run_id: str, message: str) -> None:
+        """Mark a running run `failed` with `message` (its partial data, if any, is never written)."""
+        with self._b.transaction("cannot record the failure"):
+            self._b.execute("UPDATE runs SET status = 'failed', message = ?, finished = ? WHERE id = ? AND status = ?",
+                            [message[:2000], _now(), run_id, LIVE])
+
+    def save(self, result: BacktestResult, summary: dict[str, Any], extra: dict[str, pd.DataFrame] | None = None,
+             run_id: str | None = None, key: str | None = None, kind: str = "backtest") -> str:
+        """Store `result` and its `summary` atomically and mark the run complete; returns the run id.
+
+        `run_id`: a run recorded by `start` (its row is completed in the same transaction). `key`: an
+        idempotent key; an earlier run with the same key is replaced. `extra` (portfolio mode): frames
+        named orders, fills, risk_events, order_history, account.
         """
         unknown = sorted(set(extra or {}) - set(EXTRA_TABLES))
         if unknown:
             raise ValueError(f"unknown extra run tables {unknown}; known: {sorted(EXTRA_TABLES)}")
-        now = datetime.now(timezone.utc)
-        run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        frames = {name: getattr(result, name) for name in DATA_TABLES}
-        tables = dict(DATA_TABLES)
-        for name, df in (extra or {}).items():
-            if df is not None:
-                frames[name], tables[name] = df, EXTRA_TABLES[name]
-        dtypes = {name: _dtypes(df) for name, df in frames.items()}
-        con = self._con
-        with transaction(con, "cannot save the run", self.path):
-            con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                [run_id, now.isoformat(timespec="microseconds"), _dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes)],
-            )
-            for name, df in frames.items():
-                _insert_frame(con, tables[name], df, run_id)
+        frames_ = {name: getattr(result, name) for name in ("stocks", "trades", "params")}
+        frames_["equity"] = result.equity_long()
+        frames_.update({k: v for k, v in (extra or {}).items() if v is not None})
+        dtypes = {name: frames.dtypes_of(df) for name, df in frames_.items()}
+        b, now = self._b, _now()
+        with b.transaction("cannot save the run"):
+            if key is not None:
+                old = [r[0] for r in b.fetchall("SELECT id FROM runs WHERE run_key = ? AND id <> ?", [key, run_id or ""])]
+                for rid in old:
+                    self._delete(rid)
+            if run_id is None:
+                run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+                b.execute("INSERT INTO runs (id, created, status, kind, run_key, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [run_id, now, LIVE, kind, key, socket.gethostname(), os.getpid(), now])
+            else:
+                self._delete(run_id, keep_row=True)
+            for name, df in frames_.items():
+                _insert_frame(b, {**DATA_TABLES, **EXTRA_TABLES}[name], df, run_id)
+            b.execute("UPDATE runs SET settings = ?, summary = ?, status = ?, dtypes = ?, finished = ?, heartbeat = ?, "
+                      "run_key = COALESCE(?, run_key) WHERE id = ?",
+                      [_dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes), now, now, key, run_id])
         return run_id
 
-    def list_runs(self) -> pd.DataFrame:
-        """One row per run, oldest first: id, created, source, strategy, stocks, dates, headline metrics, status."""
-        if not self._has_table("runs"):
+    def _delete(self, run_id: str, keep_row: bool = False) -> None:
+        """Remove a run's data rows (and its runs row unless keep_row); inside the caller's transaction."""
+        have = self._b.tables()
+        for table in {**DATA_TABLES, **EXTRA_TABLES}.values():
+            if table in have:
+                self._b.execute(f'DELETE FROM "{table}" WHERE run_id = ?', [run_id])
+        if not keep_row:
+            self._b.execute("DELETE FROM runs WHERE id = ?", [run_id])
+
+    # ------------------------------------------------------------------ reading
+
+    def list_runs(self, stale_after: float = 60.0) -> pd.DataFrame:
+        """One row per run, oldest first: id, created, source, strategy, stocks, dates, headline metrics,
+        status (running / interrupted / failed / partial / complete)."""
+        if "runs" not in self._b.tables():
             return pd.DataFrame({c: pd.Series(dtype=object) for c in LIST_COLUMNS})
-        return self._query(_LIST_SQL).df()[LIST_COLUMNS]
+        cols = self._b.columns("runs")
+        life = ", ".join(c if c in cols else f"NULL AS {c}" for c in ("host", "pid", "heartbeat", "message"))
+        rows = self._query(f"SELECT id, created, settings, summary, status, {life} FROM runs ORDER BY created, id")
+        out = []
+        for rid, created, settings, summary, status, host, pid, beat, _msg in rows:
+            s, m = json.loads(settings or "{}"), json.loads(summary or "{}")
+            agg = m.get("aggregate") if isinstance(m.get("aggregate"), dict) else m
+            mode = s.get("mode") or "per-stock"
+            out.append({"id": rid, "created": created, "mode": mode, "source": s.get("source"), "strategy": s.get("strategy"),
+                        "stocks": s.get("stocks"), "dates": f"{s.get('start')} .. {s.get('end')}" if s.get("start") else None,
+                        "mean_return": _num(agg.get("mean_return")),
+                        "account_return": _num(agg.get("total_return")) if mode == "portfolio" else None,
+                        "beat_share": _num(agg.get("beat_benchmark_share")),
+                        "mean_sharpe": _num(agg.get("mean_sharpe")),
+                        "status": live_status(status, host, pid, beat, stale_after)})
+        df = pd.DataFrame(out, columns=LIST_COLUMNS)
+        df["stocks"] = df["stocks"].astype("Int64")
+        return df
+
+    def run_ids(self) -> list[str]:
+        """Every run id, oldest first."""
+        if "runs" not in self._b.tables():
+            return []
+        return [r[0] for r in self._query("SELECT id FROM runs ORDER BY created, id")]
 
     def load_run(self, run_id: str) -> dict[str, Any]:
-        """id, created, status, settings, summary and the stocks / trades / params frames of one run,
-        plus orders / fills / risk_events when the run stored them (portfolio mode)."""
-        row = self._query("SELECT id, created, status, settings, summary, dtypes FROM runs WHERE id = ?", [run_id]).fetchone() if self._has_table("runs") else None
-        if row is None:
+        """id, created, status, settings, summary and the stored frames of one run (stocks, trades,
+        params, and whichever of equity, account, orders, fills, order_history, risk_events it has)."""
+        rows = self._query("SELECT id, created, status, settings, summary, dtypes FROM runs WHERE id = ?", [run_id]) \
+            if "runs" in self._b.tables() else []
+        if not rows:
             raise StoreError(f"unknown run id '{run_id}'", file=self.path)
-        rid, created, status, settings, summary, dtypes = row
-        out: dict[str, Any] = {"id": rid, "created": created, "status": status, "settings": json.loads(settings), "summary": json.loads(summary)}
-        saved = json.loads(dtypes)
+        rid, created, status, settings, summary, dtypes = rows[0]
+        out: dict[str, Any] = {"id": rid, "created": created, "status": status, "settings": json.loads(settings or "{}"),
+                               "summary": json.loads(summary or "{}")}
+        saved = json.loads(dtypes or "{}")
+        have = self._b.tables()
         for name, table in {**DATA_TABLES, **EXTRA_TABLES}.items():
-            if name not in saved or (name in EXTRA_TABLES and not self._has_table(table)):
+            if name not in saved or table not in have:
                 continue
-            cols = saved[name]
-            sel = ", ".join(_q(c["name"]) for c in cols) or "*"
-            df = self._query(f"SELECT {sel} FROM {table} WHERE run_id = ? ORDER BY {ROW}", [run_id]).df() if cols else pd.DataFrame()
-            out[name] = _restore(df, cols)
+            try:
+                out[name] = frames.read(self._b, table, "run_id = ?", [run_id], saved[name])
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"cannot read the run store: {exc}".splitlines()[0], file=self.path) from None
         return out
 
-    # --- issue 11: `runs show PREFIX`, `runs delete ID` (kept apart for the storage rework of issue 13)
+    # --- `runs show PREFIX`, `runs delete ID`
 
     def resolve_id(self, prefix: str) -> str:
         """The one run id starting with `prefix`; StoreError when none or several match (they are listed)."""
         prefix = prefix.strip()
-        if not prefix or not self._has_table("runs"):
-            raise StoreError(f"unknown run id '{prefix}'", file=self.path)
-        ids = [r[0] for r in self._query("SELECT id FROM runs WHERE starts_with(id, ?) ORDER BY id", [prefix]).fetchall()]
+        ids = [i for i in self.run_ids() if i.startswith(prefix)] if prefix else []
         if not ids:
             raise StoreError(f"unknown run id '{prefix}' (see `adaptrade runs list`)", file=self.path)
         if len(ids) > 1 and prefix not in ids:
-            shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+            shown = ", ".join(sorted(ids)[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
             raise StoreError(f"run id prefix '{prefix}' is ambiguous: {shown}", file=self.path)
         return prefix if prefix in ids else ids[0]
 
     def delete_run(self, run_id: str) -> None:
         """Remove one run and its rows in every data table, in one transaction."""
-        tables = [t for t in {**DATA_TABLES, **EXTRA_TABLES}.values() if self._has_table(t)]
-        with transaction(self._con, "cannot delete the run", self.path):
-            for t in tables:
-                self._con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
-            self._con.execute("DELETE FROM runs WHERE id = ?", [run_id])
+        with self._b.transaction("cannot delete the run"):
+            self._delete(run_id)
 
-    def _query(self, sql: str, params: list[Any] | None = None) -> Any:
-        """Run a query, turning DuckDB errors into StoreError naming the file."""
-        import duckdb
-
+    def _query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a query, database errors turned into StoreError naming the store."""
         try:
-            return self._con.execute(sql, params or [])
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot read the run store: {first_line(exc)}", file=self.path) from None
-
-    def _has_table(self, name: str) -> bool:
-        """Whether the main schema has table `name`."""
-        return self._query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
-
-    def _check_schema(self) -> None:
-        """Create the tables if missing and migrate an older store (read-write); refuse a store
-        written by a newer schema. A read-only store of an older version is read as it is."""
-        if not self.read_only:
-            for ddl in _DDL:
-                self._query(ddl)
-            if self._query("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-                self._query("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-                self._migrate(1)
-        if self._has_table("schema_version"):
-            version = self._query("SELECT max(version) FROM schema_version").fetchone()[0]
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(f"run store schema version {version} is newer than this adaptrade ({SCHEMA_VERSION})", file=self.path)
-            if not self.read_only and version is not None and version < SCHEMA_VERSION:
-                self._migrate(int(version))
-
-    def _migrate(self, version: int) -> None:
-        """Apply the migrations after `version` in one transaction and record SCHEMA_VERSION."""
-        con = self._con
-        with transaction(con, f"cannot migrate the run store to schema version {SCHEMA_VERSION}", self.path):
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for ddl in _MIGRATIONS.get(v, ()):
-                    con.execute(ddl)
-            con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
+            return self._b.fetchall(sql, params or [])
+        except Exception as exc:
+            raise StoreError(f"cannot read the run store: {exc}".splitlines()[0], file=self.path) from None
 
 
-def _insert_frame(con: Any, table: str, df: pd.DataFrame, run_id: str) -> None:
-    """Append `df` to `table` tagged with run_id (Arrow registration, no per-row work); adds new columns."""
-    arrow = _to_arrow(df)
-    view = f"_incoming_{table}"
-    con.register(view, arrow)
+def live_status(status: str, host: str | None, pid: int | None, heartbeat: str | None, stale_after: float) -> str:
+    """`interrupted` for a running run whose process is gone (dead pid on this host, or no heartbeat for
+    `stale_after` seconds); otherwise the stored status."""
+    if status != LIVE:
+        return status
+    if host == socket.gethostname() and pid is not None and not _alive(int(pid)):
+        return "interrupted"
+    if heartbeat:
+        age = (datetime.now(UTC) - datetime.fromisoformat(heartbeat)).total_seconds()
+        if age > stale_after:
+            return "interrupted"
+    return LIVE
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (and is not a zombie)."""
     try:
-        incoming = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
-        if not exists:
-            con.execute(f"CREATE TABLE {table} AS SELECT CAST(NULL AS VARCHAR) AS run_id, CAST(0 AS BIGINT) AS {ROW}, * FROM {view} LIMIT 0")
-        else:
-            have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-            for col, typ, *_ in incoming:
-                if col not in have:
-                    con.execute(f"ALTER TABLE {table} ADD COLUMN {_q(col)} {typ}")
-        con.execute(f"INSERT INTO {table} BY NAME SELECT CAST($1 AS VARCHAR) AS run_id, * FROM {view}", [run_id])
-    finally:
-        con.unregister(view)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
-def _to_arrow(df: pd.DataFrame) -> Any:
-    """The frame as an Arrow table with plain strings (no dictionaries), µs timestamps and a row number."""
-    import pyarrow as pa
-
-    tbl = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False).replace_schema_metadata(None)
-    cols, names = [], []
-    for name, col in zip(tbl.column_names, tbl.columns):
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        elif pa.types.is_null(col.type):  # an empty object column: store as text
-            col = col.cast(pa.string())
-        elif pa.types.is_timestamp(col.type):
-            col = col.cast(pa.timestamp("us", tz=col.type.tz))
-        cols.append(col)
-        names.append(name)
-    cols.append(pa.array(np.arange(len(df), dtype=np.int64)))
-    names.append(ROW)
-    return pa.Table.from_arrays(cols, names=names)
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _dtypes(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Column names and pandas dtypes (plus categories) so a load rebuilds the same frame."""
-    out = []
-    for name, dt in df.dtypes.items():
-        entry: dict[str, Any] = {"name": str(name), "dtype": str(dt)}
-        if isinstance(dt, pd.CategoricalDtype):
-            entry["categories"] = [str(c) for c in dt.categories]
-        out.append(entry)
-    return out
-
-
-def _restore(df: pd.DataFrame, cols: list[dict[str, Any]]) -> pd.DataFrame:
-    """Cast loaded columns back to their saved pandas dtypes."""
-    out = {}
-    for c in cols:
-        s = df[c["name"]] if c["name"] in df else pd.Series([], dtype=object)
-        if c["dtype"] == "category":
-            out[c["name"]] = pd.Categorical(s.astype(object), categories=c.get("categories"))
-        else:
-            try:
-                out[c["name"]] = s.astype(c["dtype"])
-            except (TypeError, ValueError):  # e.g. ints with NULLs: keep DuckDB's type
-                out[c["name"]] = s
-    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+def _num(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def _status(summary: dict[str, Any]) -> str:

@@ -1,0 +1,108 @@
+"""Frames in and out of declared tables: Arrow columns cast to the schema's types, written in one
+bulk operation; columns the schema does not declare yet kept as JSON in `extra`; pandas dtypes
+saved beside so a load gives back an equal frame."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adaptrade.storage.backend import Backend
+from adaptrade.storage.schema import EXTRA, ROW
+
+
+def arrow_type(logical: str) -> Any:
+    """The Arrow type of a logical column type."""
+    import pyarrow as pa
+
+    return {"text": pa.string(), "double": pa.float64(), "bigint": pa.int64(), "int": pa.int32(), "bool": pa.bool_(),
+            "timestamp": pa.timestamp("us")}[logical]
+
+
+def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -> Any:
+    """`df` as an Arrow table of the declared columns (cast), `_row`, `extra` and the constant `tags` columns."""
+    import pyarrow as pa
+
+    n = len(df)
+    df = df.reset_index(drop=True)
+    cols: dict[str, Any] = {k: pa.repeat(pa.scalar(str(v), pa.string()), n) for k, v in tags.items()}
+    spill: list[str] = []
+    for name in df.columns:
+        name = str(name)
+        if name not in declared or name in tags or name in (ROW, EXTRA):
+            spill.append(name)
+            continue
+        s = df[name]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object).where(s.notna(), None)
+        try:
+            arr = pa.array(s, from_pandas=True)
+            if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
+                arr = arr.cast(pa.timestamp("us", tz=arr.type.tz)).cast(pa.timestamp("us"))
+            cols[name] = arr.cast(arrow_type(declared[name]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            spill.append(name)  # kept as it is, in extra
+    cols[ROW] = pa.array(np.arange(n, dtype=np.int64))
+    if spill and n:
+        lines = df[spill].to_json(orient="records", lines=True, date_format="iso", date_unit="ns").splitlines()
+        cols[EXTRA] = pa.array(lines, type=pa.string())
+    else:
+        cols[EXTRA] = pa.nulls(n, type=pa.string())
+    return pa.table(cols)
+
+
+def write(b: Backend, table: str, df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -> None:
+    """Append `df` to `table` in one bulk write (nothing when it is empty)."""
+    if len(df):
+        b.write_arrow(table, to_arrow(df, declared, tags))
+
+
+def read(b: Backend, table: str, where: str, params: list[Any], dtypes: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows of `table` matching `where`, in saved order, with the saved columns and dtypes."""
+    have = b.columns(table)
+    names = [c["name"] for c in dtypes]
+    sel = [f'"{c}"' for c in names if c in have]
+    if EXTRA in have:
+        sel.append(f'"{EXTRA}"')
+    if not sel:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in names})
+    df = b.df(f'SELECT {", ".join(sel)} FROM "{table}" WHERE {where} ORDER BY "{ROW}"', params)
+    if EXTRA in df:
+        ext = df.pop(EXTRA)
+        if ext.notna().any():
+            parsed = pd.DataFrame([json.loads(x) if isinstance(x, str) else {} for x in ext])
+            for c in parsed.columns:
+                if c not in df or df[c].isna().all():
+                    df[c] = parsed[c].to_numpy()
+    return restore(df, dtypes)
+
+
+def dtypes_of(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Column names and pandas dtypes (plus categories) so a load rebuilds the same frame."""
+    out = []
+    for name, dt in df.dtypes.items():
+        entry: dict[str, Any] = {"name": str(name), "dtype": str(dt)}
+        if isinstance(dt, pd.CategoricalDtype):
+            entry["categories"] = [str(c) for c in dt.categories]
+        out.append(entry)
+    return out
+
+
+def restore(df: pd.DataFrame, cols: list[dict[str, Any]]) -> pd.DataFrame:
+    """Cast loaded columns back to their saved pandas dtypes."""
+    out = {}
+    for c in cols:
+        s = df[c["name"]] if c["name"] in df else pd.Series([None] * len(df), dtype=object)
+        if c["dtype"] == "category":
+            out[c["name"]] = pd.Categorical(s.astype(object), categories=c.get("categories"))
+            continue
+        if c["dtype"].startswith("datetime64") and s.dtype == object:
+            s = pd.to_datetime(s)
+        try:
+            out[c["name"]] = s.astype(c["dtype"])
+        except (TypeError, ValueError):  # e.g. ints with NULLs: keep the loaded type
+            out[c["name"]] = s
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
