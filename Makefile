@@ -21,6 +21,10 @@ demo: $(STAMP)
 browser:
 	@bash scripts/setup_browser.sh
 
+# property tests run their slow hypothesis profile (more examples) under CI=true; tests/profiles.py
+HYPOTHESIS_PROFILE ?= $(if $(filter true,$(CI)),slow,default)
+export HYPOTHESIS_PROFILE
+
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 

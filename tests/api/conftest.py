@@ -130,7 +130,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Store:
         syn_id = rs.save(syn, summary(syn))
         arch_id = rs.save(arch, summary(arch))
     with ScoreStore(path) as ss:
-        ss.save(quality_scores(syn.stocks), syn_id, cycle=1, period=("2022-01-03", "2023-06-30"), formula="test")
+        ss.save(quality_scores(syn.stocks), syn_id, cycle=1, period=("2022-01-03", "2023-06-30"), formula="test", source="synthetic")
     return Store(path, syn_id, arch_id, syn.stocks["symbol"].tolist(), arch.stocks["symbol"].tolist())
 
 

@@ -34,7 +34,7 @@ def test_runs_list_formats_and_no_cut_when_piped(store: Path) -> None:
     assert r.returncode == 0
     assert "…" not in r.stdout and max(len(ln) for ln in r.stdout.splitlines()) > 150  # wider than the old cut
     csv = pd.read_csv(io.StringIO(cli("runs", "list", "--db", str(store), "--format", "csv", cwd=store.parent).stdout))
-    assert list(csv.columns[:3]) == ["id", "created", "source"] and len(csv) == 2
+    assert list(csv.columns[:4]) == ["id", "created", "mode", "source"] and len(csv) == 2
     assert csv["dates"].str.contains(r"\d{4}-\d{2}-\d{2} \.\. \d{4}-\d{2}-\d{2}").all()  # full values
     one_line_error(cli("runs", "list", "--db", str(store), "--format", "xml", cwd=store.parent), "unknown format 'xml'")
 

@@ -81,7 +81,9 @@ def record_portfolio(metrics: Metrics, pr: PortfolioResult, *, run: str, account
     last = acc.iloc[-1] if len(acc) else None
     metrics.set_run(run, account, {
         "realized": realized, "unrealized": unrealized,
-        "sharpe": summary["sharpe"], "max_drawdown": summary["max_drawdown"],
+        "sharpe": summary["sharpe"],
+        # gauges hold drawdowns as positive fractions (the alert rules compare them with a positive limit)
+        "max_drawdown": abs(summary["max_drawdown"]) if summary["max_drawdown"] is not None else None,
         "drawdown": float(last["drawdown"]) if last is not None else None,
         "breaker": float(bool(last["breaker"])) if last is not None else None,
         "breaker_trips": float((pr.events["rule"] == "breaker_tripped").sum()),
