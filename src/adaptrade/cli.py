@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from adaptrade.commands import backtest, cycle, data, research, runs, universe
+from adaptrade.commands import backtest, cycle, data, paper, research, runs, universe
 from adaptrade.commands.common import err_console
 from adaptrade.errors import AdaptradeError
 
@@ -27,6 +27,7 @@ app.command("demo")(backtest.demo)
 app.command("sweep")(research.sweep)
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
+app.add_typer(paper.app, name="paper")
 app.add_typer(universe.app, name="universe")
 app.add_typer(research.experiment_app, name="experiment")
 

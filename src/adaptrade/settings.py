@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     data_end: str = Field(DATA_END, description="Default last date of a run (synthetic data ends here; archive windows too).")
     # store
     db_path: Path = Field(Path("adaptrade.duckdb"), description="DuckDB file that keeps every run.")
+    # paper trading (docs/paper.md)
+    paper_dir: Path = Field(Path(".adaptrade_paper"), description="Folder of paper sessions (state, broker book, lease).")
+    paper_event_delay: float = Field(0.0, ge=0, le=10, description="Seconds to pause after every persisted paper event (crash-recovery tests).")
     # backtest
     initial_cash: float = Field(100_000.0, gt=0)
     commission_bps: float = Field(1.0, ge=0, le=1000)
