@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -40,27 +39,27 @@ def _from_run(run_id: str, settings: object) -> str:
 def run(
     broker: str = typer.Option("sim", "--broker", help="sim (the execution layer's simulated broker). alpaca: not built yet."),
     feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars). alpaca: not built yet."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
-    from_run: Optional[str] = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
+    symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
+    from_run: str | None = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
     mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account). portfolio: not built yet."),
-    start: Optional[str] = typer.Option(None, "--start", help="First session (YYYY-MM-DD)."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
+    start: str | None = typer.Option(None, "--start", help="First session (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
     speed: float = typer.Option(0.0, "--speed", help="Sessions per second (0 = as fast as possible)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write trades.csv, params.csv, orders.csv, fills.csv here."),
+    out: Path | None = typer.Option(None, "--out", help="Write trades.csv, params.csv, orders.csv, fills.csv here."),
     session: str = typer.Option("default", "--session", help="Session name: its state, broker book and lease live under the paper folder."),
     source: str = typer.Option("archive", "--source", help="Bars to replay: archive | synthetic."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Archive folder (default: ADAPTRADE_DATA_DIR, ../shared/data, else the shipped sample)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Archive folder (default: ADAPTRADE_DATA_DIR, ../shared/data, else the shipped sample)."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
     strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
     rsi_period: int = typer.Option(14, "--rsi-period", help="RSI period (start value when adaptive)."),
     buy: float = typer.Option(30.0, "--buy", help="Buy when RSI is below this."),
     sell: float = typer.Option(70.0, "--sell", help="Sell when RSI is above this."),
-    commission_bps: Optional[float] = typer.Option(None, "--commission-bps", help="Commission per side, basis points (default 1)."),
-    slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="Slippage per side, basis points (default 5)."),
-    prices: Optional[str] = typer.Option(None, "--prices", help="Archive: adjusted (default) | raw."),
-    policy: Optional[str] = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
-    paper_dir: Optional[Path] = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+    commission_bps: float | None = typer.Option(None, "--commission-bps", help="Commission per side, basis points (default 1)."),
+    slippage_bps: float | None = typer.Option(None, "--slippage-bps", help="Slippage per side, basis points (default 5)."),
+    prices: str | None = typer.Option(None, "--prices", help="Archive: adjusted (default) | raw."),
+    policy: str | None = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
 ) -> None:
     """Replay bars session by session through the strategy and the broker; restartable after a crash."""
     from adaptrade.commands.backtest import _request
@@ -115,7 +114,7 @@ def run(
 @handle_errors
 def status(
     session: str = typer.Option("default", "--session", help="Session name."),
-    paper_dir: Optional[Path] = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
 ) -> None:
     """Where a session stands: running or not, last session date, positions, open orders, kill switch."""
     from adaptrade.errors import ConfigError
@@ -145,7 +144,7 @@ def status(
 @handle_errors
 def stop(
     session: str = typer.Option("default", "--session", help="Session name."),
-    paper_dir: Optional[Path] = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
 ) -> None:
     """The kill switch: cancel the session's open orders at the broker; the loop sends no new ones and stops."""
     from adaptrade.errors import ConfigError

@@ -19,7 +19,12 @@ from adaptrade.live.feeds import ReplayFeed, SessionBars
 from adaptrade.live.state import Lease, atomic_write_json, journal, read_json
 from adaptrade.strategy.adaptive import AdaptiveRSIStrategy
 from adaptrade.strategy.params import StrategyConfig
-from adaptrade.strategy.state import E_ENTRY_T, S_CASH, S_ENTRY_COST, S_ENTRY_PRICE, S_ENTRY_T, S_PENDING, S_SHARES
+from adaptrade.strategy.state import (
+    E_ENTRY_T,
+    S_CASH,
+    S_PENDING,
+    S_SHARES,
+)
 
 STATE_FILE, KILL_FILE, JOURNAL_FILE = "state.json", "kill", "events.jsonl"
 

@@ -48,7 +48,7 @@ class FileLock:
         self.path = path
         self._fh: Any = None
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         self._fh = open(self.path, "a+")
         fcntl.flock(self._fh, fcntl.LOCK_EX)
         return self
