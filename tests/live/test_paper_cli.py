@@ -92,3 +92,33 @@ def test_kill_switch_from_the_cli(sample_dir: Path, in_tmp: Path) -> None:
     assert r.exit_code == 0 and "kill switch ON" in r.output and "open orders: none" in r.output
     r = CliRunner().invoke(app, ["paper", "run", *args, "--paper-dir", str(in_tmp / "paper")])
     assert r.exit_code == 2 and "kill switch" in r.output
+
+
+def test_from_run_takes_the_runs_recommended_stocks(sample_dir: Path, in_tmp: Path) -> None:
+    from adaptrade.storage.runs import RunStore
+
+    args = replay_args(sample_dir, "AAPL,MSFT", "2019-01-01", "2019-12-31")
+    r = CliRunner().invoke(app, ["backtest", "--source", "archive", *args, "--db", "runs.duckdb"])
+    assert r.exit_code == 0, r.output
+    with RunStore(in_tmp / "runs.duckdb") as rs:
+        run_id = str(rs.list_runs()["id"].iloc[0])
+        recommended = rs.load_run(run_id)["stocks"]["recommended"].astype(bool).sum()
+    assert recommended == 0  # one year of two stocks: nothing passes the quality filter
+    r = CliRunner().invoke(app, ["paper", "run", "--from-run", run_id, "--data-dir", str(sample_dir),
+                                 "--session", "fr"], env={"ADAPTRADE_DB_PATH": str(in_tmp / "runs.duckdb")})
+    assert r.exit_code == 2 and f"run {run_id} recommends no stock" in r.output
+    r = CliRunner().invoke(app, ["paper", "run", "--from-run", run_id, "--symbols", "AAPL"])
+    assert r.exit_code == 2 and "exactly one of --symbols and --from-run" in r.output
+    loose = {"ADAPTRADE_MIN_SHARPE": "-100", "ADAPTRADE_MIN_WIN_RATE": "0", "ADAPTRADE_MIN_TRADES_RANK": "0"}
+    r = CliRunner().invoke(app, ["backtest", "--source", "archive", *args, "--db", "runs.duckdb"], env=loose)
+    assert r.exit_code == 0, r.output
+    with RunStore(in_tmp / "runs.duckdb") as rs:
+        runs = rs.list_runs()
+        loose_id = str(runs.loc[runs["id"] != run_id, "id"].iloc[0])
+        chosen = rs.load_run(loose_id)["stocks"].query("recommended")["symbol"].astype(str).tolist()
+    assert chosen
+    r = CliRunner().invoke(app, ["paper", "run", "--from-run", loose_id, "--data-dir", str(sample_dir), "--start", "2019-01-01",
+                                 "--end", "2019-03-31", "--session", "fr2"], env={"ADAPTRADE_DB_PATH": str(in_tmp / "runs.duckdb")})
+    assert r.exit_code == 0, r.output
+    state = json.loads((in_tmp / ".adaptrade_paper" / "fr2" / "state.json").read_text())
+    assert state["meta"]["symbols"] == chosen and state["status"] == "done"
