@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from adaptrade.commands import analytics, backtest, cycle, data, db, research, runs, serve, universe
+from adaptrade.commands import analytics, backtest, cycle, data, db, paper, research, runs, serve, universe
 from adaptrade.commands.common import err_console
 from adaptrade.errors import AdaptradeError
 
@@ -64,6 +64,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(db.app, name="db")
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(paper.app, name="paper")
 app.add_typer(universe.app, name="universe")
 app.add_typer(research.experiment_app, name="experiment")
 

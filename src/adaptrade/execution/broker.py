@@ -2,8 +2,8 @@
 against bars with a participation cap, slippage, commission and square-root impact, and keeps a
 fill log and every order's state history. `execute_parent` runs a TWAP/VWAP parent over a session.
 
-Reached only by tests today: the paper-trading issue (#15) wires it into `adaptrade paper run`
-as the simulated broker, and makes it the fill model portfolio mode uses too."""
+Paper trading's `sim` adapter (`live/broker.py`) fills its market-on-open orders through it;
+portfolio mode does not use it as its fill model yet (issue 15)."""
 
 from __future__ import annotations
 

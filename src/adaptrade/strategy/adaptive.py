@@ -156,7 +156,8 @@ class AdaptiveRSIStrategy:
 class StrategyEnsemble:
     """One `AdaptiveRSIStrategy` per stock, stepped together; collects each bar's signals.
 
-    Reached only by tests today; the paper-trading loop (#15) drives it bar by bar.
+    Reached only by tests today: the per-stock paper loop (`live/loop.py`) steps each
+    `AdaptiveRSIStrategy` itself, so it can persist and check fills between stocks.
     """
 
     def __init__(self, symbols: Iterable[str], config: StrategyConfig) -> None:

@@ -1,0 +1,161 @@
+"""`adaptrade paper run|status|stop`: paper trading per stock on the replay feed and the simulated
+broker (docs/paper.md). Alpaca, portfolio mode and the API endpoints are not built yet."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from adaptrade.commands.common import console, handle_errors
+
+app = typer.Typer(no_args_is_help=True, help="Paper trading: the backtested strategy, session by session, through a broker.")
+
+
+def _folder(session: str, paper_dir: Path) -> Path:
+    from adaptrade.errors import ConfigError
+
+    if not session or "/" in session or session.startswith("."):
+        raise ConfigError(f"bad session name '{session}' (letters, digits, - and _)", field="session")
+    return Path(paper_dir) / session
+
+
+def _from_run(run_id: str, settings: object) -> str:
+    """The recommended stocks of a stored backtest run, comma-separated."""
+    from adaptrade.errors import ConfigError
+    from adaptrade.storage.runs import RunStore
+
+    with RunStore(settings.db_path, read_only=True) as rs:  # type: ignore[attr-defined]
+        stocks = rs.load_run(run_id)["stocks"]
+    chosen = stocks.loc[stocks["recommended"].astype(bool), "symbol"].astype(str).tolist()
+    if not chosen:
+        raise ConfigError(f"run {run_id} recommends no stock", field="from_run")
+    return ",".join(chosen)
+
+
+@app.command("run")
+@handle_errors
+def run(
+    broker: str = typer.Option("sim", "--broker", help="sim (the execution layer's simulated broker). alpaca: not built yet."),
+    feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars). alpaca: not built yet."),
+    symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
+    from_run: str | None = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
+    mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account). portfolio: not built yet."),
+    start: str | None = typer.Option(None, "--start", help="First session (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
+    speed: float = typer.Option(0.0, "--speed", help="Sessions per second (0 = as fast as possible)."),
+    out: Path | None = typer.Option(None, "--out", help="Write trades.csv, params.csv, orders.csv, fills.csv here."),
+    session: str = typer.Option("default", "--session", help="Session name: its state, broker book and lease live under the paper folder."),
+    source: str = typer.Option("archive", "--source", help="Bars to replay: archive | synthetic."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Archive folder (default: ADAPTRADE_DATA_DIR, ../shared/data, else the shipped sample)."),
+    bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
+    seed: int = typer.Option(42, "--seed", help="Synthetic: random seed."),
+    strategy: str = typer.Option("adaptive", "--strategy", help="adaptive | fixed"),
+    rsi_period: int = typer.Option(14, "--rsi-period", help="RSI period (start value when adaptive)."),
+    buy: float = typer.Option(30.0, "--buy", help="Buy when RSI is below this."),
+    sell: float = typer.Option(70.0, "--sell", help="Sell when RSI is above this."),
+    commission_bps: float | None = typer.Option(None, "--commission-bps", help="Commission per side, basis points (default 1)."),
+    slippage_bps: float | None = typer.Option(None, "--slippage-bps", help="Slippage per side, basis points (default 5)."),
+    prices: str | None = typer.Option(None, "--prices", help="Archive: adjusted (default) | raw."),
+    policy: str | None = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+) -> None:
+    """Replay bars session by session through the strategy and the broker; restartable after a crash."""
+    from adaptrade.commands.backtest import _request
+    from adaptrade.errors import ConfigError
+    from adaptrade.live.broker import SimBroker
+    from adaptrade.live.feeds import ReplayFeed
+    from adaptrade.live.loop import PaperLoop
+    from adaptrade.live.outputs import write_paper_outputs
+    from adaptrade.live.state import Lease
+    from adaptrade.parallel.runner import load_data
+    from adaptrade.settings import load_settings
+
+    settings = load_settings(price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
+    for name, value, built in (("broker", broker, "sim"), ("feed", feed, "replay"), ("mode", mode, "per-stock")):
+        if value != built:
+            raise ConfigError(f"--{name} {value} is not built yet: only --{name} {built} exists (docs/paper.md)", field=name)
+    if speed < 0:
+        raise ConfigError("--speed must be >= 0", field="speed")
+    if bool(symbols) == bool(from_run):
+        raise ConfigError("give exactly one of --symbols and --from-run", field="symbols")
+    if from_run:
+        symbols = _from_run(from_run, settings)
+    req = _request(source, data_dir, symbols, None, None, bars, seed, start, end, strategy, rsi_period, buy, sell,
+                   None, commission_bps, slippage_bps, False, settings)
+    folder = _folder(session, settings.paper_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    lease = Lease(folder)
+    lease.acquire(session)
+    try:
+        loaded = load_data(req, settings)
+        cfg = req.strategy
+        meta = {"symbols": list(loaded.bars.symbols), "start": str(loaded.bars.dates[0]), "end": str(loaded.bars.dates[-1]),
+                "source": source, "strategy": cfg.kind, "rsi_period": cfg.rsi_period, "buy": cfg.buy, "sell": cfg.sell,
+                "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
+                "price_basis": settings.price_basis, "broker": broker}
+        sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares)
+        loop = PaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, sim, meta,
+                         settings.paper_event_delay)
+        console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
+                      f"broker {broker}, costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")
+        t0 = time.perf_counter()
+        status = loop.run(lease)
+        console.print(f"session {status} after {time.perf_counter() - t0:.2f}s; positions: {sim.positions() or 'none'}")
+        if out is not None:
+            write_paper_outputs(loop, out)
+            console.print(f"wrote {out}/ (trades.csv, params.csv, orders.csv, fills.csv)")
+    finally:
+        lease.release()
+
+
+@app.command("status")
+@handle_errors
+def status(
+    session: str = typer.Option("default", "--session", help="Session name."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+) -> None:
+    """Where a session stands: running or not, last session date, positions, open orders, kill switch."""
+    from adaptrade.errors import ConfigError
+    from adaptrade.live.loop import STATE_FILE, killed
+    from adaptrade.live.state import Lease, read_json
+    from adaptrade.settings import load_settings
+
+    folder = _folder(session, load_settings(paper_dir=paper_dir).paper_dir)
+    doc = read_json(folder / STATE_FILE)
+    if doc is None:
+        raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
+    book = read_json(folder / "broker.json") or {"positions": {}, "orders": {}, "cash": float("nan")}
+    hb = read_json(folder / "heartbeat.json") or {}
+    running = Lease(folder).held_elsewhere()
+    sessions = doc["meta"]
+    console.print(f"session '{session}': {'running (pid ' + str(hb.get('pid')) + ')' if running else 'not running'}, "
+                  f"status {doc['status']}, kill switch {'ON' if killed(folder) else 'off'}")
+    console.print(f"  stocks {','.join(sessions['symbols'])}, replay {sessions['start']}..{sessions['end']}, "
+                  f"next session index {doc['cursor']}, last heartbeat {hb.get('session_date', '-')}")
+    pos = {s: q for s, q in book["positions"].items() if q}
+    console.print(f"  cash {book['cash']:.2f}; positions: {pos or 'none'}")
+    opened = [o["client_order_id"] for o in book["orders"].values() if o["status"] in ("new", "partially_filled")]
+    console.print(f"  open orders: {', '.join(opened) or 'none'}")
+
+
+@app.command("stop")
+@handle_errors
+def stop(
+    session: str = typer.Option("default", "--session", help="Session name."),
+    paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+) -> None:
+    """The kill switch: cancel the session's open orders at the broker; the loop sends no new ones and stops."""
+    from adaptrade.errors import ConfigError
+    from adaptrade.live.broker import SimBroker
+    from adaptrade.live.loop import KILL_FILE, STATE_FILE
+    from adaptrade.live.state import atomic_write_json, read_json
+    from adaptrade.settings import load_settings
+
+    folder = _folder(session, load_settings(paper_dir=paper_dir).paper_dir)
+    if read_json(folder / STATE_FILE) is None:
+        raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
+    atomic_write_json(folder / KILL_FILE, {"at": time.time()})
+    n = SimBroker(folder, 0.0, 0.0, 0.0).cancel_all() if (folder / "broker.json").exists() else 0
+    console.print(f"kill switch on for session '{session}': {n} open orders cancelled, no new orders")
