@@ -52,6 +52,7 @@ def test_image_shape() -> None:
     assert ("USER", "10001:10001") in runtime and not any(op == "USER" and a.startswith("0") for op, a in ins)
     assert any(op == "COPY" and a.startswith("--from=build /opt/adaptrade") for op, a in runtime)
     pip = [a for op, a in ins if op == "RUN" and "pip install" in a]
+    assert "rm -rf build src" in pip[0]  # no stale placeholder build shadows the real package
     assert pip and all("-c constraints.txt" in a for a in pip)  # pinned
     assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["adaptrade"]
     assert json.loads(dict(runtime)["CMD"]) == ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -140,6 +140,7 @@ def test_serve_in_the_container_answers_and_runs_a_backtest(docker: str, image: 
                 if http("GET", f"{base}/health")[0] == 200:
                     first = time.monotonic() - t0
             except OSError:
+                assert inspect(docker, name)["State"]["Running"], "the container exited:\n" + run(docker, "logs", name).stderr[-3000:]
                 time.sleep(0.1)
         logs = run(docker, "logs", name)
         assert first is not None, "no healthy answer in 120 s:\n" + logs.stdout + logs.stderr
