@@ -43,3 +43,23 @@ def test_quiet_when_piped(tmp_path: Path) -> None:
     r = cli(*ARGS, cwd=tmp_path)
     assert r.returncode == 0
     assert r.stderr == "" and "backtesting stocks" not in r.stdout
+
+
+def test_loading_archive_files_shows_a_bar_on_a_terminal(tmp_path: Path, sample_dir: Path) -> None:
+    """Loading hundreds of files is long work too: the archive load reports each file read."""
+    code, out = _on_a_terminal(("backtest", "--source", "archive", "--data-dir", str(sample_dir), "--no-store", "--top", "1"), tmp_path)
+    assert code == 0
+    assert b"loading data files" in out
+
+
+def test_archive_load_reports_every_file(sample_dir: Path, tmp_path: Path) -> None:
+    from adaptrade.data.archive import available_symbols, load_archive
+
+    seen: list[tuple[int, int]] = []
+    syms = sorted(s for s in available_symbols(sample_dir) if s not in ("SPY", "GSPC"))
+    load_archive(sample_dir, syms, cache_dir=tmp_path / "cache", on_file=lambda d, n: seen.append((d, n)))
+    assert seen[0] == (0, len(syms)) and seen[-1] == (len(syms), len(syms))  # cold: one call per parsed file
+    assert [d for d, _ in seen] == list(range(len(syms) + 1))
+    seen.clear()
+    load_archive(sample_dir, syms, cache_dir=tmp_path / "cache", on_file=lambda d, n: seen.append((d, n)))
+    assert seen == [(len(syms), len(syms))]  # warm: everything came from the cache at once

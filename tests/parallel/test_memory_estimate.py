@@ -37,3 +37,22 @@ def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:
     r = CliRunner().invoke(app, ["backtest", "--stocks", "100000", "--bars", "2520", "--no-store"])
     assert r.exit_code == 2
     assert "estimated 26.3 GB" in r.output and "Traceback" not in r.output
+
+
+def test_archive_runs_are_estimated_before_any_file_is_read(tmp_path, sample_dir) -> None:
+    """An archive run is bounded by its symbols x the sessions its window can hold; a tiny limit refuses it first."""
+    from adaptrade.data import archive
+
+    def never(*a: object, **k: object) -> None:
+        raise AssertionError("files read for a refused run")
+
+    req = runner.RunRequest(source="archive", data_dir=sample_dir, start="2015-01-02", end="2016-01-04")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(archive, "load_archive", never)
+    try:
+        with pytest.raises(ConfigError, match="above the limit of 0.0 GB"):
+            runner.load_data(req, Settings(memory_limit_gb=0.001))
+    finally:
+        mp.undo()
+    bound = runner._archive_sessions_bound(req, Settings())
+    assert bound == 253  # NYSE sessions 2015-01-02 .. 2016-01-04

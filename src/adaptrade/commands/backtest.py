@@ -68,7 +68,8 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     from adaptrade.reports.files import summary, write_outputs
     from adaptrade.reports.terminal import print_run
 
-    loaded = runner.load_data(req, settings)
+    with progress("loading data files", None) as (bar, task):
+        loaded = runner.load_data(req, settings, on_file=lambda done, total: bar.update(task, completed=done, total=total))
     if report_symbol is not None:  # checked before the work, not after it
         report_symbol = report_symbol.strip().upper()
         loaded.bars.index_of(report_symbol)  # UnknownSymbolError names it

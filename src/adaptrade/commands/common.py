@@ -89,7 +89,7 @@ def check_symbols(symbols: str | None, flag: str = "--symbols") -> str | None:
     return symbols
 
 
-def progress(description: str, total: int) -> Any:
+def progress(description: str, total: int | None) -> Any:
     """A rich progress bar on stderr for long work; disabled (prints nothing) when stderr is not a terminal.
 
     Use as `with progress("backtesting stocks", n) as (bar, task): bar.update(task, completed=k)`.

@@ -274,8 +274,11 @@ def _day(value: str | None, name: str) -> np.datetime64 | None:
 
 
 def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy, cache_dir: Path | None,
-             start: str | None, end: str | None, jump_threshold: float) -> tuple[list[str], list[Columns], QualityReport]:
-    """Read, window, check and repair the requested symbols; the shared core of load and check."""
+             start: str | None, end: str | None, jump_threshold: float,
+             on_file: Callable[[int, int], None] | None = None) -> tuple[list[str], list[Columns], QualityReport]:
+    """Read, window, check and repair the requested symbols; the shared core of load and check.
+
+    `on_file(done, total)` is called as files are read (from the cache or parsed), for a progress bar."""
     check_policy(policy)
     if not jump_threshold > 1.0:
         raise ConfigError(f"jump threshold must be > 1 (got {jump_threshold})")
@@ -292,10 +295,16 @@ def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy
     cache = ArchiveCache(cache_dir) if cache_dir is not None else None
     series: list[Columns | None] = [cache.get(p) if cache else None for p in paths]
     todo = [i for i, s in enumerate(series) if s is None]
+    done = len(paths) - len(todo)
+    if on_file is not None:
+        on_file(done, len(paths))
     if todo:  # pyarrow parses without the GIL: two threads nearly halve a cold load
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1, len(todo))) as pool:
             for i, cols in zip(todo, pool.map(lambda i: _read_and_store(paths[i], cache), todo)):
                 series[i] = cols
+                done += 1
+                if on_file is not None:
+                    on_file(done, len(paths))
     windows: list[tuple[Columns, int]] = []
     for whole in series:
         assert whole is not None
@@ -317,9 +326,10 @@ def _prepare(data_dir: Path, symbols: Sequence[str] | None, policy: RepairPolicy
 
 def load_archive(data_dir: Path, symbols: Sequence[str] | None = None, *, policy: RepairPolicy = "drop",
                  cache_dir: Path | None = None, start: str | None = None, end: str | None = None,
-                 jump_threshold: float = 3.0) -> tuple[Bars, QualityReport]:
-    """Load symbols (all when None) from a folder or the shared data root as aligned `Bars` plus their report."""
-    names, series, report = _prepare(Path(data_dir), symbols, policy, cache_dir, start, end, jump_threshold)
+                 jump_threshold: float = 3.0, on_file: Callable[[int, int], None] | None = None) -> tuple[Bars, QualityReport]:
+    """Load symbols (all when None) from a folder or the shared data root as aligned `Bars` plus their report
+    (`on_file(done, total)`: progress of the files read)."""
+    names, series, report = _prepare(Path(data_dir), symbols, policy, cache_dir, start, end, jump_threshold, on_file)
     return Bars.from_columns(names, series, f"archive:{data_dir}"), report
 
 

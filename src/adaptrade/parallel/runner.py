@@ -169,9 +169,10 @@ def check_memory(n_stocks: int, n_bars: int, settings: Settings, available: int 
             field="stocks")
 
 
-def load_data(req: RunRequest, settings: Settings) -> LoadedData:
-    """Bars (total-return adjusted when the price basis says so) and the aligned benchmark."""
-    loaded = _load(req, settings)
+def load_data(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None] | None = None) -> LoadedData:
+    """Bars (total-return adjusted when the price basis says so) and the aligned benchmark
+    (`on_file(done, total)`: progress of the archive files read)."""
+    loaded = _load(req, settings, on_file)
     if loaded.bars.n_bars < 2 or not loaded.bars.valid.any():
         raise ConfigError(f"no bars to backtest between {req.start or 'the first date'} and {req.end or 'the last date'}", field="start")
     need = min_bars(req.strategy)
@@ -198,7 +199,18 @@ def _check_dates(req: RunRequest) -> None:
         raise ConfigError(f"start {lo} is after end {hi}", field="start")
 
 
-def _load(req: RunRequest, settings: Settings) -> LoadedData:
+def _archive_sessions_bound(req: RunRequest, settings: Settings) -> int:
+    """At most how many sessions an archive window holds (before any file is read): NYSE sessions from
+    --start (else 1990-01-02, before the oldest file we ship or know) to --end (else the data_end setting)."""
+    from adaptrade.data.calendar import nyse_sessions_between
+
+    try:
+        return len(nyse_sessions_between(req.start or "1990-01-02", req.end or settings.data_end))
+    except Exception:  # a bad date is reported by the loader with its own message
+        return 0
+
+
+def _load(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None] | None = None) -> LoadedData:
     _check_dates(req)
     if req.source == "synthetic":
         from adaptrade.data.synthetic import generate, synthetic_benchmark
@@ -232,6 +244,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
     available = sorted(files) if not req.symbols else None
     symbols, more = select_symbols(req, available)
     notes += more
+    check_memory(len(symbols), _archive_sessions_bound(req, settings), settings)
     bars, quality = load_archive(
         data_dir,
         symbols,
@@ -240,6 +253,7 @@ def _load(req: RunRequest, settings: Settings) -> LoadedData:
         start=req.start,
         end=req.end,
         jump_threshold=settings.jump_threshold,
+        on_file=on_file,
     )
     if settings.price_basis == "adjusted" and req.strategy.whole_shares:
         raise ConfigError(
