@@ -73,8 +73,9 @@ def test_portfolio_run_orders_fills_account_and_breaker(portfolio_result: Portfo
     eq = pr.account["equity"].to_numpy()
     r = np.diff(eq) / eq[:-1]
     assert value(m, "adaptrade_sharpe_ratio", **acc) == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))
-    assert value(m, "adaptrade_max_drawdown_ratio", **acc) == pytest.approx(pr.account["drawdown"].max())
-    assert value(m, "adaptrade_drawdown_ratio", **acc) == pytest.approx(pr.account["drawdown"].iloc[-1])
+    # account.csv drawdowns are negative (one sign for every reported drawdown); gauges hold positive fractions
+    assert value(m, "adaptrade_max_drawdown_ratio", **acc) == pytest.approx(-pr.account["drawdown"].min())
+    assert value(m, "adaptrade_drawdown_ratio", **acc) == pytest.approx(-pr.account["drawdown"].iloc[-1])
     assert value(m, "adaptrade_equity_dollars", **acc) == pytest.approx(eq[-1])
     trips = int((pr.events["rule"] == "breaker_tripped").sum())
     assert trips > 0 and value(m, "adaptrade_circuit_breaker_trips", **acc) == trips

@@ -84,7 +84,7 @@ def record_portfolio(metrics: Metrics, pr: PortfolioResult, *, run: str, account
         "sharpe": summary["sharpe"],
         # gauges hold drawdowns as positive fractions (the alert rules compare them with a positive limit)
         "max_drawdown": abs(summary["max_drawdown"]) if summary["max_drawdown"] is not None else None,
-        "drawdown": float(last["drawdown"]) if last is not None else None,
+        "drawdown": abs(float(last["drawdown"])) if last is not None else None,
         "breaker": float(bool(last["breaker"])) if last is not None else None,
         "breaker_trips": float((pr.events["rule"] == "breaker_tripped").sum()),
         "equity": summary["final_equity"],
