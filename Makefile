@@ -25,8 +25,9 @@ browser:
 HYPOTHESIS_PROFILE ?= $(if $(filter true,$(CI)),slow,default)
 export HYPOTHESIS_PROFILE
 
+# the suite on two worker processes (pytest-xdist): every test uses its own ports, databases and folders
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # every benchmark; each prints its table and rewrites its own section of docs/performance.md
 bench: $(STAMP)
