@@ -3,40 +3,19 @@ docker-compose), installed when missing and possible; absent locally: skip; unde
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.system_tools import apt_install, debian_tool, in_ci, unavailable  # noqa: F401  (re-exported for the deploy tests)
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("dev", "prod")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def unavailable(msg: str) -> None:
-    """Skip locally, fail under CI=true."""
-    if in_ci():
-        pytest.fail(msg + " (required when CI=true)")
-    pytest.skip(msg)
-
-
-def apt_install(package: str) -> None:
-    if not (shutil.which("apt-get") and os.geteuid() == 0):
-        return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
-    if subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=900, check=False)
-        subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
 
 
 def venv_tool(name: str) -> str:
@@ -46,16 +25,6 @@ def venv_tool(name: str) -> str:
     if found is None:
         unavailable(f"{name} is not installed (pip install -c constraints.txt -e '.[dev]')")
     return str(found)
-
-
-def debian_tool(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        apt_install(package)
-        path = shutil.which(binary)
-    if path is None:
-        unavailable(f"{binary} is not installed (Debian package {package})")
-    return str(path)
 
 
 def kustomize_build(directory: Path) -> list[dict]:

@@ -175,6 +175,8 @@ def clean_stale_temp(out_dir: Path) -> list[Path]:
     Folders whose PID is still running (a concurrent run) are kept; older ones without a PID too
     (`.NAME.xxxx`, written before issue 11) are removed. Returns what was removed.
     """
+    from adaptrade.storage.runs import process_alive
+
     out_dir = Path(out_dir)
     removed: list[Path] = []
     if not out_dir.parent.is_dir():
@@ -183,24 +185,11 @@ def clean_stale_temp(out_dir: Path) -> list[Path]:
         if not p.is_dir():
             continue
         parts = p.name[len(out_dir.name) + 2:].split(".", 1)
-        if len(parts) == 2 and parts[0].isdigit() and _alive(int(parts[0])):
+        if len(parts) == 2 and parts[0].isdigit() and process_alive(int(parts[0])):
             continue
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    """True when a process with this id runs (a concurrent writer)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _json_default(o: Any) -> Any:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from adaptrade.errors import StoreError
 from adaptrade.storage import frames, schema
-from adaptrade.storage.backend import Backend, connect, display
+from adaptrade.storage.backend import Backend, display
 
 if TYPE_CHECKING:  # the engine (numba) is not needed to read runs back
     from adaptrade.backtest.results import BacktestResult
@@ -55,18 +55,7 @@ class RunStore:
         self.target = str(target)
         self.path = display(self.target)
         self.read_only = read_only
-        self._b = connect(self.target, read_only=read_only, lock_timeout=lock_timeout)
-        try:
-            if read_only:
-                schema.check_not_newer(self._b)
-            else:
-                schema.migrate(self._b)
-        except StoreError:
-            self._b.close()
-            raise
-        except Exception as exc:
-            self._b.close()
-            raise StoreError(f"cannot open the run store: {exc}".splitlines()[0], file=self.path) from None
+        self._b = schema.open_store(self.target, read_only, lock_timeout, "run store")
 
     @property
     def backend(self) -> Backend:
@@ -235,7 +224,7 @@ def live_status(status: str, host: str | None, pid: int | None, heartbeat: str |
     `stale_after` seconds); otherwise the stored status."""
     if status != LIVE:
         return status
-    if host == socket.gethostname() and pid is not None and not _alive(int(pid)):
+    if host == socket.gethostname() and pid is not None and not process_alive(int(pid)):
         return "interrupted"
     if heartbeat:
         age = (datetime.now(UTC) - datetime.fromisoformat(heartbeat)).total_seconds()
@@ -244,7 +233,7 @@ def live_status(status: str, host: str | None, pid: int | None, heartbeat: str |
     return LIVE
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process `pid` exists (and is not a zombie)."""
     try:
         os.kill(pid, 0)

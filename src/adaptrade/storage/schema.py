@@ -151,3 +151,19 @@ def migrate(b: Backend) -> list[Migration]:
         b.execute("DELETE FROM schema_version")
         b.execute("INSERT INTO schema_version VALUES (?)", [VERSION])
     return todo
+
+
+def open_store(target: str, read_only: bool, lock_timeout: float, what: str) -> Backend:
+    """Connect to `target` ready for use: read-write applies pending migrations, read-only only refuses a
+    newer store. Any other failure becomes one StoreError naming the store (`what`: e.g. "run store")."""
+    from adaptrade.storage.backend import connect
+
+    b = connect(target, read_only=read_only, lock_timeout=lock_timeout)
+    try:
+        check_not_newer(b) if read_only else migrate(b)
+    except Exception as exc:
+        b.close()
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"cannot open the {what}: {exc}".splitlines()[0], file=display(target)) from None
+    return b

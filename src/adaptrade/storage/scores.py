@@ -13,7 +13,7 @@ import pandas as pd
 
 from adaptrade.errors import StoreError
 from adaptrade.storage import schema
-from adaptrade.storage.backend import connect, display, exists
+from adaptrade.storage.backend import display, exists
 
 TABLE = "quality_scores"
 COLUMNS = list(schema.SCORES | schema.SCORES_V5)
@@ -30,14 +30,7 @@ class ScoreStore:
         self.path = display(self.target)
         if read_only and not exists(self.target):
             raise StoreError("no score store here yet (run `adaptrade cycle` first)", file=self.path)
-        self._b = connect(self.target, read_only=read_only, lock_timeout=lock_timeout)
-        try:
-            schema.check_not_newer(self._b) if read_only else schema.migrate(self._b)
-        except Exception as exc:
-            self._b.close()
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"cannot open the score store: {exc}".splitlines()[0], file=self.path) from None
+        self._b = schema.open_store(self.target, read_only, lock_timeout, "score store")
 
     def __enter__(self) -> ScoreStore:
         return self

@@ -21,9 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from adaptrade.errors import StoreError
 from adaptrade.storage import frames, schema
-from adaptrade.storage.backend import connect, display
+from adaptrade.storage.backend import display
 
 
 def data_key(source: str, symbols: tuple[str, ...], start: str, end: str, extra: str = "") -> str:
@@ -39,14 +38,7 @@ class TrialStore:
         """Open the store (read-write: apply pending migrations)."""
         self.target = str(target)
         self.path = display(self.target)
-        self._b = connect(self.target, read_only=read_only, lock_timeout=lock_timeout)
-        try:
-            schema.check_not_newer(self._b) if read_only else schema.migrate(self._b)
-        except Exception as exc:
-            self._b.close()
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"cannot open the trial store: {exc}".splitlines()[0], file=self.path) from None
+        self._b = schema.open_store(self.target, read_only, lock_timeout, "trial store")
 
     def __enter__(self) -> TrialStore:
         return self
