@@ -238,8 +238,16 @@ def test_cli_incomplete_run_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     from adaptrade.cli import app
 
-    real_run = runner.run
-    monkeypatch.setattr(runner, "run", lambda *a, **k: real_run(*a, **{**k, "fn": boom}))
+    from adaptrade.parallel.stream import StreamPlan
+
+    real_backtest = StreamPlan.backtest
+
+    def failing(self: StreamPlan, symbols: tuple[str, ...], settings: object) -> object:
+        if symbols == self.symbols[4:8]:  # the streamed run's batch 1
+            raise ValueError("injected failure")
+        return real_backtest(self, symbols, settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StreamPlan, "backtest", failing)
     r = CliRunner().invoke(app, ["backtest", "--stocks", "12", "--bars", "300", "--no-store", "--out", str(tmp_path / "o")],
                            env={"ADAPTRADE_BATCH_SIZE": "4"})
     assert r.exit_code == 3, r.output

@@ -25,10 +25,11 @@ def test_check_memory_refuses_with_the_estimate() -> None:
 
 
 def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-stock synthetic runs stream: the refusal uses the streamed model (a few batches + summary rows)."""
     from adaptrade.cli import app
     from adaptrade.data import synthetic
 
-    monkeypatch.setattr(runner, "available_memory_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(runner, "available_memory_bytes", lambda: 2**29)  # 0.5 GB available: limit 0.4 GB
 
     def never(*a: object, **k: object) -> None:
         raise AssertionError("data generated for a refused run")
@@ -36,7 +37,9 @@ def test_cli_refuses_before_generating(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(synthetic, "generate", never)
     r = CliRunner().invoke(app, ["backtest", "--stocks", "100000", "--bars", "2520", "--no-store"])
     assert r.exit_code == 2
-    assert "estimated 26.3 GB" in r.output and "Traceback" not in r.output
+    need = runner.estimate_stream_bytes(100_000, 2520, 50, runner.stream_in_flight(Settings()))
+    assert f"estimated {need / 2**30:.1f} GB" in r.output and "Traceback" not in r.output
+    assert need < runner.estimate_memory_bytes(100_000, 2520) / 20  # far below the whole-universe model
 
 
 def test_archive_runs_are_estimated_before_any_file_is_read(tmp_path, sample_dir) -> None:

@@ -68,6 +68,8 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
     from adaptrade.reports.files import summary, write_outputs
     from adaptrade.reports.terminal import print_run
 
+    if _streams(settings):
+        return _run_streamed(req, settings, title, out, top, report_symbol, rec)
     with progress("loading data files", None) as (bar, task):
         loaded = runner.load_data(req, settings, on_file=lambda done, total: bar.update(task, completed=done, total=total))
     if report_symbol is not None:  # checked before the work, not after it
@@ -83,6 +85,42 @@ def _run_and_report(req: RunRequest, settings: Settings, title: str, out: Option
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html)")
     if rec is not None:
         console.print(f"stored as run {rec.save(result, doc)} in {display(rec.target)}")
+    return result
+
+
+def _streams(settings: Settings) -> bool:
+    """Per-stock runs on threads or serially stream batch by batch (bounded memory); processes and Dask
+    ship whole batches back and keep the whole-universe path (runner.run)."""
+    from adaptrade.parallel.stream import STREAM_EXECUTORS
+
+    return settings.executor in STREAM_EXECUTORS and not (settings.executor == "auto" and settings.scheduler)
+
+
+def _run_streamed(req: RunRequest, settings: Settings, title: str, out: Optional[Path], top: int,
+                  report_symbol: Optional[str], rec: Any) -> Any:
+    """The streamed per-stock run: each batch's files written as it ends; only summary rows kept."""
+    from adaptrade.errors import UnknownSymbolError
+    from adaptrade.parallel.stream import plan
+    from adaptrade.reports.stream import run_streamed
+    from adaptrade.reports.terminal import print_run
+
+    with progress("loading data files", None) as (bar, task):
+        p = plan(req, settings, on_file=lambda done, total: bar.update(task, completed=done, total=total))
+    if report_symbol is not None:  # checked before the work, not after it
+        report_symbol = report_symbol.strip().upper()
+        if report_symbol not in set(p.symbols):
+            raise UnknownSymbolError(f"unknown symbol '{report_symbol}' (not in these bars)")
+    with progress("backtesting stocks", len(p.symbols)) as (bar, task):
+        result, doc = run_streamed(p, settings, out, report_symbol, progress=lambda done: bar.update(task, completed=done))
+    try:
+        print_run(console, result, doc, title, top=top)  # type: ignore[arg-type]  # stocks, benchmark symbol
+        _print_failures(result)  # type: ignore[arg-type]
+        if out is not None:
+            console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html)")
+        if rec is not None:
+            console.print(f"stored as run {rec.save(result, doc)} in {display(rec.target)}")
+    finally:
+        result.close()
     return result
 
 

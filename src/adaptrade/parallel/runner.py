@@ -128,7 +128,8 @@ def resolve_data_dir(req: RunRequest, settings: Settings) -> tuple[Path, list[st
 # docs/performance.md "Memory"): about 450 MB of interpreter, imports and compiled code, plus about
 # 110 bytes per stock-bar (the bars' five price/volume arrays and valid mask, the engine's equity /
 # signal / in-market arrays, the report's normalised curves) while the whole universe is in memory.
-# Streaming outputs would lower MEMORY_BYTES_PER_BAR; this is the one place that knows.
+# It is the model of the whole-universe path (runner.run: portfolio mode, processes/Dask, archive bars); streamed
+# per-stock runs use estimate_stream_bytes below.
 MEMORY_BASE_BYTES = 450 * 2**20
 MEMORY_BYTES_PER_BAR = 110
 
@@ -158,15 +159,46 @@ def memory_limit(settings: Settings, available: int | None = None) -> int | None
     return None if have is None else int(0.8 * have)
 
 
-def check_memory(n_stocks: int, n_bars: int, settings: Settings, available: int | None = None) -> None:
+def check_memory(n_stocks: int, n_bars: int, settings: Settings, available: int | None = None, need: int | None = None) -> None:
     """Refuse, before any work, a run whose estimated peak memory exceeds the limit (estimate and limit stated)."""
-    need, limit = estimate_memory_bytes(n_stocks, n_bars), memory_limit(settings, available)
+    need, limit = (estimate_memory_bytes(n_stocks, n_bars) if need is None else need), memory_limit(settings, available)
     if limit is not None and need > limit:
         raise ConfigError(
             f"{n_stocks:,} stocks x {n_bars:,} bars needs an estimated {need / 2**30:.1f} GB of memory, above the limit of "
             f"{limit / 2**30:.1f} GB (ADAPTRADE_MEMORY_LIMIT_GB, default 80% of available memory): use fewer --stocks or --bars "
-            "(estimate: parallel.runner.estimate_memory_bytes)",
+            "(estimate: parallel.runner.estimate_memory_bytes / estimate_stream_bytes)",
             field="stocks")
+
+
+# A streamed run (parallel/stream.py) holds a few batches at once, not the universe: per stock-bar of a
+# batch in flight its bars (41 B), the adaptive RSI stack and volatility (104 B), the engine's equity, signal
+# and in-market arrays (10 B), the report's three normalised curves and their temporaries (~48 B); per
+# stock only its summary row, name and file-writer bookkeeping; per bar the report's running sums.
+STREAM_BYTES_PER_BATCH_BAR = 220
+STREAM_BYTES_PER_STOCK = 2048
+STREAM_BYTES_PER_BAR = 64
+
+
+def stream_in_flight(settings: Settings) -> int:
+    """How many batches a streamed run holds at once: one per worker thread, one queued, one being written."""
+    import os
+
+    workers = 1 if settings.executor == "serial" else max(1, settings.workers or os.cpu_count() or 1)
+    return 2 * workers + 1
+
+
+def estimate_stream_bytes(n_stocks: int, n_bars: int, batch_size: int = 50, in_flight: int = 5) -> int:
+    """Estimated peak memory (bytes) of a streamed run: start-up + the batches in flight + summary rows."""
+    n_stocks, n_bars = max(0, int(n_stocks)), max(0, int(n_bars))
+    batch = min(n_stocks, int(batch_size)) * int(in_flight)
+    return int(MEMORY_BASE_BYTES + STREAM_BYTES_PER_BATCH_BAR * batch * n_bars + STREAM_BYTES_PER_STOCK * n_stocks
+               + STREAM_BYTES_PER_BAR * n_bars)
+
+
+def check_stream_memory(n_stocks: int, n_bars: int, settings: Settings, available: int | None = None) -> None:
+    """check_memory with the streamed model (what a streamed synthetic run will hold at its peak)."""
+    check_memory(n_stocks, n_bars, settings, available,
+                 need=estimate_stream_bytes(n_stocks, n_bars, settings.batch_size, stream_in_flight(settings)))
 
 
 def load_data(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None] | None = None) -> LoadedData:
@@ -389,24 +421,32 @@ def benchmark_coverage(close: np.ndarray | None) -> float:
 def run_settings(req: RunRequest, settings: Settings, loaded: LoadedData) -> dict[str, object]:
     """The run's settings as recorded in summary.json and the run store."""
     bars = loaded.bars
+    return settings_of(req, settings, bars.symbols, bars.dates, loaded.data_dir, loaded.benchmark_symbol,
+                       loaded.benchmark_close, loaded.notes)
+
+
+def settings_of(req: RunRequest, settings: Settings, symbols: tuple[str, ...], dates: np.ndarray, data_dir: Path | None,
+                benchmark_symbol: str, benchmark_close: np.ndarray | None, notes: tuple[str, ...]) -> dict[str, object]:
+    """run_settings from the run's parts (a streamed run has no whole-universe Bars)."""
+    n = len(dates)
     d: dict[str, object] = {
         "source": req.source,
-        "data_dir": str(loaded.data_dir) if loaded.data_dir else None,
+        "data_dir": str(data_dir) if data_dir else None,
         "seed": req.seed if req.source == "synthetic" else None,
-        "symbols": list(bars.symbols),
+        "symbols": list(symbols),
         "universe": None if req.symbols else req.universe,
-        "start": str(bars.dates[0]) if bars.n_bars else None,
-        "end": str(bars.dates[-1]) if bars.n_bars else None,
-        "bars": int(bars.n_bars),
+        "start": str(dates[0]) if n else None,
+        "end": str(dates[-1]) if n else None,
+        "bars": int(n),
         "price_basis": settings.price_basis if req.source == "archive" else "synthetic",
         "repair_policy": settings.repair_policy if req.source == "archive" else None,
-        "benchmark": loaded.benchmark_symbol,
-        "benchmark_coverage": benchmark_coverage(loaded.benchmark_close),
+        "benchmark": benchmark_symbol,
+        "benchmark_coverage": benchmark_coverage(benchmark_close),
         "risk_free_rate": settings.risk_free_rate,
         "min_sharpe": settings.min_sharpe,
         "min_win_rate": settings.min_win_rate,
         "min_trades_rank": settings.min_trades_rank,
-        "notes": list(loaded.notes),
+        "notes": list(notes),
     }
     d.update(req.strategy.describe())
     return d

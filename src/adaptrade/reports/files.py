@@ -97,28 +97,51 @@ def _equity_schema() -> Any:
     return pa.Table.from_pandas(empty, preserve_index=False).schema
 
 
-def write_equity(result: BacktestResult, path: Path) -> Path:
-    """equity.parquet (date, symbol, equity for every valid bar, stock by stock) in row groups of stocks.
+class EquityWriter:
+    """equity.parquet written a block of stocks at a time (row groups of at most EQUITY_GROUP_STOCKS stocks).
 
-    Built with pyarrow straight from the arrays, a group at a time: the long table for the whole
-    universe never exists in memory, and the file reads back as the frame `equity_long()` gives.
+    Built with pyarrow straight from the arrays: the long table of the universe never exists in
+    memory, and the file reads back as the frame `BacktestResult.equity_long()` gives.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    bars = result.output.bars
-    schema = _equity_schema()
-    names = pa.array(list(bars.symbols), type=pa.large_string())
-    dates = bars.dates.astype("datetime64[ns]")
-    with pq.ParquetWriter(path, schema) as writer:
-        for lo in range(0, max(bars.n_symbols, 1), EQUITY_GROUP_STOCKS):
-            hi = min(lo + EQUITY_GROUP_STOCKS, bars.n_symbols)
-            sym_idx, t_idx = np.nonzero(bars.valid[lo:hi])
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self._writer = pq.ParquetWriter(self.path, _equity_schema())
+        self.rows = 0
+
+    def write(self, symbols: tuple[str, ...], dates: np.ndarray, valid: np.ndarray, equity: np.ndarray) -> None:
+        """Append the valid bars of `symbols` (rows of `valid` / `equity`), stock by stock."""
+        import pyarrow as pa
+
+        names = pa.array(list(symbols), type=pa.large_string())
+        ns = dates.astype("datetime64[ns]")
+        for lo in range(0, len(symbols), EQUITY_GROUP_STOCKS):
+            hi = min(lo + EQUITY_GROUP_STOCKS, len(symbols))
+            sym_idx, t_idx = np.nonzero(valid[lo:hi])
             sym = pa.DictionaryArray.from_arrays(pa.array(sym_idx.astype(np.int32) + lo), names).cast(pa.large_string())
-            writer.write_table(pa.Table.from_arrays(
-                [pa.array(dates[t_idx], type=pa.timestamp("ns")), sym, pa.array(result.output.equity[lo:hi][sym_idx, t_idx])],
-                schema=schema))
-    return path
+            self._writer.write_table(pa.Table.from_arrays(
+                [pa.array(ns[t_idx], type=pa.timestamp("ns")), sym, pa.array(equity[lo:hi][sym_idx, t_idx])],
+                schema=self._writer.schema))
+            self.rows += len(t_idx)
+
+    def close(self) -> Path:
+        """Finish the file (an empty run still gets a valid, empty table)."""
+        if self.rows == 0:
+            import pyarrow as pa
+
+            self._writer.write_table(pa.Table.from_pylist([], schema=self._writer.schema))
+        self._writer.close()
+        return self.path
+
+
+def write_equity(result: BacktestResult, path: Path) -> Path:
+    """equity.parquet (date, symbol, equity for every valid bar, stock by stock) in row groups of stocks."""
+    bars = result.output.bars
+    w = EquityWriter(path)
+    w.write(bars.symbols, bars.dates, bars.valid, result.output.equity)
+    return w.close()
 
 
 def write_outputs(

@@ -38,13 +38,16 @@ ACCOUNT_DRAWDOWN_TITLE = "Account drawdown (from the running peak)"
 
 
 def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None,
-                 account_aggregate: dict[str, Any] | None = None) -> Path:
+                 account_aggregate: dict[str, Any] | None = None,
+                 average: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> Path:
     """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path.
 
     `account` (portfolio mode: a frame with date, equity, cash, gross, drawdown) adds the account's
     equity vs the benchmark and its drawdown above the per-stock figures, and the header says so;
     `account_aggregate` (portfolio mode: summary.json's account block) gives the header the account's figures
     beside equal-weight buy-and-hold and the benchmark instead of per-stock means.
+    `average` (a streamed run, reports.stream): the cross-stock mean curves accumulated batch by batch;
+    `result` then holds every stock's summary row but the arrays of the featured stock only.
     """
     import plotly.io as pio
 
@@ -58,9 +61,13 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     chosen: str | None = symbol if symbol is not None else (str(eligible["symbol"].iloc[0]) if len(eligible) else None)
     strat, bh, bench = _normalised(result)
     x = np.datetime_as_string(bars.dates, unit="D")
-    with warnings.catch_warnings():  # "mean of empty slice" for dates no stock covers
-        warnings.simplefilter("ignore", RuntimeWarning)
-        avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
+    if average is not None:
+        avg = list(average)
+    else:
+        with warnings.catch_warnings():  # "mean of empty slice" for dates no stock covers
+            warnings.simplefilter("ignore", RuntimeWarning)
+            avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
+    n_stocks = len(result.stocks)
     bname = result.benchmark_symbol or "benchmark"
     # no benchmark coverage: the title does not promise a line that is not drawn
     vs = f" vs {bname}" if bench is not None else f" (no {bname} data on these dates)"
@@ -72,10 +79,10 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         if chosen is not None:
             figs.append(_curve_figure(x, strat[i], bh[i], None if bench is None else bench[i], bname,
                                       f"{chosen}: equity vs buy & hold{vs} (1.0 at first bar)"))
-        figs.append(_curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {bars.n_symbols} stocks (mean of normalised curves)"))
+        figs.append(_curve_figure(x, avg[0], avg[1], avg[2], bname, f"Average of {n_stocks} stocks (mean of normalised curves)"))
         if chosen is not None:
             figs.append(_drawdown_figure(x, chosen, strat[i], bh[i], avg[0], avg[1]))
-        figs.append(_average_drawdown_figure(x, bars.n_symbols, avg[0], avg[1]))
+        figs.append(_average_drawdown_figure(x, n_stocks, avg[0], avg[1]))
         # monthly returns of the featured stock, or of the average when no stock has enough trades to feature
         figs.append(_heatmap_figure(x, strat[i], chosen) if chosen is not None else _heatmap_figure(x, avg[0], "average of stocks"))
     if chosen is not None:
@@ -345,7 +352,7 @@ def _header(result: BacktestResult, chosen: str, account: pd.DataFrame | None = 
     rows = [
         ("source", source),
         ("dates", dates),
-        ("stocks", f"{bars.n_symbols} (chosen: {chosen})"),
+        ("stocks", f"{len(result.stocks)} (chosen: {chosen})"),
         ("benchmark", result.benchmark_symbol or "none"),
         ("strategy", f"{cfg.kind}: RSI {cfg.rsi_period}, buy {cfg.buy:g}, sell {cfg.sell:g}"),
         ("costs", f"commission {cfg.commission_bps:g} bps, slippage {cfg.slippage_bps:g} bps"),

@@ -22,8 +22,8 @@ def arrow_type(logical: str) -> Any:
             "timestamp": pa.timestamp("us")}[logical]
 
 
-def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -> Any:
-    """`df` as an Arrow table of the declared columns (cast), `_row`, `extra` and the constant `tags` columns."""
+def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], row0: int = 0) -> Any:
+    """`df` as an Arrow table of the declared columns (cast), `_row` (from `row0`), `extra` and the constant `tags` columns."""
     import pyarrow as pa
 
     n = len(df)
@@ -45,7 +45,7 @@ def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -
             cols[name] = arr.cast(arrow_type(declared[name]))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             spill.append(name)  # kept as it is, in extra
-    cols[ROW] = pa.array(np.arange(n, dtype=np.int64))
+    cols[ROW] = pa.array(np.arange(row0, row0 + n, dtype=np.int64))
     if spill and n:
         lines = df[spill].to_json(orient="records", lines=True, date_format="iso", date_unit="ns").splitlines()
         cols[EXTRA] = pa.array(lines, type=pa.string())
@@ -54,10 +54,10 @@ def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -
     return pa.table(cols)
 
 
-def write(b: Backend, table: str, df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any]) -> None:
-    """Append `df` to `table` in one bulk write (nothing when it is empty)."""
+def write(b: Backend, table: str, df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], row0: int = 0) -> None:
+    """Append `df` to `table` in one bulk write (nothing when it is empty); `row0`: its first `_row` (a table written in parts)."""
     if len(df):
-        b.write_arrow(table, to_arrow(df, declared, tags))
+        b.write_arrow(table, to_arrow(df, declared, tags, row0))
 
 
 def read(b: Backend, table: str, where: str, params: list[Any], dtypes: list[dict[str, Any]]) -> pd.DataFrame:

@@ -39,10 +39,10 @@ LIST_COLUMNS = ["id", "created", "mode", "source", "strategy", "stocks", "dates"
 LIVE = "running"
 
 
-def _insert_frame(b: Backend, table: str, df: pd.DataFrame, run_id: str) -> None:
-    """Append `df` to the run table `table` tagged with run_id (one bulk write)."""
+def _insert_frame(b: Backend, table: str, df: pd.DataFrame, run_id: str, row0: int = 0) -> None:
+    """Append `df` to the run table `table` tagged with run_id (one bulk write; `row0`: its first row number)."""
     name = next(k for k, (t, _) in schema.RUN_TABLES.items() if t == table)
-    frames.write(b, table, df, schema.RUN_TABLES[name][1], {"run_id": run_id})
+    frames.write(b, table, df, schema.RUN_TABLES[name][1], {"run_id": run_id}, row0)
 
 
 class RunStore:
@@ -107,7 +107,10 @@ class RunStore:
         if unknown:
             raise ValueError(f"unknown extra run tables {unknown}; known: {sorted(EXTRA_TABLES)}")
         frames_ = {name: getattr(result, name) for name in ("stocks", "trades", "params")}
-        frames_["equity"] = result.equity_long()
+        # a streamed run (reports.stream) hands equity over a row group at a time: never the whole table at once
+        parts = result.equity_frames() if hasattr(result, "equity_frames") else iter([result.equity_long()])
+        first = next(parts, None)
+        frames_["equity"] = first if first is not None else result.equity_long()
         frames_.update({k: v for k, v in (extra or {}).items() if v is not None})
         dtypes = {name: frames.dtypes_of(df) for name, df in frames_.items()}
         b, now = self._b, _now()
@@ -124,6 +127,10 @@ class RunStore:
                 self._delete(run_id, keep_row=True)
             for name, df in frames_.items():
                 _insert_frame(b, {**DATA_TABLES, **EXTRA_TABLES}[name], df, run_id)
+            row0 = len(frames_["equity"])
+            for df in parts:  # the rest of a streamed run's equity
+                _insert_frame(b, DATA_TABLES["equity"], df, run_id, row0)
+                row0 += len(df)
             b.execute("UPDATE runs SET settings = ?, summary = ?, status = ?, dtypes = ?, finished = ?, heartbeat = ?, "
                       "run_key = COALESCE(?, run_key) WHERE id = ?",
                       [_dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes), now, now, key, run_id])
