@@ -173,9 +173,10 @@ def check_memory(n_stocks: int, n_bars: int, settings: Settings, available: int 
 # A streamed run (parallel/stream.py) holds a few batches at once, not the universe: per stock-bar of a
 # batch in flight its bars (41 B), the adaptive RSI stack and volatility (104 B), the engine's equity, signal
 # and in-market arrays (10 B), the report's three normalised curves and their temporaries (~48 B); per
-# stock only its summary row, name and file-writer bookkeeping; per bar the report's running sums.
+# stock only its summary row, name, settings entry and report row (peak RSS grew ~5 kB per stock from
+# 500 to 20,000 stocks, benchmarks/memory.py); per bar the report's running sums.
 STREAM_BYTES_PER_BATCH_BAR = 220
-STREAM_BYTES_PER_STOCK = 2048
+STREAM_BYTES_PER_STOCK = 5120
 STREAM_BYTES_PER_BAR = 64
 
 
