@@ -119,6 +119,8 @@ def run(
             write_paper_outputs(loop, out)
             console.print(f"wrote {out}/ (trades.csv, params.csv, orders.csv, fills.csv)")
     finally:
+        if "sim" in locals() and hasattr(sim, "close"):
+            sim.close()  # the alpaca broker's trade-update stream
         lease.release()
 
 

@@ -68,6 +68,7 @@ class AlpacaBroker:
         self.stream_url = settings.alpaca_stream_url or None
         self.clock_url = settings.alpaca_replay_clock_url
         self.fill_timeout = float(settings.alpaca_fill_timeout)
+        self._http = requests.Session()
         self.path, self._lock = folder / LEDGER, folder / "alpaca.lock"
         self.stream_events = 0
         with FileLock(self._lock):
@@ -133,7 +134,8 @@ class AlpacaBroker:
                 known = self._get(cid)
                 if known is not None:
                     return {**order_dict(known), "duplicate": True}
-            book["orders"].setdefault(cid, {"recorded_qty": 0.0, "recorded_notional": 0.0, "status": "pending"})
+            book["orders"].setdefault(cid, {"recorded_qty": 0.0, "recorded_notional": 0.0, "status": "pending",
+                                            "created": order.created, "reason": order.reason})
             book["submissions"].append(cid)
             atomic_write_json(self.path, book)  # before the request: a crash after it must not send again
         share = order.quantity > 0
@@ -190,6 +192,20 @@ class AlpacaBroker:
         """The kill switch: cancel every open order of the account; returns how many."""
         return len(self.client.cancel_orders())
 
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order this session sent, as Alpaca last reported it (for orders.csv), in sending order."""
+        book = read_json(self.path)
+        out = []
+        for cid, mine in book["orders"].items():
+            o = self._get(cid)
+            rec = order_dict(o) if o is not None else {"client_order_id": cid, "symbol": "", "side": 0, "quantity": math.nan,
+                                                       "notional": math.nan, "time_in_force": "", "status": mine["status"],
+                                                       "filled_quantity": 0.0, "avg_fill_price": math.nan, "last_update": ""}
+            q, avg = rec["filled_quantity"], rec["avg_fill_price"]
+            out.append({**rec, "created": mine.get("created", ""), "reason": mine.get("reason", ""),
+                        "filled_notional": q * avg if q > 0 else 0.0})
+        return out
+
     def open_orders(self) -> list[dict[str, Any]]:
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
@@ -215,7 +231,7 @@ class AlpacaBroker:
         """The session `date` opens. Against the stand-in with a replay feed, its replay clock is told
         to open that date; against Alpaca, open orders are awaited (up to `alpaca_fill_timeout`) until final."""
         if self.clock_url:  # the stand-in fills synchronously inside this request
-            requests.post(self.clock_url, json={"date": date}, timeout=30).raise_for_status()
+            self._http.post(self.clock_url, json={"date": date}, timeout=30).raise_for_status()
             self.sweep()
             return
         deadline = time.monotonic() + self.fill_timeout
