@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key (never logged).")
     alpaca_trading_url: str = Field("", description="Trading REST base URL; empty = Alpaca's paper endpoint.")
     alpaca_stream_url: str = Field("", description="Trade-update websocket URL; empty = Alpaca's paper stream.")
+    alpaca_data_url: str = Field("", description="Market-data REST base URL (historical bars); empty = Alpaca's data endpoint.")
     alpaca_replay_clock_url: str = Field("", description="Stand-in only: URL the replay feed POSTs each session's date to, so the stand-in fills at that open.")
     alpaca_fill_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds on_open waits for due orders to end (filled, cancelled, rejected).")
     # backtest

@@ -12,7 +12,7 @@ from tests.live.alpaca_standin.server import KEY_ID, SECRET, StandinServer
 
 def standin_settings(server: StandinServer, clock: bool = False) -> Settings:
     return Settings(alpaca_key_id=KEY_ID, alpaca_secret_key=SECRET, alpaca_trading_url=server.url,
-                    alpaca_stream_url=server.stream_url,
+                    alpaca_stream_url=server.stream_url, alpaca_data_url=server.url,
                     alpaca_replay_clock_url=(server.url + "/standin/open") if clock else "")
 
 

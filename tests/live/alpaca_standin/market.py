@@ -54,6 +54,8 @@ class StandinMarket:
         self.fill_fraction = 1.0
         self.sessions: dict[str, dict[str, tuple[float, float, bool]]] = {}  # date -> symbol -> (open, close, valid)
         self.opened: list[str] = []
+        self.daily: dict[str, list[dict[str, Any]]] = {}  # symbol -> Alpaca bar JSON, for /v2/stocks/bars
+        self.page_cap = 10_000  # bars per page (tests lower it to exercise next_page_token)
         self.publish: Callable[[dict[str, Any]], None] = lambda ev: None
 
     # ---- orders ----

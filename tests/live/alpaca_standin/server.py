@@ -2,7 +2,8 @@
 
 STAND-IN for Alpaca's paper trading service (https://paper-api.alpaca.markets), which is out of
 reach here: REST `/v2/orders` (create, list, get, by client order id, cancel one or all),
-`/v2/positions`, `/v2/account`, `/v2/clock`, and the trade-update websocket `/stream` (JSON
+`/v2/positions`, `/v2/account`, `/v2/clock`, daily `/v2/stocks/bars` (the market-data API, same
+port here), and the trade-update websocket `/stream` (JSON
 `authenticate` then `listen`, as Alpaca documents it). Test controls, none of them Alpaca's:
 `market.reject_rules`, `market.fill_fraction`, `market.fill(...)`, `drop_streams()`, and
 `POST /standin/open` (the replay clock: open a session and fill at its open).
@@ -168,6 +169,22 @@ class StandinServer:
             nxt = (now + timedelta(days=1)).replace(hour=14, minute=30, second=0)
             return {"timestamp": now.isoformat(), "is_open": False, "next_open": nxt.isoformat(),
                     "next_close": (nxt + timedelta(hours=6, minutes=30)).isoformat()}
+
+        @app.get("/v2/stocks/bars")
+        async def bars(symbols: str, timeframe: str, start: str | None = None, end: str | None = None,
+                       limit: int = 1000, page_token: str | None = None) -> Any:
+            """Alpaca's multi-symbol bars: {"bars": {symbol: [{t,o,h,l,c,v,n,vw}]}, "next_page_token"}."""
+            if timeframe != "1Day":
+                return _err(422, 42210000, "the stand-in serves daily bars only")
+            lo, hi = (start or "")[:10], (end or "9999")[:10]
+            flat = [(s, b) for s in symbols.split(",") for b in m.daily.get(s, []) if lo <= b["t"][:10] <= hi]
+            off = int(page_token or 0)
+            page = flat[off:off + min(limit, m.page_cap)]
+            out: dict[str, list[dict[str, Any]]] = {}
+            for s, b in page:
+                out.setdefault(s, []).append(b)
+            nxt = off + len(page)
+            return {"bars": out, "next_page_token": str(nxt) if nxt < len(flat) else None}
 
         @app.post("/standin/open")
         async def open_session(request: Request) -> Any:  # stand-in control, not an Alpaca endpoint
