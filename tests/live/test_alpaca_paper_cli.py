@@ -90,3 +90,30 @@ def test_alpaca_broker_without_the_replay_clock_refuses_replay(tmp_path: Path, m
     monkeypatch.delenv("ADAPTRADE_ALPACA_REPLAY_CLOCK_URL", raising=False)
     r = CliRunner().invoke(app, ["paper", "run", "--broker", "alpaca", "--feed", "replay", "--symbols", "AAPL"])
     assert r.exit_code == 2 and "stand-in's replay clock" in r.output and "Traceback" not in r.output
+
+
+def test_paper_stop_cancels_open_orders_at_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adaptrade.live.alpaca_broker import AlpacaBroker
+    from adaptrade.live.broker import OrderRequest
+    from adaptrade.live.state import atomic_write_json
+    from tests.live.alpaca_standin.fixtures import standin_settings
+
+    server = StandinServer(StandinMarket(cash=10_000.0)).start()
+    try:
+        folder = tmp_path / "paper" / "s"
+        folder.mkdir(parents=True)
+        b = AlpacaBroker(folder, standin_settings(server), stream=False)
+        b.submit(OrderRequest("AT-AAPL-20240102-000001", "AAPL", 1, notional=500.0, created="2024-01-02"))
+        atomic_write_json(folder / "state.json", {"meta": {"symbols": ["AAPL"], "start": "2024-01-02", "end": "2024-01-05"},
+                                                  "cursor": 1, "status": "running"})
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        pd = ["--session", "s", "--paper-dir", str(tmp_path / "paper")]
+        r = CliRunner().invoke(app, ["paper", "status", *pd])
+        assert r.exit_code == 0 and "open orders: AT-AAPL-20240102-000001" in r.output, r.output
+        r = CliRunner().invoke(app, ["paper", "stop", *pd])
+        assert r.exit_code == 0 and "1 open orders cancelled" in r.output, r.output
+        assert [o["status"] for o in server.market.orders.values()] == ["canceled"]
+        assert (folder / "kill").exists() and "STANDIN-SECRET" not in r.output
+    finally:
+        server.stop()

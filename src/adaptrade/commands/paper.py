@@ -140,7 +140,9 @@ def status(
     doc = read_json(folder / STATE_FILE)
     if doc is None:
         raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
-    book = read_json(folder / "broker.json") or {"positions": {}, "orders": {}, "cash": float("nan")}
+    from adaptrade.live.alpaca_broker import ledger_book
+
+    book = read_json(folder / "broker.json") or ledger_book(folder) or {"positions": {}, "orders": {}, "cash": float("nan")}
     hb = read_json(folder / "heartbeat.json") or {}
     running = Lease(folder).held_elsewhere()
     sessions = doc["meta"]

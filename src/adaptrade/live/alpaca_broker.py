@@ -270,3 +270,17 @@ class AlpacaBroker:
                 pass
         if self._thread is not None:
             self._thread.join(5)
+
+
+def ledger_book(folder: Path) -> dict[str, Any] | None:
+    """`paper status` without a network call: the alpaca session's last known orders and, from its
+    recorded fills, positions (cash is Alpaca's and not known offline: NaN). None when no ledger."""
+    book = read_json(folder / LEDGER)
+    if book is None:
+        return None
+    pos: dict[str, float] = {}
+    for f in book["fills"]:
+        pos[f["symbol"]] = pos.get(f["symbol"], 0.0) + (1 if f["side"] == "buy" else -1) * f["quantity"]
+    return {"cash": math.nan, "positions": {s: q for s, q in pos.items() if abs(q) > 1e-9},
+            "orders": {c: {"client_order_id": c, "status": "new" if m["status"] == "pending" else m["status"]}
+                       for c, m in book["orders"].items()}}
