@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     # paper trading (docs/paper.md)
     paper_dir: Path = Field(Path(".adaptrade_paper"), description="Folder of paper sessions (state, broker book, lease).")
     paper_event_delay: float = Field(0.0, ge=0, le=10, description="Seconds to pause after every persisted paper event (crash-recovery tests).")
+    # the Alpaca adapter (live/alpaca_broker.py, README "Alpaca paper account"); empty URL = Alpaca's paper endpoint
+    alpaca_key_id: SecretStr | None = Field(None, description="Alpaca API key id (paper account; never logged).")
+    alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key (never logged).")
+    alpaca_trading_url: str = Field("", description="Trading REST base URL; empty = Alpaca's paper endpoint.")
+    alpaca_stream_url: str = Field("", description="Trade-update websocket URL; empty = Alpaca's paper stream.")
+    alpaca_data_url: str = Field("", description="Market-data REST base URL (historical bars); empty = Alpaca's data endpoint.")
+    alpaca_replay_clock_url: str = Field("", description="Stand-in only: URL the replay feed POSTs each session's date to, so the stand-in fills at that open.")
+    alpaca_fill_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds on_open waits for due orders to end (filled, cancelled, rejected).")
     # backtest
     initial_cash: float = Field(100_000.0, gt=0)
     commission_bps: float = Field(1.0, ge=0, le=1000)

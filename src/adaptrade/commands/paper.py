@@ -1,5 +1,6 @@
 """`adaptrade paper run|status|stop`: paper trading per stock on the replay feed and the simulated
-broker (docs/paper.md). Alpaca, portfolio mode and the API endpoints are not built yet."""
+broker (docs/paper.md), or the Alpaca adapter (live/alpaca_broker.py). The alpaca feed, portfolio mode
+and the API endpoints are not built yet."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _from_run(run_id: str, settings: object) -> str:
 @app.command("run")
 @handle_errors
 def run(
-    broker: str = typer.Option("sim", "--broker", help="sim (the execution layer's simulated broker). alpaca: not built yet."),
+    broker: str = typer.Option("sim", "--broker", help="sim (the execution layer's simulated broker) | alpaca (alpaca-py, ADAPTRADE_ALPACA_*)."),
     feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars). alpaca: not built yet."),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
     from_run: str | None = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
@@ -73,9 +74,15 @@ def run(
     from adaptrade.settings import load_settings
 
     settings = load_settings(price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
-    for name, value, built in (("broker", broker, "sim"), ("feed", feed, "replay"), ("mode", mode, "per-stock")):
+    for name, value, built in (("feed", feed, "replay"), ("mode", mode, "per-stock")):
         if value != built:
             raise ConfigError(f"--{name} {value} is not built yet: only --{name} {built} exists (docs/paper.md)", field=name)
+    if broker not in ("sim", "alpaca"):
+        raise ConfigError(f"--broker {broker} is not a broker: sim or alpaca", field="broker")
+    if broker == "alpaca" and not settings.alpaca_replay_clock_url:
+        raise ConfigError("--broker alpaca --feed replay would fill historical bars at today's prices: it runs only against "
+                          "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); --feed alpaca is not built yet",
+                          field="feed")
     if speed < 0:
         raise ConfigError("--speed must be >= 0", field="speed")
     if bool(symbols) == bool(from_run):
@@ -95,7 +102,12 @@ def run(
                 "source": source, "strategy": cfg.kind, "rsi_period": cfg.rsi_period, "buy": cfg.buy, "sell": cfg.sell,
                 "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
                 "price_basis": settings.price_basis, "broker": broker}
-        sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares)
+        if broker == "alpaca":
+            from adaptrade.live.alpaca_broker import AlpacaBroker
+
+            sim = AlpacaBroker(folder, settings)
+        else:
+            sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares)
         loop = PaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, sim, meta,
                          settings.paper_event_delay)
         console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
@@ -107,6 +119,8 @@ def run(
             write_paper_outputs(loop, out)
             console.print(f"wrote {out}/ (trades.csv, params.csv, orders.csv, fills.csv)")
     finally:
+        if "sim" in locals() and hasattr(sim, "close"):
+            sim.close()  # the alpaca broker's trade-update stream
         lease.release()
 
 
@@ -126,7 +140,9 @@ def status(
     doc = read_json(folder / STATE_FILE)
     if doc is None:
         raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
-    book = read_json(folder / "broker.json") or {"positions": {}, "orders": {}, "cash": float("nan")}
+    from adaptrade.live.alpaca_broker import ledger_book
+
+    book = read_json(folder / "broker.json") or ledger_book(folder) or {"positions": {}, "orders": {}, "cash": float("nan")}
     hb = read_json(folder / "heartbeat.json") or {}
     running = Lease(folder).held_elsewhere()
     sessions = doc["meta"]
@@ -157,5 +173,10 @@ def stop(
     if read_json(folder / STATE_FILE) is None:
         raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
     atomic_write_json(folder / KILL_FILE, {"at": time.time()})
-    n = SimBroker(folder, 0.0, 0.0, 0.0).cancel_all() if (folder / "broker.json").exists() else 0
+    if (folder / "alpaca.json").exists():
+        from adaptrade.live.alpaca_broker import AlpacaBroker
+
+        n = AlpacaBroker(folder, load_settings(paper_dir=paper_dir), stream=False).cancel_all()
+    else:
+        n = SimBroker(folder, 0.0, 0.0, 0.0).cancel_all() if (folder / "broker.json").exists() else 0
     console.print(f"kill switch on for session '{session}': {n} open orders cancelled, no new orders")
