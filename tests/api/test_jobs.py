@@ -9,7 +9,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.api.conftest import TOKEN, LogCapture, Server, auth, wait_job
+from tests.api.conftest import TOKEN, LogCapture, Server, Store, auth, wait_job
 
 pytestmark = pytest.mark.service
 API = "/api/v1"
@@ -57,7 +57,7 @@ def test_bad_job_bodies_are_422(server: Server, body: object) -> None:
     assert r.json()["detail"]
 
 
-def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Server) -> None:
+def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Server, store: Store) -> None:
     with connect(ws_url(server, "$")) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello["kind"] == "hello"
@@ -76,6 +76,12 @@ def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Se
     assert job["state"] == "done" and job["run_id"]
     run = requests.get(f"{server.url}{API}/runs/{job['run_id']}", timeout=5).json()
     assert run["stocks"] == 4 and run["settings"]["seed"] == 5
+    if store.backend == "postgresql":  # the job's run is in the PostgreSQL database itself (read by a second connection)
+        import psycopg
+
+        with psycopg.connect(store.target) as con:
+            n = con.execute("SELECT count(*) FROM run_stocks WHERE run_id = %s", [job["run_id"]]).fetchone()[0]
+        assert n == 4
     trades = requests.get(f"{server.url}{API}/runs/{job['run_id']}/trades", params={"limit": 1000}, timeout=5).json()
     kinds = {m["kind"] for m in fills}
     assert "equity" in kinds
@@ -152,7 +158,7 @@ def test_read_protected_service_needs_the_token_for_reads(store, sample_dir, red
     from adaptrade.settings import Settings
     from tests.api.conftest import start_server
 
-    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
+    settings = Settings(**store.db(), data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
                         api_read_protected=True, executor="serial")
     srv = start_server(settings)
     try:

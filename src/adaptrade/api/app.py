@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from adaptrade.api import problems
 from adaptrade.api.events import EventBus
 from adaptrade.api.jobs import Job, JobManager
-from adaptrade.api.security import RateLimit
+from adaptrade.api.security import RateLimit, redact_logs
 from adaptrade.api.store_access import StoreAccess
 from adaptrade.monitoring.metrics import Metrics
 from adaptrade.settings import Settings
@@ -105,7 +105,9 @@ class MetricsMiddleware:
 
 def build_service(settings: Settings) -> Service:
     """Open the store and the bus; the job manager reports to both."""
-    store = StoreAccess(settings.db_path)
+    from adaptrade.storage.backend import store_target
+
+    store = StoreAccess(store_target(settings), settings.store_lock_timeout)
     bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     metrics = Metrics(settings)
     holder: dict[str, Service] = {}
@@ -121,9 +123,10 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     from fastapi.middleware.cors import CORSMiddleware
 
     from adaptrade import __version__
-    from adaptrade.api import dashboard, routes_jobs, routes_read, stream
+    from adaptrade.api import dashboard, routes_analytics, routes_jobs, routes_read, stream
 
     svc = service or build_service(settings)
+    redact_logs(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +143,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     problems.install(app)
     app.openapi = lambda: problems.problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
+    app.include_router(routes_analytics.router)
     app.include_router(routes_jobs.router)
     app.include_router(stream.router)
     app.include_router(dashboard.router)
