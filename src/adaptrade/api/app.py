@@ -43,6 +43,11 @@ class Service:
             self.metrics.job_moved(old, job.state)
         self.bus.cache_job(view)
         self.bus.publish("job", {k: view[k] for k in ("id", "state", "done", "total", "progress", "run_id", "error")})
+        if job.state == "failed" and old != "failed":
+            from adaptrade.api import alerts
+
+            alerts.record(self, alerts.service_alert("AdaptradeJobFailed", job.id, "error",
+                                                     f"backtest job {job.id} failed: {job.error}", job_id=job.id))
 
     def job_result(self, job: Job, result: Any, summary: dict[str, Any], seconds: float) -> str:
         """Store a finished job's run, record its metrics and publish its fills, parameter changes and equity."""
@@ -123,7 +128,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     from fastapi.middleware.cors import CORSMiddleware
 
     from adaptrade import __version__
-    from adaptrade.api import dashboard, routes_analytics, routes_jobs, routes_read, stream
+    from adaptrade.api import dashboard, routes_alerts, routes_analytics, routes_jobs, routes_read, stream
 
     svc = service or build_service(settings)
     redact_logs(settings)
@@ -145,6 +150,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
     app.include_router(routes_analytics.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_alerts.router)
     app.include_router(stream.router)
     app.include_router(dashboard.router)
     if settings.api_cors_origins:

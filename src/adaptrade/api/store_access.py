@@ -19,10 +19,11 @@ import pandas as pd
 from adaptrade.errors import StoreError
 from adaptrade.storage.backend import Backend, display
 from adaptrade.storage.runs import DATA_TABLES, EXTRA_TABLES, RunStore
-from adaptrade.storage.schema import EXTRA, ROW
+from adaptrade.storage.schema import ALERTS, EXTRA, ROW
 from adaptrade.storage.scores import ScoreStore
 
 TABLES = {**DATA_TABLES, **EXTRA_TABLES}
+ALERT_COLUMNS = list(ALERTS)
 RUN_COLUMNS = ["id", "created", "status", "source", "mode", "strategy", "stocks", "start", "end", "mean_return", "mean_sharpe",
                "beat_share"]
 
@@ -236,6 +237,40 @@ class StoreAccess:
             self._cols.clear()  # the save may have added tables or columns
             self._tables.clear()
             return run_id
+
+    def record_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+        """Insert or update one alert (key `id`) to its latest state, keeping when it first started; returns the stored row."""
+        row = {c: alert.get(c) for c in ALERT_COLUMNS}
+        row["labels"] = json.dumps(alert.get("labels") or {}, sort_keys=True)
+        with self._lock:
+            b = self._b
+            with b.transaction("cannot record the alert"):
+                old = b.fetchall("SELECT started FROM alerts WHERE id = ?", [row["id"]])
+                if old:
+                    row["started"] = old[0][0] or row["started"]
+                    rest = [c for c in ALERT_COLUMNS if c != "id"]
+                    b.execute(f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in rest)} WHERE id = ?", [*(row[c] for c in rest), row["id"]])
+                else:
+                    b.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
+                              [row[c] for c in ALERT_COLUMNS])
+        return {**row, "labels": json.loads(row["labels"])}
+
+    def list_alerts(self, state: str | None, source: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The most recently updated alerts (of one state / source), and how many are firing in all."""
+        where, params = [], []
+        for col, val in (("state", state), ("source", source)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._fetch(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts {cond} ORDER BY updated DESC, id LIMIT ?", [*params, limit])
+        firing = int(self._fetch("SELECT count(*) FROM alerts WHERE state = 'firing'")[0][0])
+        out = []
+        for r in rows:
+            d = dict(zip(ALERT_COLUMNS, r))
+            d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
+            out.append(d)
+        return out, firing
 
 
 __all__ = ["TABLES", "Page", "RunFilters", "StoreAccess", "StoreError", "clean"]
