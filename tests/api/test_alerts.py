@@ -140,3 +140,11 @@ def test_the_real_alertmanager_posts_to_the_webhook(server: Server, store: Store
         proc.wait(timeout=10)
         log.close()
     assert TOKEN not in (tmp_path / "am.log").read_text()
+
+
+def test_nul_characters_in_a_payload_do_not_break_the_store(server: Server, store: Store) -> None:
+    fp = f"nul{store.backend}{time.time_ns()}"
+    r = webhook(server, [am_alert("Nul\x00Name", fp, "firing", run="r\x00un")])  # PostgreSQL text cannot hold NUL
+    assert r.status_code == 200, r.text
+    a = next(x for x in get(server, "/alerts", source="alertmanager", limit=1000).json()["alerts"] if x["id"] == f"alertmanager:{fp}")
+    assert a["name"] == "NulName" and a["run_id"] == "run"

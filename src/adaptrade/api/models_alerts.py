@@ -34,8 +34,8 @@ class AmAlert(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     status: State = Field(..., description="firing | resolved.")
-    labels: dict[str, str] = Field(..., max_length=100, description="The alert's labels (alertname, severity, run, ...).")
-    annotations: dict[str, str] = Field(default_factory=dict, max_length=100, description="summary, description, ...")
+    labels: dict[str, str] = Field(..., description="The alert's labels (alertname, severity, run, ...).")
+    annotations: dict[str, str] = Field(default_factory=dict, description="summary, description, ...")
     startsAt: str | None = Field(None, max_length=64, description="When it started firing (RFC 3339).")
     endsAt: str | None = Field(None, max_length=64, description="When it resolved (RFC 3339; 0001-01-01... while firing).")
     generatorURL: str | None = Field(None, max_length=2000, description="Link to the rule in Prometheus.")
@@ -50,7 +50,7 @@ class AmWebhook(BaseModel):
     groupKey: str | None = Field(None, max_length=2000, description="Key of the alert group.")
     status: State = Field(..., description="firing when any alert of the group fires, else resolved.")
     receiver: str | None = Field(None, max_length=200, description="Receiver name in the Alertmanager config.")
-    alerts: list[AmAlert] = Field(..., max_length=1000, description="The alerts of the notification.")
+    alerts: list[AmAlert] = Field(..., description="The alerts of the notification (the body limit, api_max_body_bytes, bounds them).")
 
 
 class WebhookAck(BaseModel):

@@ -240,7 +240,7 @@ class StoreAccess:
 
     def record_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
         """Insert or update one alert (key `id`) to its latest state, keeping when it first started; returns the stored row."""
-        row = {c: alert.get(c) for c in ALERT_COLUMNS}
+        row = {c: alert.get(c).replace("\x00", "") if isinstance(alert.get(c), str) else alert.get(c) for c in ALERT_COLUMNS}
         row["labels"] = json.dumps(alert.get("labels") or {}, sort_keys=True)
         with self._lock:
             b = self._b
