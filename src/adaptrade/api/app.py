@@ -51,8 +51,19 @@ class Service:
 
     def job_result(self, job: Job, result: Any, summary: dict[str, Any], seconds: float) -> str:
         """Store a finished job's run, record its metrics and publish its fills, parameter changes and equity."""
-        from adaptrade.monitoring.record import record_backtest
+        from adaptrade.monitoring.record import record_backtest, record_portfolio
+        from adaptrade.portfolio.results import PortfolioResult
 
+        if isinstance(result, PortfolioResult):  # portfolio job: the account and its order tables are stored too
+            from adaptrade.api import alerts
+
+            pr = result
+            run_id = self.store.save_run(pr.result, summary, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events,
+                                                                    "order_history": pr.history, "account": pr.account})
+            record_portfolio(self.metrics, pr, run=run_id, seconds=seconds)
+            publish_run_events(self.bus, run_id, job.id, pr.result)
+            alerts.account_alerts(self, run_id, pr.account)
+            return run_id
         run_id = self.store.save_run(result, summary)
         record_backtest(self.metrics, result, run=run_id, seconds=seconds)
         publish_run_events(self.bus, run_id, job.id, result)
