@@ -198,7 +198,7 @@ def server(store: Store, redis_prefix: str, sample_dir: Path, logs: LogCapture) 
     from adaptrade.settings import Settings
 
     settings = Settings(**store.db(), data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=8,
+                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=30,
                         executor="serial", api_job_workers=2)
     srv = start_server(settings)
     yield srv
