@@ -9,6 +9,7 @@ service's EventBus code and received over `WS /api/v1/stream`, end to end.
 
     .venv/bin/python benchmarks/api_load.py              # 500 stocks x 1,260 bars, 3 s per level
     .venv/bin/python benchmarks/api_load.py --quick      # 50 stocks, 1 s per level
+    .venv/bin/python benchmarks/api_load.py --db postgresql://postgres@127.0.0.1:5432/EMPTY_DB   # the service on PostgreSQL
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_store(path: Path, stocks: int, bars: int) -> str:
+def build_store(path: Path | str, stocks: int, bars: int) -> str:
     from adaptrade.parallel.runner import RunRequest, run
     from adaptrade.reports.files import summary
     from adaptrade.settings import Settings
     from adaptrade.storage.runs import RunStore
 
-    settings = Settings(db_path=path)
+    settings = Settings(executor="serial")
     result, _ = run(RunRequest(source="synthetic", stocks=stocks, bars=bars, seed=3), settings)
     with RunStore(path) as rs:
         return rs.save(result, summary(result))
@@ -125,6 +126,7 @@ def stream_rate(base: str, redis_url: str, prefix: str, n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--db", default=None, help="a postgresql:// URL of an empty database (default: a DuckDB file in a temp folder)")
     args = ap.parse_args()
     stocks, bars, secs = (50, 504, 1.0) if args.quick else (500, 1260, 3.0)
     import redis
@@ -132,11 +134,12 @@ def main() -> None:
     redis_url = "redis://127.0.0.1:6379/0"
     prefix = f"adaptrade-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
+        db = args.db or Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
         run_id = build_store(db, stocks, bars)
-        print(f"store: 1 run of {stocks} stocks x {bars} bars in {time.perf_counter() - t0:.1f} s")
-        floor = duckdb_floor(db, run_id)
+        print(f"store: 1 run of {stocks} stocks x {bars} bars in {time.perf_counter() - t0:.1f} s"
+              f" ({'PostgreSQL' if args.db else 'DuckDB'})")
+        floor = duckdb_floor(db, run_id) if not args.db else None
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ADAPTRADE_REDIS_URL": redis_url, "ADAPTRADE_REDIS_PREFIX": prefix}
         proc = subprocess.Popen([sys.executable, "-m", "adaptrade", "serve", "--port", str(port), "--db", str(db)],
@@ -166,7 +169,8 @@ def main() -> None:
                         u = u.replace("{i}", str(100 * (c % pages)))
                     rps, p50, p99, err = load(u, c, secs)
                     print(f"{name:34} {c:>7} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f} {err:>6}")
-            print(f"{'DuckDB page read in-process (floor)':34} {1:>7} {'':>8} {floor[0]:>8.2f} {floor[1]:>8.2f}")
+            if floor is not None:
+                print(f"{'DuckDB page read in-process (floor)':34} {1:>7} {'':>8} {floor[0]:>8.2f} {floor[1]:>8.2f}")
             n = 2000 if args.quick else 20_000
             print(f"\nstream: {stream_rate(base, redis_url, prefix, n):,.0f} events/s end to end ({n:,} fills, publish -> Redis -> WS client)")
         finally:

@@ -1,4 +1,4 @@
-"""The service under test: a real DuckDB store holding real small runs, real Redis on 127.0.0.1:6379
+"""The service under test: a real store on each backend (a DuckDB file, a fresh PostgreSQL database) holding real small runs, real Redis on 127.0.0.1:6379
 (a unique key prefix per session, deleted afterwards), uvicorn on a free loopback port in a thread."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 TOKEN = "test-token-" + uuid.uuid4().hex  # long and unique, so finding it in a log means it leaked
 REDIS_URL = "redis://127.0.0.1:6379/0"
+BACKENDS = ("duckdb", "postgresql")
 
 
 def ci() -> bool:
@@ -103,35 +104,77 @@ def redis_prefix() -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Store:
-    path: Path
+    target: str  # a DuckDB file path or a postgresql:// URL
+    backend: str
     synthetic_run: str
     archive_run: str
     symbols: list[str]
     archive_symbols: list[str]
 
+    def db(self) -> dict[str, Any]:
+        """Settings overrides that point the service at this store."""
+        from adaptrade.storage.backend import db_overrides
+
+        return db_overrides(self.target)
+
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Store:
-    """A DuckDB store with two real runs (synthetic, 8 stocks x 1,260 bars; the shipped sample, 3 stocks)
-    and the synthetic run's quality scores."""
+def made_runs(sample_dir: Path) -> tuple[Any, Any]:
+    """Two real runs, made once and saved into each backend's store: synthetic (8 stocks x 1,260 bars)
+    and the shipped sample (3 stocks)."""
     from adaptrade.parallel.runner import RunRequest, run
-    from adaptrade.reports.files import summary
     from adaptrade.settings import Settings
+
+    settings = Settings(executor="serial", data_dir=sample_dir)
+    syn, _ = run(RunRequest(source="synthetic", stocks=8, bars=1260, seed=11), settings)
+    arch, _ = run(RunRequest(source="archive", symbols=("AAPL", "MSFT", "NVDA"), universe=None, stocks=None,
+                             data_dir=sample_dir, start="2021-01-04", end="2023-12-29"), settings)
+    return syn, arch
+
+
+@pytest.fixture(scope="session")
+def api_pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of its own for the service tests (tests/storage empties the shared
+    session database per test), dropped afterwards. Skipped when PostgreSQL is unreachable; a failure under CI=true."""
+    import secrets
+
+    from tests.conftest import PG_ADMIN
+
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except Exception as exc:  # noqa: BLE001
+        if ci():
+            pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN} (required when CI=true): {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}")
+    name = f"adaptrade_api_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, made_runs: tuple[Any, Any]) -> Store:
+    """A store on each backend (a DuckDB file; a fresh PostgreSQL database) holding the two runs and the
+    synthetic run's quality scores."""
+    from adaptrade.reports.files import summary
     from adaptrade.storage.runs import RunStore
     from adaptrade.storage.scores import ScoreStore
     from adaptrade.universe.scoring import quality_scores
 
-    path = tmp_path_factory.mktemp("api") / "runs.duckdb"
-    settings = Settings(db_path=path, executor="serial", data_dir=sample_dir)
-    syn, _ = run(RunRequest(source="synthetic", stocks=8, bars=1260, seed=11), settings)
-    arch, _ = run(RunRequest(source="archive", symbols=("AAPL", "MSFT", "NVDA"), universe=None, stocks=None,
-                             data_dir=sample_dir, start="2021-01-04", end="2023-12-29"), settings)
-    with RunStore(path) as rs:
+    syn, arch = made_runs
+    if request.param == "duckdb":
+        target = str(tmp_path_factory.mktemp("api") / "runs.duckdb")
+    else:
+        target = request.getfixturevalue("api_pg_url")
+    with RunStore(target) as rs:
         syn_id = rs.save(syn, summary(syn))
         arch_id = rs.save(arch, summary(arch))
-    with ScoreStore(path) as ss:
+    with ScoreStore(target) as ss:
         ss.save(quality_scores(syn.stocks), syn_id, cycle=1, period=("2022-01-03", "2023-06-30"), formula="test", source="synthetic")
-    return Store(path, syn_id, arch_id, syn.stocks["symbol"].tolist(), arch.stocks["symbol"].tolist())
+    return Store(target, request.param, syn_id, arch_id, syn.stocks["symbol"].tolist(), arch.stocks["symbol"].tolist())
 
 
 @pytest.fixture(scope="session")
@@ -154,8 +197,8 @@ def server(store: Store, redis_prefix: str, sample_dir: Path, logs: LogCapture) 
 
     from adaptrade.settings import Settings
 
-    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
-                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=8,
+    settings = Settings(**store.db(), data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
+                        api_token=SecretStr(TOKEN), api_job_starts_per_minute=30,
                         executor="serial", api_job_workers=2)
     srv = start_server(settings)
     yield srv

@@ -32,6 +32,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+@pytest.mark.parametrize("store", ["duckdb"], indirect=True)  # the page reads the API, tested on both backends elsewhere
 def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, store: Store) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     errors: list[str] = []

@@ -9,7 +9,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.api.conftest import TOKEN, LogCapture, Server, auth, wait_job
+from tests.api.conftest import TOKEN, LogCapture, Server, Store, auth, wait_job
 
 pytestmark = pytest.mark.service
 API = "/api/v1"
@@ -50,14 +50,14 @@ def test_starting_work_needs_the_token(server: Server) -> None:
 
 @pytest.mark.parametrize("body", [{"stocks": 0}, {"bars": "long"}, {"strategy": "magic"}, {"source": "ftp"},
                                   {"unknown_flag": 1}, {"rsi_period": 40}, {"commission_bps": -1}, {"start": "2020/01/01"},
-                                  {"mode": "portfolio"}, {"buy": 80, "sell": 20}, [1, 2], {"workers": 0}])
+                                  {"mode": "portfolio", "fill": "close"}, {"buy": 80, "sell": 20}, [1, 2], {"workers": 0}])
 def test_bad_job_bodies_are_422(server: Server, body: object) -> None:
     r = post(server, body, auth())
     assert r.status_code == 422, r.text
     assert r.json()["detail"]
 
 
-def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Server) -> None:
+def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Server, store: Store) -> None:
     with connect(ws_url(server, "$")) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello["kind"] == "hello"
@@ -76,6 +76,12 @@ def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Se
     assert job["state"] == "done" and job["run_id"]
     run = requests.get(f"{server.url}{API}/runs/{job['run_id']}", timeout=5).json()
     assert run["stocks"] == 4 and run["settings"]["seed"] == 5
+    if store.backend == "postgresql":  # the job's run is in the PostgreSQL database itself (read by a second connection)
+        import psycopg
+
+        with psycopg.connect(store.target) as con:
+            n = con.execute("SELECT count(*) FROM run_stocks WHERE run_id = %s", [job["run_id"]]).fetchone()[0]
+        assert n == 4
     trades = requests.get(f"{server.url}{API}/runs/{job['run_id']}/trades", params={"limit": 1000}, timeout=5).json()
     kinds = {m["kind"] for m in fills}
     assert "equity" in kinds
@@ -85,6 +91,42 @@ def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Se
         assert fill["run_id"] == job["run_id"] and fill["side"] in ("buy", "sell")
     metrics = requests.get(server.url + "/metrics", timeout=5).text
     assert 'adaptrade_jobs_finished_total{state="done"}' in metrics and f'run="{job["run_id"]}"' in metrics
+
+
+def test_a_portfolio_job_stores_its_account_and_orders(server: Server, store: Store) -> None:
+    r = post(server, {**SMALL, "bars": 1260, "mode": "portfolio"}, auth())
+    assert r.status_code == 202, r.text
+    job = wait_job(server.url, r.json()["id"], timeout=180)
+    assert job["state"] == "done", job
+    run = requests.get(f"{server.url}{API}/runs/{job['run_id']}", timeout=5).json()
+    assert run["mode"] == "portfolio" and run["stocks"] == 4
+    assert run["counts"]["account"] == 1260 and run["counts"]["orders"] > 0 and run["counts"]["fills"] > 0
+    assert run["summary"]["portfolio"]["final_equity"] > 0
+    fills = requests.get(f"{server.url}{API}/runs/{job['run_id']}/fills", params={"limit": 5}, timeout=5).json()
+    assert fills["rows"] and {"symbol", "side", "price", "quantity"} <= set(fills["columns"])
+    a = requests.get(f"{server.url}{API}/runs/{job['run_id']}/analytics/drawdowns", timeout=30).json()
+    assert a["basis"] == "portfolio_account" and a["underwater"]["total"] == 1260
+    assert job["run_id"] in [x["id"] for x in requests.get(f"{server.url}{API}/runs", params={"mode": "portfolio", "limit": 1000},
+                                                          timeout=5).json()["runs"]]
+    metrics = requests.get(server.url + "/metrics", timeout=5).text
+    assert f'adaptrade_max_drawdown_ratio{{account="portfolio",run="{job["run_id"]}"}}' in metrics
+
+
+def test_an_account_past_its_limits_raises_alerts(server: Server, store: Store) -> None:
+    import pandas as pd
+
+    from adaptrade.api.alerts import account_alerts
+
+    run_id = f"acct-{store.backend}-{time.time_ns()}"
+    limit = server.settings.alert_drawdown_limit
+    account = pd.DataFrame({"date": ["2024-01-02", "2024-01-03"], "equity": [100.0, 70.0], "drawdown": [0.0, -(limit + 0.1)],
+                            "breaker": [False, True]})
+    raised = account_alerts(server.service, run_id, account)
+    assert [a["name"] for a in raised] == ["AdaptradeDrawdownPastLimit", "AdaptradeCircuitBreakerTripped"]
+    listed = requests.get(f"{server.url}{API}/alerts", params={"source": "service", "limit": 1000}, timeout=5).json()["alerts"]
+    mine = {a["name"]: a for a in listed if a["run_id"] == run_id}
+    assert set(mine) == {"AdaptradeDrawdownPastLimit", "AdaptradeCircuitBreakerTripped"} and mine["AdaptradeDrawdownPastLimit"]["state"] == "firing"
+    assert account_alerts(server.service, run_id, account.iloc[:1]) == []  # at a peak, breaker off: nothing
 
 
 def test_stream_resumes_after_the_last_id_seen(server: Server) -> None:
@@ -152,7 +194,7 @@ def test_read_protected_service_needs_the_token_for_reads(store, sample_dir, red
     from adaptrade.settings import Settings
     from tests.api.conftest import start_server
 
-    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
+    settings = Settings(**store.db(), data_dir=sample_dir, redis_prefix=redis_prefix, api_token=SecretStr(TOKEN),
                         api_read_protected=True, executor="serial")
     srv = start_server(settings)
     try:

@@ -64,7 +64,7 @@ def test_reads_survive_redis_going_away_and_the_stream_resumes(own_redis: OwnRed
                                                                server: Server) -> None:
     from adaptrade.settings import Settings
 
-    settings = Settings(db_path=store.path, data_dir=sample_dir, redis_url=f"redis://127.0.0.1:{own_redis.port}/0",
+    settings = Settings(**store.db(), data_dir=sample_dir, redis_url=f"redis://127.0.0.1:{own_redis.port}/0",
                         redis_prefix="down-test", executor="serial")
     srv = start_server(settings)
     try:

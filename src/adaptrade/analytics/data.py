@@ -38,11 +38,16 @@ class RunData:
 
 def load(target: str, run_id: str, lock_timeout: float = 30.0) -> RunData:
     """Read the run from its store and register its tables in a fresh in-memory DuckDB."""
+    with RunStore(target, read_only=True, lock_timeout=lock_timeout) as rs:
+        run = rs.load_run(run_id)
+    return from_run(run)
+
+
+def from_run(run: dict[str, Any]) -> RunData:
+    """A run already read (RunStore.load_run) in a fresh in-memory DuckDB (the service reads through its own connection)."""
     import duckdb
     import pyarrow as pa
 
-    with RunStore(target, read_only=True, lock_timeout=lock_timeout) as rs:
-        run = rs.load_run(run_id)
     con = duckdb.connect()
     for name in ("equity", "trades", "stocks", "fills", "account"):
         if name in run:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from adaptrade.api import problems
 from adaptrade.api.events import EventBus
 from adaptrade.api.jobs import Job, JobManager
-from adaptrade.api.security import RateLimit
+from adaptrade.api.security import RateLimit, redact_logs
 from adaptrade.api.store_access import StoreAccess
 from adaptrade.monitoring.metrics import Metrics
 from adaptrade.settings import Settings
@@ -43,11 +43,27 @@ class Service:
             self.metrics.job_moved(old, job.state)
         self.bus.cache_job(view)
         self.bus.publish("job", {k: view[k] for k in ("id", "state", "done", "total", "progress", "run_id", "error")})
+        if job.state == "failed" and old != "failed":
+            from adaptrade.api import alerts
+
+            alerts.record(self, alerts.service_alert("AdaptradeJobFailed", job.id, "error",
+                                                     f"backtest job {job.id} failed: {job.error}", job_id=job.id))
 
     def job_result(self, job: Job, result: Any, summary: dict[str, Any], seconds: float) -> str:
         """Store a finished job's run, record its metrics and publish its fills, parameter changes and equity."""
-        from adaptrade.monitoring.record import record_backtest
+        from adaptrade.monitoring.record import record_backtest, record_portfolio
+        from adaptrade.portfolio.results import PortfolioResult
 
+        if isinstance(result, PortfolioResult):  # portfolio job: the account and its order tables are stored too
+            from adaptrade.api import alerts
+
+            pr = result
+            run_id = self.store.save_run(pr.result, summary, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events,
+                                                                    "order_history": pr.history, "account": pr.account})
+            record_portfolio(self.metrics, pr, run=run_id, seconds=seconds)
+            publish_run_events(self.bus, run_id, job.id, pr.result)
+            alerts.account_alerts(self, run_id, pr.account)
+            return run_id
         run_id = self.store.save_run(result, summary)
         record_backtest(self.metrics, result, run=run_id, seconds=seconds)
         publish_run_events(self.bus, run_id, job.id, result)
@@ -105,7 +121,9 @@ class MetricsMiddleware:
 
 def build_service(settings: Settings) -> Service:
     """Open the store and the bus; the job manager reports to both."""
-    store = StoreAccess(settings.db_path)
+    from adaptrade.storage.backend import store_target
+
+    store = StoreAccess(store_target(settings), settings.store_lock_timeout)
     bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     metrics = Metrics(settings)
     holder: dict[str, Service] = {}
@@ -121,9 +139,10 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     from fastapi.middleware.cors import CORSMiddleware
 
     from adaptrade import __version__
-    from adaptrade.api import dashboard, routes_jobs, routes_read, stream
+    from adaptrade.api import dashboard, routes_alerts, routes_analytics, routes_jobs, routes_read, stream
 
     svc = service or build_service(settings)
+    redact_logs(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,7 +159,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     problems.install(app)
     app.openapi = lambda: problems.problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(routes_read.router)  # each router carries the /api/v1 prefix, so route templates are full paths
+    app.include_router(routes_analytics.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_alerts.router)
     app.include_router(stream.router)
     app.include_router(dashboard.router)
     if settings.api_cors_origins:

@@ -76,9 +76,9 @@ def build_request(body: dict[str, Any], settings: Settings) -> tuple[Any, Settin
         name = ".".join(str(p) for p in err.get("loc", ())) or "settings"
         flag = {"price_basis": "prices", "repair_policy": "policy"}.get(name, name)
         raise ConfigError(f"{err.get('msg', 'invalid value')} (got {err.get('input')!r})", field=flag) from None
-    if body.get("mode", "per-stock") != "per-stock":
-        raise ConfigError("mode 'portfolio' is not available through the API yet (use adaptrade backtest --mode portfolio)", field="mode")
     s = job_settings
+    if body.get("mode") == "portfolio" and s.fill == "close":
+        raise ConfigError("portfolio mode fills orders from the next bar on; fill 'close' is per-stock only", field="fill")
     cfg = StrategyConfig(kind=body.get("strategy", "adaptive"), rsi_period=body.get("rsi_period", 14), buy=body.get("buy", 30.0),
                          sell=body.get("sell", 70.0), fill=s.fill, commission_bps=s.commission_bps, slippage_bps=s.slippage_bps,
                          whole_shares=s.whole_shares, initial_cash=s.initial_cash, learning_alpha=s.learning_alpha,
@@ -94,8 +94,27 @@ def build_request(body: dict[str, Any], settings: Settings) -> tuple[Any, Settin
     return req, job_settings
 
 
-def _child(req: Any, settings: Settings, sector: str | None, conn: Any) -> None:
-    """The job process: load, run with progress messages, pickle the result for the parent to store."""
+def run_portfolio(req: Any, settings: Settings, loaded: Any) -> Any:
+    """A portfolio-mode run of loaded data (one account, risk limits from settings), as `adaptrade backtest
+    --mode portfolio` does it; Kelly sizing learns from paper trades on the run's own data (no warm-up source)."""
+    from adaptrade.parallel import runner
+    from adaptrade.portfolio.engine import run_portfolio_backtest
+    from adaptrade.portfolio.results import build_portfolio_result
+    from adaptrade.risk.limits import RiskLimits
+
+    limits = RiskLimits.from_settings(settings).with_(initial_cash=req.strategy.initial_cash)
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None, sizes=None)
+    info = runner.run_settings(req, settings, loaded)
+    info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[],
+                kelly_warmup_source="paper trades on the run's own data")
+    return build_portfolio_result(out, loaded.benchmark_close, loaded.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
+                                  min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate,
+                                  min_trades=settings.min_trades_rank, settings=info)
+
+
+def _child(req: Any, settings: Settings, sector: str | None, mode: str, conn: Any) -> None:
+    """The job process: load, run with progress messages, pickle the result (a BacktestResult, or a
+    PortfolioResult in portfolio mode) for the parent to store."""
     try:
         from dataclasses import replace
 
@@ -111,11 +130,18 @@ def _child(req: Any, settings: Settings, sector: str | None, conn: Any) -> None:
         t0 = time.perf_counter()
         loaded = runner.load_data(req, settings)
         conn.send(("progress", 0, loaded.bars.n_symbols))
-        result, _ = runner.run(req, settings, progress=lambda done: conn.send(("progress", done, loaded.bars.n_symbols)), data=loaded)
-        doc = summary(result)
+        if mode == "portfolio":  # one account: no per-batch progress (the engine steps all stocks bar by bar)
+            payload = run_portfolio(req, settings, loaded)
+            doc = summary(payload.result)
+            doc["aggregate"] = payload.aggregate()  # the account's figures, as `adaptrade backtest --mode portfolio`
+            doc["portfolio"] = payload.account_summary()
+            conn.send(("progress", loaded.bars.n_symbols, loaded.bars.n_symbols))
+        else:
+            payload, _ = runner.run(req, settings, progress=lambda done: conn.send(("progress", done, loaded.bars.n_symbols)), data=loaded)
+            doc = summary(payload)
         fd, path = tempfile.mkstemp(prefix="adaptrade-job-", suffix=".pkl")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump((result, doc), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((payload, doc), fh, protocol=pickle.HIGHEST_PROTOCOL)
         conn.send(("done", path, time.perf_counter() - t0))
     except AdaptradeError as exc:
         conn.send(("failed", exc.describe(), 0.0))
@@ -134,7 +160,7 @@ class JobManager:
         self.workers = workers
         self._on_change, self._on_result = on_change, on_result
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._queue: list[tuple[Job, Any, Settings, str | None]] = []
+        self._queue: list[tuple[Job, Any, Settings, str | None, str]] = []
         self._running = 0
         self._lock = threading.RLock()
         self._keep = keep
@@ -150,7 +176,7 @@ class JobManager:
                 if oldest.state in ("queued", "running"):
                     break
                 self._jobs.popitem(last=False)
-            self._queue.append((job, req, job_settings, body.get("sector")))
+            self._queue.append((job, req, job_settings, body.get("sector"), body.get("mode") or "per-stock"))
         self._on_change(job, None)
         self._dispatch()
         return job
@@ -183,10 +209,10 @@ class JobManager:
             with self._lock:
                 if self._running >= self.workers or not self._queue:
                     return
-                job, req, settings, sector = self._queue.pop(0)
+                job, req, settings, sector, mode = self._queue.pop(0)
                 self._running += 1
                 parent, child = _CTX.Pipe(duplex=False)
-                proc = _CTX.Process(target=_child, args=(req, settings, sector, child), daemon=False, name=job.id)  # may start its own workers
+                proc = _CTX.Process(target=_child, args=(req, settings, sector, mode, child), daemon=False, name=job.id)  # may start its own workers
                 job.process, job.state, job.started = proc, "running", time.time()
             proc.start()
             child.close()

@@ -185,7 +185,7 @@ class BacktestBody(BaseModel):
     policy: Literal["error", "drop", "ffill"] | None = Field(None, description="--policy (archive repair policy).")
     executor: Literal["auto", "serial", "processes"] | None = Field(None, description="--executor inside the job.")
     workers: int | None = Field(None, description="--workers inside the job.")
-    mode: Literal["per-stock", "portfolio"] = Field("per-stock", description="--mode (portfolio is refused for now).")
+    mode: Literal["per-stock", "portfolio"] = Field("per-stock", description="--mode: per-stock | portfolio (one account, risk limits from the settings).")
 
 
 class JobState(BaseModel):

@@ -39,7 +39,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses={401: {"model": Problem}, 403: {"model": Problem}})
 read = [Depends(require_read)]
 SYMBOL = PathParam(..., min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Ticker.")
-RUN_ID = PathParam(..., min_length=1, max_length=100, description="Run id.")
+RUN_ID = PathParam(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$", description="Run id.")
 OFFSET = Query(0, ge=0, le=10**9, description="Index of the first row.")
 LIMIT = Query(100, ge=1, le=1000, description="Most rows to return.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -75,3 +76,34 @@ class RateLimit:
                 return False
             q.append(now)
             return True
+
+
+class RedactSecret(logging.Filter):
+    """Replaces a secret (the API token) in a log record's message by *** (e.g. websocket frame dumps at debug level)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001  a malformed record is left to logging itself
+            return True
+        if self.secret and self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "***"), ()
+        return True
+
+
+LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "websockets", "websockets.server", "adaptrade", "adaptrade.api")
+
+
+def redact_logs(settings: Settings) -> None:
+    """Install RedactSecret for the token on the loggers of the service (once per token)."""
+    if settings.api_token is None:
+        return
+    secret = settings.api_token.get_secret_value()
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecret) and f.secret == secret for f in logger.filters):
+            logger.addFilter(RedactSecret(secret))

@@ -1,41 +1,44 @@
-"""Every store access of the API, behind a few small functions, so switching the API to another
-store (issue 13's interface over DuckDB and PostgreSQL) is an edit of this one file.
-
-Today: the run store (`RunStore`) and score store (`ScoreStore`) of one DuckDB file, opened once
-read-write by the service process (DuckDB allows one writing process per file) and used under a lock.
-The SQL below is DuckDB's (json_extract_string): a PostgreSQL store is not served by the API yet.
+"""Every store access of the API, behind a few small functions: the run store (`RunStore`) and score
+store (`ScoreStore`) of one store target, a DuckDB file or a postgresql:// database (storage.backend),
+opened once read-write by the service process (DuckDB allows one writing process per file) and used
+under a lock. The SQL is portable; JSON fields of `runs` are read with the backend's own extraction
+(Backend.json_text / json_number).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from adaptrade.errors import StoreError
+from adaptrade.storage.backend import Backend, display
 from adaptrade.storage.runs import DATA_TABLES, EXTRA_TABLES, RunStore
-from adaptrade.storage.schema import EXTRA, ROW
+from adaptrade.storage.schema import ALERTS, EXTRA, ROW
 from adaptrade.storage.scores import ScoreStore
 
 TABLES = {**DATA_TABLES, **EXTRA_TABLES}
-_RUNS_SQL = """
-SELECT id, created, status,
-       json_extract_string(settings, '$.source') AS source,
-       COALESCE(json_extract_string(settings, '$.mode'), 'per-stock') AS mode,
-       json_extract_string(settings, '$.strategy') AS strategy,
-       TRY_CAST(json_extract(settings, '$.stocks') AS BIGINT) AS stocks,
-       json_extract_string(settings, '$.start') AS start,
-       json_extract_string(settings, '$.end') AS "end",
-       TRY_CAST(COALESCE(json_extract(summary, '$.mean_return'), json_extract(summary, '$.aggregate.mean_return')) AS DOUBLE) AS mean_return,
-       TRY_CAST(COALESCE(json_extract(summary, '$.mean_sharpe'), json_extract(summary, '$.aggregate.mean_sharpe')) AS DOUBLE) AS mean_sharpe,
-       TRY_CAST(COALESCE(json_extract(summary, '$.beat_benchmark_share'), json_extract(summary, '$.aggregate.beat_benchmark_share')) AS DOUBLE) AS beat_share
-FROM runs
-"""
+ALERT_COLUMNS = list(ALERTS)
+RUN_COLUMNS = ["id", "created", "status", "source", "mode", "strategy", "stocks", "start", "end", "mean_return", "mean_sharpe",
+               "beat_share"]
+
+
+def runs_sql(b: Backend) -> str:
+    """The headline row of every run (RUN_COLUMNS), in the dialect of `b`."""
+    t, n = b.json_text, b.json_number
+
+    def agg(key: str) -> str:
+        return f"COALESCE({n('summary', key)}, {n('summary', 'aggregate', key)})"
+
+    return (f"SELECT id, created, status, {t('settings', 'source')} AS source, COALESCE({t('settings', 'mode')}, 'per-stock') AS mode, "
+            f"{t('settings', 'strategy')} AS strategy, CAST({n('settings', 'stocks')} AS BIGINT) AS stocks, "
+            f"{t('settings', 'start')} AS start, {t('settings', 'end')} AS \"end\", {agg('mean_return')} AS mean_return, "
+            f"{agg('mean_sharpe')} AS mean_sharpe, {agg('beat_benchmark_share')} AS beat_share FROM runs")
 
 
 @dataclass(frozen=True)
@@ -86,38 +89,44 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 class StoreAccess:
-    """The run and score store of one DuckDB file, safe to call from many request threads."""
+    """The run and score store of one target (DuckDB path or postgresql:// URL), safe to call from many
+    request threads. Database errors become one-line StoreErrors naming the store (no password)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str, lock_timeout: float = 30.0) -> None:
+        self.target = str(target)
+        self.path = display(self.target)
         self._lock = threading.Lock()
-        self._runs = RunStore(str(self.path))  # creates the schema when the file is new
-        self._scores = ScoreStore(str(self.path))
+        self._runs = RunStore(self.target, lock_timeout=lock_timeout)  # creates/migrates the schema
+        self._scores = ScoreStore(self.target, lock_timeout=lock_timeout)
+        self._b = self._runs.backend
+        self.kind = self._b.kind
+        self._runs_sql = runs_sql(self._b)
         self._tables: set[str] = set()
         self._cols: dict[str, list[str]] = {}
 
     def close(self) -> None:
-        """Release the file."""
+        """Release the store (the DuckDB file lock, the PostgreSQL connections)."""
         with self._lock:
             self._scores.close()
             self._runs.close()
 
-    def _sql(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    def _fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a query under the lock; a database error becomes a StoreError."""
         with self._lock:
-            return self._runs._b.df(sql, params or [])
-
-    def _fetch(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """([], rows) without a pandas round trip (the hot path of table pages; callers know the columns)."""
-        with self._lock:
-            return [], self._runs._b.fetchall(sql, params or [])
+            try:
+                return self._b.fetchall(sql, params or [])
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001  driver errors of either backend
+                raise StoreError(f"cannot read the run store: {exc}".splitlines()[0], file=self.path) from None
 
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run `run_id` (one indexed lookup)."""
-        return bool(self._fetch("SELECT 1 FROM runs WHERE id = ?", [run_id])[1])
+        return bool(self._fetch("SELECT 1 FROM runs WHERE id = ?", [run_id]))
 
     def ping(self) -> None:
         """Raise StoreError when the store cannot answer a query."""
-        self._sql("SELECT 1")
+        self._fetch("SELECT 1")
 
     def list_runs(self, filters: RunFilters, page: Page) -> tuple[list[dict[str, Any]], int]:
         """Runs matching `filters`, newest first, one page of them, and how many match."""
@@ -130,22 +139,24 @@ class StoreAccess:
             where.append("substr(created, 1, 10) = ?")
             params.append(filters.date)
         cond = f"WHERE {' AND '.join(where)}" if where else ""
-        base = f"SELECT * FROM ({_RUNS_SQL}) {cond}"
-        total = int(self._sql(f"SELECT count(*) AS n FROM ({base})", params)["n"].iloc[0])
-        rows = self._sql(f"{base} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
-        return _records(rows), total
+        base = f"SELECT * FROM ({self._runs_sql}) AS r {cond}"
+        total = int(self._fetch(f"SELECT count(*) FROM ({base}) AS c", params)[0][0])
+        cols = ", ".join(f'"{c}"' for c in RUN_COLUMNS)
+        rows = self._fetch(f"SELECT {cols} FROM ({base}) AS p ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+                           [*params, page.limit, page.offset])
+        return [{c: clean(v) for c, v in zip(RUN_COLUMNS, r)} for r in rows], total
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run's headline row, settings, summary and row counts per table; None when unknown."""
-        rows = self._sql(f"SELECT * FROM ({_RUNS_SQL}) WHERE id = ?", [run_id])
-        if rows.empty:
+        cols = ", ".join(f'r."{c}"' for c in RUN_COLUMNS)
+        rows = self._fetch(f"SELECT {cols}, x.settings, x.summary FROM ({self._runs_sql}) AS r JOIN runs x ON x.id = r.id "
+                           "WHERE r.id = ?", [run_id])
+        if not rows:
             return None
-        out = _records(rows)[0]
-        import json
-
-        extra = self._sql("SELECT settings, summary FROM runs WHERE id = ?", [run_id]).iloc[0]
-        out["settings"] = json.loads(extra["settings"]) if extra["settings"] else {}
-        out["summary"] = json.loads(extra["summary"]) if extra["summary"] else {}
+        row = rows[0]
+        out = {c: clean(v) for c, v in zip(RUN_COLUMNS, row)}
+        out["settings"] = json.loads(row[-2]) if row[-2] else {}
+        out["summary"] = json.loads(row[-1]) if row[-1] else {}
         out["counts"] = {name: self._count(table, run_id) for name, table in TABLES.items()}
         return out
 
@@ -153,7 +164,7 @@ class StoreAccess:
         if table in self._tables:
             return True
         with self._lock:
-            found = table in self._runs._b.tables()
+            found = table in self._b.tables()
         if found:
             self._tables.add(table)
         return found
@@ -163,7 +174,7 @@ class StoreAccess:
         cols = self._cols.get(table)
         if cols is None:
             with self._lock:
-                have = self._runs._b.columns(table)
+                have = self._b.columns(table)
             cols = [c for c in have if c not in ("run_id", ROW, EXTRA)]
             self._cols[table] = cols
         return cols
@@ -171,7 +182,7 @@ class StoreAccess:
     def _count(self, table: str, run_id: str) -> int:
         if not self._has(table):
             return 0
-        return int(self._sql(f"SELECT count(*) AS n FROM {table} WHERE run_id = ?", [run_id])["n"].iloc[0])
+        return int(self._fetch(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id])[0][0])
 
     def run_table(self, run_id: str, table: str, symbol: str | None, page: Page) -> tuple[list[str], list[dict[str, Any]], int]:
         """(columns, one page of rows in saved order, total rows) of one run's table, optionally one symbol."""
@@ -183,11 +194,11 @@ class StoreAccess:
         if symbol is not None and "symbol" in cols:
             where += " AND symbol = ?"
             params.append(symbol)
-        total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[1][0][0])
+        total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[0][0])
         if total == 0:
             return cols, [], 0
         sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        _, rows = self._fetch(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
+        rows = self._fetch(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
         # columns this run never had (added by a later run) are all NULL: leave them out
         keep = [i for i in range(len(cols)) if any(r[i] is not None for r in rows)]
         present = [cols[i] for i in keep]
@@ -195,10 +206,17 @@ class StoreAccess:
 
     def trade_returns(self, run_id: str) -> pd.DataFrame:
         """symbol, exit_date, return of the run's closed trades in exit order (for the realised equity curve)."""
+        cols = ["symbol", "exit_date", "return"]
         if not self._has("run_trades"):
-            return pd.DataFrame(columns=["symbol", "exit_date", "return"])
-        return self._sql('SELECT symbol, CAST(exit_date AS VARCHAR) AS exit_date, "return" FROM run_trades '
-                         "WHERE run_id = ? AND exit_date IS NOT NULL ORDER BY exit_date, _row", [run_id])
+            return pd.DataFrame(columns=cols)
+        rows = self._fetch('SELECT symbol, CAST(exit_date AS VARCHAR) AS exit_date, "return" FROM run_trades '
+                           f"WHERE run_id = ? AND exit_date IS NOT NULL ORDER BY exit_date, {ROW}", [run_id])
+        return pd.DataFrame(rows, columns=cols)
+
+    def load_run(self, run_id: str) -> dict[str, Any]:
+        """Every stored frame of one run (RunStore.load_run, through the service's own connection)."""
+        with self._lock:
+            return self._runs.load_run(run_id)
 
     def latest_scores(self, source: str | None) -> list[dict[str, Any]]:
         """Each symbol's latest quality score, best first; `source`: only scores from runs on that data source."""
@@ -212,13 +230,47 @@ class StoreAccess:
             df = self._scores.history(symbol)
         return _records(df)
 
-    def save_run(self, result: Any, summary: dict[str, Any]) -> str:
-        """Store a finished job's result; returns the run id."""
+    def save_run(self, result: Any, summary: dict[str, Any], extra: dict[str, pd.DataFrame] | None = None) -> str:
+        """Store a finished job's result (and, for portfolio jobs, its extra tables); returns the run id."""
         with self._lock:
-            run_id = self._runs.save(result, summary)
+            run_id = self._runs.save(result, summary, extra=extra)
             self._cols.clear()  # the save may have added tables or columns
             self._tables.clear()
             return run_id
+
+    def record_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+        """Insert or update one alert (key `id`) to its latest state, keeping when it first started; returns the stored row."""
+        row = {c: alert.get(c).replace("\x00", "") if isinstance(alert.get(c), str) else alert.get(c) for c in ALERT_COLUMNS}
+        row["labels"] = json.dumps(alert.get("labels") or {}, sort_keys=True)
+        with self._lock:
+            b = self._b
+            with b.transaction("cannot record the alert"):
+                old = b.fetchall("SELECT started FROM alerts WHERE id = ?", [row["id"]])
+                if old:
+                    row["started"] = old[0][0] or row["started"]
+                    rest = [c for c in ALERT_COLUMNS if c != "id"]
+                    b.execute(f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in rest)} WHERE id = ?", [*(row[c] for c in rest), row["id"]])
+                else:
+                    b.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
+                              [row[c] for c in ALERT_COLUMNS])
+        return {**row, "labels": json.loads(row["labels"])}
+
+    def list_alerts(self, state: str | None, source: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The most recently updated alerts (of one state / source), and how many are firing in all."""
+        where, params = [], []
+        for col, val in (("state", state), ("source", source)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._fetch(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts {cond} ORDER BY updated DESC, id LIMIT ?", [*params, limit])
+        firing = int(self._fetch("SELECT count(*) FROM alerts WHERE state = 'firing'")[0][0])
+        out = []
+        for r in rows:
+            d = dict(zip(ALERT_COLUMNS, r))
+            d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
+            out.append(d)
+        return out, firing
 
 
 __all__ = ["TABLES", "Page", "RunFilters", "StoreAccess", "StoreError", "clean"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from adaptrade.commands.common import err_console, handle_errors
@@ -13,7 +11,8 @@ from adaptrade.commands.common import err_console, handle_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (non-loopback needs ADAPTRADE_API_TOKEN)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-    db: Path | None = typer.Option(None, "--db", help="DuckDB run store (default ./adaptrade.duckdb)."),
+    db: str | None = typer.Option(None, "--db", help="Store: a DuckDB file or postgresql://USER@HOST:PORT/DB "
+                                                     "(default ./adaptrade.duckdb, or ADAPTRADE_DB_URL)."),
 ) -> None:
     """Serve the API (/api/v1), the dashboard (/), /metrics and backtest jobs (docs/service.md)."""
     import uvicorn
@@ -22,10 +21,11 @@ def serve(
     from adaptrade.api.events import redacted
     from adaptrade.api.security import check_bind
     from adaptrade.settings import load_settings
+    from adaptrade.storage.backend import db_overrides, display, store_target
 
-    settings = load_settings(db_path=db)
+    settings = load_settings(**db_overrides(db))
     check_bind(host, settings)
     app = create_app(settings)
-    err_console.print(f"adaptrade serve: http://{host}:{port}/ (store {settings.db_path}, redis {redacted(settings.redis_url)}, "
+    err_console.print(f"adaptrade serve: http://{host}:{port}/ (store {display(store_target(settings))}, redis {redacted(settings.redis_url)}, "
                       f"token {'required for jobs' if settings.api_token else 'not set: loopback only, jobs open'})", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)

@@ -108,6 +108,19 @@ class Backend:
                              "ORDER BY ordinal_position", [schema, table])
         return {r[0]: str(r[1]).lower() for r in rows}
 
+    def json_text(self, column: str, *keys: str) -> str:
+        """SQL: the value at `keys` of the JSON text in `column`, as text (NULL when absent)."""
+        if self.kind == "duckdb":
+            return f"json_extract_string({column}, '$.{'.'.join(keys)}')"
+        return f"(NULLIF({column}, '')::jsonb #>> '{{{','.join(keys)}}}')"
+
+    def json_number(self, column: str, *keys: str) -> str:
+        """SQL: the number at `keys` of the JSON text in `column`, as a double (NULL when absent or not a number)."""
+        if self.kind == "duckdb":
+            return f"TRY_CAST(json_extract({column}, '$.{'.'.join(keys)}') AS DOUBLE)"
+        node = f"(NULLIF({column}, '')::jsonb #> '{{{','.join(keys)}}}')"
+        return f"(CASE WHEN jsonb_typeof({node}) = 'number' THEN ({node} #>> '{{}}')::double precision END)"
+
     def df(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
         """The result of a query as a pandas frame (through Arrow)."""
         return self.arrow(sql, params).to_pandas()

@@ -42,6 +42,8 @@ SCORES = {"run_id": "text", "cycle": "int", "scored_at": "text", "period_start":
 SCORES_V5 = {"source": "text"}  # scores kept per data source (synthetic never mixes with real)
 SWEEPS = {"sweep_id": "text", "created": "text", "data_key": "text", "settings": "text", "summary": "text"}
 SWEEPS_V3 = {"dtypes": "text"}
+ALERTS = {"id": "text", "name": "text", "source": "text", "state": "text", "severity": "text", "summary": "text", "labels": "text",
+          "run_id": "text", "job_id": "text", "started": "text", "ended": "text", "updated": "text"}
 TRIALS = {"sweep_id": "text", "data_key": "text", "trial": "bigint", "config_key": "text", "excess_sharpe": "double", "error": "text"}
 
 # frame name -> (table, declared columns at the current version)
@@ -82,6 +84,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               (("run_stocks", STOCKS_V4, ()),)),
     Migration(5, "quality scores per data source: a source column (NULL: written before it existed)",
               (("quality_scores", SCORES_V5, ()),)),
+    Migration(6, "alerts raised by the service or received from Alertmanager (one row per alert, its latest state)",
+              (("alerts", ALERTS, ("id",)),)),
 )
 VERSION = MIGRATIONS[-1].version
 
@@ -92,7 +96,7 @@ def _apply(b: Backend, m: Migration) -> None:
     for table, cols, key in m.tables:
         if table not in have_tables:
             body = ", ".join(f'"{c}" {b.sql_type(t)}' for c, t in cols.items())
-            pk = f", PRIMARY KEY ({', '.join(key)})" if key and table in ("runs", "quality_scores", "sweeps") else ""
+            pk = f", PRIMARY KEY ({', '.join(key)})" if key and table in ("runs", "quality_scores", "sweeps", "alerts") else ""
             b.execute(f'CREATE TABLE "{table}" ({body}{pk})')
         else:
             have = b.columns(table)
