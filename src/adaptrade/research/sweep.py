@@ -3,7 +3,9 @@
 A trial is a `Batch` (all the sweep's stocks, a data spec, the trial's StrategyConfig) mapped by
 the executors of `parallel/executors.py`, so serial, process and Dask runs share one code path.
 A worker keeps the bars and features of the last data spec it saw (they do not depend on the
-strategy settings), so after the first trial it only runs the compiled kernel. A trial returns
+strategy settings) and runs a chunk's configurations in one compiled pass
+(`backtest/sweep_kernel.py`: configurations looped inside the kernel, each stock's bars read once
+per chunk), bit-identical to running them one by one (`run_trial`, the reference). A trial returns
 small per-stock arrays and the moments of its daily excess over buy-and-hold, never equity.
 
 Trials are identified by their *effective* settings (`config_key`): every StrategyConfig field,
@@ -244,27 +246,87 @@ def run_trial(batch: Batch) -> TrialMetrics:
                         float(np.mean(series)) if series.size else math.nan)
 
 
+def _metrics_from_block(block: dict[str, np.ndarray], j: int, bh: np.ndarray, first: np.ndarray,
+                        last: np.ndarray) -> TrialMetrics:
+    """Configuration j of a compiled block as the TrialMetrics `run_trial` returns (same operations, same bits)."""
+    from adaptrade.research.stats import moments
+
+    closed = block["closed"][j]
+    with np.errstate(invalid="ignore", divide="ignore"):  # stock_metrics' win rate
+        win_rate = np.where(closed > 0, block["wins"][j] / np.maximum(closed, 1), np.nan)
+    cnt = block["xcnt"][j]
+    has = cnt > 0
+    series = block["xsum"][j][has] / cnt[has]  # portfolio_series: numpy's nanmean over the stocks
+    mo = moments(series)
+    return TrialMetrics(block["total"][j].copy(), bh, block["sharpe"][j].copy(), win_rate, closed.copy(), first, last,
+                        mo.sharpe, mo.skew, mo.kurt, mo.n, float(np.mean(series)) if series.size else math.nan)
+
+
+def run_compiled(bars: Any, feats: Any, buy_hold: np.ndarray, configs: list[StrategyConfig]) -> list[TrialMetrics]:
+    """Every configuration over the same bars and features in one compiled pass; the metrics `run_trial` gives each."""
+    from adaptrade.backtest.engine import initial_states
+    from adaptrade.backtest.sweep_kernel import run_block
+    from adaptrade.stats import daily_rf
+    from adaptrade.strategy.params import P_RSI_ROW0, PERIODS
+
+    params = np.stack([c.to_vector() for c in configs])
+    params[:, P_RSI_ROW0] = feats.first_period - PERIODS[0]
+    states = np.concatenate([initial_states(1, c) for c in configs])
+    valid = np.ascontiguousarray(bars.valid)
+    block = run_block(np.ascontiguousarray(bars.open), np.ascontiguousarray(bars.close), valid, feats.rsi, feats.vol,
+                      np.ascontiguousarray(buy_hold), params, states, daily_rf(0.0))
+    has = valid.any(axis=1)
+    first = np.where(has, np.argmax(valid, axis=1), 0).astype(np.intp)  # stock_metrics' first/last valid index (0: none)
+    last = np.where(has, valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0).astype(np.intp)
+    rows = np.arange(valid.shape[0])
+    bh = np.where(has, bars.close[rows, last] / bars.close[rows, first] - 1.0, np.nan)
+    return [_metrics_from_block(block, j, bh, first, last) for j in range(len(configs))]
+
+
 @dataclass(frozen=True)
 class TrialBatch(Batch):
-    """Several trials in one task (index, config), so per-task executor overhead is paid once per chunk."""
+    """Several trials in one task (index, config), so per-task executor overhead is paid once per chunk.
+
+    `compiled`: the chunk's configurations run in one compiled pass (`run_compiled`); False runs
+    them one by one (`run_trial`, the reference the compiled pass is tested against).
+    """
 
     trials: tuple[tuple[int, StrategyConfig], ...] = ()
+    compiled: bool = True
 
 
 def run_trials(batch: TrialBatch) -> list[tuple[int, TrialMetrics | None, str | None]]:
-    """Run a chunk of trials on the same data; a trial that raises is reported alone, the others still run."""
-    out: list[tuple[int, TrialMetrics | None, str | None]] = []
-    for index, cfg in batch.trials:
+    """Run a chunk of trials on the same data; a trial that raises is reported alone, the others still run.
+
+    Configurations the features cover run together in the compiled pass; any other (e.g. a fixed
+    RSI period outside the 10..21 stack) goes through `run_trial`, which reports why it fails.
+    """
+    out: dict[int, tuple[int, TrialMetrics | None, str | None]] = {}
+    alone = list(batch.trials)
+    if batch.compiled and batch.trials:
+        bars, feats, buy_hold = _worker_data(batch)
+        together = [(i, c) for i, c in batch.trials if feats.covers(c)]
+        alone = [(i, c) for i, c in batch.trials if not feats.covers(c)]
+        if together:
+            tms = run_compiled(bars, feats, buy_hold, [c for _, c in together])
+            out.update({i: (i, tm, None) for (i, _), tm in zip(together, tms)})
+    for index, cfg in alone:
         try:
-            out.append((index, run_trial(replace(batch, config=cfg)), None))
+            out[index] = (index, run_trial(replace(batch, config=cfg)), None)
         except Exception as exc:  # noqa: BLE001 - recorded as a failed trial (and counted by the DSR)
-            out.append((index, None, f"{type(exc).__name__}: {exc}"))
-    return out
+            out[index] = (index, None, f"{type(exc).__name__}: {exc}")
+    return [out[i] for i, _ in batch.trials]
 
 
-def chunk_size(n_trials: int, workers: int, remote: bool) -> int:
-    """Trials per task: one task per trial serially; on workers ~10 tasks per worker, at most 50 trials each."""
-    return 1 if not remote else max(1, min(50, math.ceil(n_trials / (workers * 10))))
+def chunk_size(n_trials: int, workers: int, remote: bool, compiled: bool = True) -> int:
+    """Trials per task (one compiled pass each): ~4 tasks per thread in process (progress, balance), at most 64
+    trials each (bounded memory: a task keeps [trials, bars] excess sums); on remote workers ~10 tasks each, at most 50.
+    The one-by-one reference path runs one trial per task in process."""
+    if not remote:
+        if not compiled:
+            return 1
+        return max(1, min(64, math.ceil(n_trials / (workers * 4))))
+    return max(1, min(50, math.ceil(n_trials / (workers * 10))))
 
 
 def trial_row(index: int, params: dict[str, Any], cfg: StrategyConfig | None, tm: TrialMetrics | None,
@@ -323,8 +385,11 @@ class SweepResult:
 
 def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor: str | None = None,
               workers: int | None = None, scheduler: str | None = None,
-              progress: Callable[[int], None] | None = None, data: Any = None) -> SweepResult:
-    """Run every distinct configuration once on an executor; record every trial; deflate the best by the distinct count."""
+              progress: Callable[[int], None] | None = None, data: Any = None, compiled: bool = True) -> SweepResult:
+    """Run every distinct configuration once on an executor; record every trial; deflate the best by the distinct count.
+
+    `compiled=False` runs the configurations one kernel call each (the reference path; same rows).
+    """
     import time
 
     import pandas as pd
@@ -354,9 +419,9 @@ def run_sweep(req: Any, settings: Any, params: list[dict[str, Any]], *, executor
     first: dict[str, int] = {}
     same_as = [first.setdefault(key, i) for i, key in enumerate(keys)]  # the first trial with the same effective settings
     todo = [(i, c) for i, c in enumerate(configs) if c is not None and same_as[i] == i]
-    k = chunk_size(len(todo), ex.workers, remote)
+    k = chunk_size(len(todo), ex.workers, remote, compiled)
     batches = [TrialBatch(j, bars.symbols, spec, todo[a][1], dates=bars.dates if remote else None, fingerprint=fp,
-                          trials=tuple(todo[a:a + k])) for j, a in enumerate(range(0, len(todo), k))]
+                          trials=tuple(todo[a:a + k]), compiled=compiled) for j, a in enumerate(range(0, len(todo), k))]
     done = 0
 
     def on_done(o: Any) -> None:
