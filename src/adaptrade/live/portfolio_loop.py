@@ -71,7 +71,13 @@ class PortfolioPaperLoop:
                             field=diff[0] if diff else "session")
         self.doc = doc
         saved = folder / ARRAYS_FILE
-        self.a: dict[str, np.ndarray] = dict(np.load(saved)) if doc["cursor"] > 0 and saved.exists() else self._fresh()
+        self.a: dict[str, np.ndarray] = self._fresh()
+        if saved.exists():  # the arrays carry their own cursor: a kill before state.json caught up repeats nothing
+            with np.load(saved) as z:
+                self.a = {k: z[k] for k in z.files if k not in ("cursor", "done")}
+                doc["cursor"] = int(z["cursor"])
+                if bool(z["done"]) and doc["status"] == "running":
+                    doc["status"] = "done"
 
     def _fresh(self) -> dict[str, np.ndarray]:
         n, T = self.bars.n_symbols, self.T
@@ -103,7 +109,7 @@ class PortfolioPaperLoop:
     def _persist(self, kind: str, **fields: Any) -> None:
         """The account arrays, then the cursor (a kill between the two repeats nothing: the arrays carry their own)."""
         tmp = self.folder / f".{ARRAYS_FILE}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, cursor=np.array(self.doc["cursor"]), **self.a)
+        np.savez(tmp, cursor=np.array(self.doc["cursor"]), done=np.array(self.doc["status"] == "done"), **self.a)
         os.replace(tmp, self.folder / ARRAYS_FILE)
         atomic_write_json(self.folder / STATE_FILE, self.doc)
         atomic_write_json(self.folder / "broker.json", self.book())
