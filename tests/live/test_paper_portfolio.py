@@ -84,3 +84,26 @@ def test_portfolio_sigkill_then_restart_equals_uninterrupted(sample_dir: Path, i
     for name in FILES:
         assert (in_tmp / "crashy_out" / name).read_text() == (in_tmp / "clean_out" / name).read_text(), name
     assert len((in_tmp / "clean_out" / "orders.csv").read_text().splitlines()) > 2
+
+
+def test_portfolio_kill_switch_from_the_cli(sample_dir: Path, in_tmp: Path) -> None:
+    import json
+
+    args = ["--mode", "portfolio", *replay_args(sample_dir, SYMBOLS, START, END), "--session", "k"]
+    proc = start_paper(in_tmp, args, delay=0.05)
+    folder = in_tmp / "paper" / "k"
+    deadline = time.monotonic() + 120
+    while len(journal_lines(folder)) < 40 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env_dir = ["--paper-dir", str(in_tmp / "paper")]
+    r = CliRunner().invoke(app, ["paper", "stop", "--session", "k", *env_dir])
+    assert r.exit_code == 0, r.output
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "session killed" in out.decode(), out.decode()
+    state = json.loads((folder / "state.json").read_text())
+    book = json.loads((folder / "broker.json").read_text())
+    assert state["status"] == "killed" and state["cursor"] < 700  # stopped well before the replay's end
+    assert all(o["status"] not in ("new", "partially_filled") for o in book["orders"].values())
+    assert journal_lines(folder)[-1]["event"] == "killed"
+    r = CliRunner().invoke(app, ["paper", "run", *args, *env_dir])
+    assert r.exit_code == 2 and "kill switch" in r.output
