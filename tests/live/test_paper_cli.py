@@ -62,9 +62,11 @@ def test_second_run_on_a_held_session_refuses(sample_dir: Path, in_tmp: Path) ->
 
 
 def test_unbuilt_broker_and_mode_say_so(sample_dir: Path, in_tmp: Path) -> None:
-    for flag in (["--broker", "alpaca"], ["--mode", "portfolio"], ["--feed", "alpaca"]):
+    for flag in (["--broker", "alpaca"], ["--feed", "alpaca"]):
         r = CliRunner().invoke(app, ["paper", "run", *flag, "--symbols", "AAPL"])
         assert r.exit_code == 2 and "not built yet" in r.output, flag
+    r = CliRunner().invoke(app, ["paper", "run", "--mode", "sideways", "--symbols", "AAPL"])  # portfolio is built
+    assert r.exit_code == 2 and "unknown mode 'sideways'" in r.output and "Traceback" not in r.output
 
 
 def test_kill_switch_from_the_cli(sample_dir: Path, in_tmp: Path) -> None:

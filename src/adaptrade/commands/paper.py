@@ -1,6 +1,6 @@
 """`adaptrade paper run|status|stop`: paper trading per stock on the replay feed and the simulated
-broker (docs/paper.md), or the Alpaca adapter (live/alpaca_broker.py). The alpaca feed, portfolio mode
-and the API endpoints are not built yet."""
+broker, per stock or in portfolio mode (docs/paper.md), or per stock through the Alpaca adapter
+(live/alpaca_broker.py). The alpaca feed and the API endpoints are not built yet."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def run(
     feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars). alpaca: not built yet."),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
     from_run: str | None = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
-    mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account). portfolio: not built yet."),
+    mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account) | portfolio (one account: execution, risk rules, breaker)."),
     start: str | None = typer.Option(None, "--start", help="First session (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
     speed: float = typer.Option(0.0, "--speed", help="Sessions per second (0 = as fast as possible)."),
@@ -74,11 +74,16 @@ def run(
     from adaptrade.settings import load_settings
 
     settings = load_settings(price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
-    for name, value, built in (("feed", feed, "replay"), ("mode", mode, "per-stock")):
+    if mode not in ("per-stock", "portfolio"):
+        raise ConfigError(f"unknown mode '{mode}' (per-stock|portfolio)", field="mode")
+    for name, value, built in (("feed", feed, "replay"),):
         if value != built:
             raise ConfigError(f"--{name} {value} is not built yet: only --{name} {built} exists (docs/paper.md)", field=name)
     if broker not in ("sim", "alpaca"):
         raise ConfigError(f"--broker {broker} is not a broker: sim or alpaca", field="broker")
+    if broker == "alpaca" and mode == "portfolio":
+        raise ConfigError("--mode portfolio runs only with --broker sim: its book lives in the compiled account (docs/paper.md)",
+                          field="broker")
     if broker == "alpaca" and not settings.alpaca_replay_clock_url:
         raise ConfigError("--broker alpaca --feed replay would fill historical bars at today's prices: it runs only against "
                           "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); --feed alpaca is not built yet",
@@ -102,6 +107,11 @@ def run(
                 "source": source, "strategy": cfg.kind, "rsi_period": cfg.rsi_period, "buy": cfg.buy, "sell": cfg.sell,
                 "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
                 "price_basis": settings.price_basis, "broker": broker}
+        if mode == "portfolio":
+            from adaptrade.live.portfolio_loop import run_portfolio_session
+
+            run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease)
+            return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker
 

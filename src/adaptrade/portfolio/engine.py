@@ -13,6 +13,7 @@ import numpy as np
 
 from adaptrade.backtest.engine import Features, initial_states
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS
+from adaptrade.portfolio.fills import BOOK_SIZE
 from adaptrade.portfolio.kernel import run_portfolio
 from adaptrade.portfolio.layout import (
     ACT_ID,
@@ -156,7 +157,7 @@ def run_portfolio_backtest(
         }
         counts = np.zeros(N_COUNTERS)
         run_portfolio(*arrs, valid, feats.base.rsi, feats.base.vol, feats.adv, feats.spread, feats.ret, params, risk,
-                      work, pos, act, np.zeros(2), np.zeros(ACCOUNT_SIZE), curves, pnl, in_market, signal,
+                      work, pos, act, np.zeros(BOOK_SIZE), np.zeros(ACCOUNT_SIZE), curves, pnl, in_market, signal,
                       bufs["orders"], bufs["fills"], bufs["hist"], bufs["trades"], bufs["changes"], bufs["events"], counts)
         used = {"orders": counts[N_ORDERS], "fills": counts[N_FILLS], "hist": counts[N_HIST],
                 "trades": counts[N_TRADES], "changes": counts[N_CHANGES], "events": counts[N_EVENTS]}

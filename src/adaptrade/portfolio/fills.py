@@ -87,7 +87,8 @@ from adaptrade.strategy.kernel import close_position, open_position
 from adaptrade.strategy.params import P_ALPHA, P_COMMISSION, P_SLIPPAGE, P_WHOLE_SHARES
 from adaptrade.strategy.state import E_PNL, E_RETURN, S_ENTRY_PRICE, S_ENTRY_T, S_SHARES
 
-BOOK_CASH, BOOK_RESERVED = 0, 1  # the account's cash box
+BOOK_CASH, BOOK_RESERVED, BOOK_HWM = 0, 1, 2  # the account's cash box (and the drawdown's high-water mark)
+BOOK_SIZE = 3
 
 
 @njit(cache=True)
