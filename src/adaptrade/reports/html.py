@@ -39,7 +39,8 @@ ACCOUNT_DRAWDOWN_TITLE = "Account drawdown (from the running peak)"
 
 def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None,
                  account_aggregate: dict[str, Any] | None = None, fills: pd.DataFrame | None = None,
-                 summary_doc: dict[str, Any] | None = None, tax_rates: tuple[float, float] | None = None) -> Path:
+                 summary_doc: dict[str, Any] | None = None, tax_rates: tuple[float, float] | None = None,
+                 analytics: bool = True) -> Path:
     """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path.
 
     `account` (portfolio mode: a frame with date, equity, cash, gross, drawdown) adds the account's
@@ -47,7 +48,7 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     `account_aggregate` (portfolio mode: summary.json's account block) gives the header the account's figures
     beside equal-weight buy-and-hold and the benchmark instead of per-stock means. The analytics sections
     (reports/html_analytics.py) come from the same frames, `fills` (portfolio mode) and `summary_doc`;
-    `tax_rates` default to the settings' tax_short_rate, tax_long_rate.
+    `tax_rates` default to the settings' tax_short_rate, tax_long_rate; `analytics=False` leaves them out.
     """
     import plotly.io as pio
 
@@ -92,12 +93,12 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
-    analytics = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
-        f, full_html=False, include_plotlyjs=False, config=config, validate=False))
+    sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
+        f, full_html=False, include_plotlyjs=False, config=config, validate=False)) if analytics else ""
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
         f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account, account_aggregate)}\n" + "\n".join(divs)
-        + f"\n{yearly}\n{ranking_tables(result.stocks)}\n{analytics}\n{SORT_JS}</body></html>\n"
+        + f"\n{yearly}\n{ranking_tables(result.stocks)}\n{sections}\n{SORT_JS}</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

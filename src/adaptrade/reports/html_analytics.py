@@ -17,7 +17,9 @@ TOP = 10  # contributors shown at each end
 
 
 def _cell(v: Any, pct: bool) -> str:
-    """A cell with its exact number in data-v (text cells without)."""
+    """A cell with its exact number in data-v (text cells without; a missing number: data-v="")."""
+    if v is pd.NA:
+        return '<td data-v="">–</td>'
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
         f = float(v)
         if not math.isfinite(f):
