@@ -73,6 +73,12 @@ def main() -> None:
             for kind in run.KINDS:
                 t, _ = _best(lambda: run.tables(rd, kind), a.repeat)  # type: ignore[union-attr]
                 results.append((label, f"analytics {kind}", t, ""))
+        # report.html's analytics sections, from the run's frames in memory (what backtest --out adds to the report)
+        from adaptrade.reports.html_analytics import analytics_html
+
+        frames_ = {"stocks": res.stocks, "trades": res.trades, "equity": eq, "summary": summary}
+        t, _ = _best(lambda: analytics_html(frames_, lambda f: "", (0.37, 0.20)), a.repeat)
+        results.append(("report.html", "analytics sections (returns, attribution, tax, drawdowns)", t, ""))
         # peers of the bulk paths
         with psycopg.connect(pg, autocommit=True) as con:
             con.execute("CREATE TABLE peer_equity (run_id text, symbol text, date timestamp, equity double precision)")

@@ -97,8 +97,9 @@ def test_page_is_valid_self_contained_html(tmp_path: Path, three: BacktestResult
 
     own = page.replace(get_plotlyjs(), "")  # the bundle itself mentions cdn.plot.ly (geo topojson only)
     assert "cdn.plot.ly" not in own and "https://" not in own
-    # equity, average, stock drawdown, average drawdown, monthly heatmap, parameters (issue 11 added two)
-    assert page.count('class="plotly-graph-div"') == 6
+    # equity, average, stock drawdown, average drawdown, monthly heatmap, parameters (issue 11 added two);
+    # analytics (issue 13): the account's monthly heatmap, rolling vol/Sharpe, underwater curve
+    assert page.count('class="plotly-graph-div"') == 9
     assert c.tags["table"] >= 3  # settings + yearly returns + the full ranking
     assert "synthetic mean-reverting data flatters RSI strategies" in page
     assert "OPTIMISTIC" not in page
@@ -133,15 +134,15 @@ def test_size_grows_only_by_the_ranking_rows(tmp_path: Path, three: BacktestResu
     ps, pb = _payload(small), _payload(big)
     assert (pb - ps) / (200 - 3) < 1500, (ps, pb)  # bytes per extra stock: its ranking row only
     yearly = len(re.findall(r"<tr><th>\d{4}</th>", big))
-    assert _check(big).tags["tr"] == 1 + 200 + 1 + yearly + 11  # ranking header + rows, yearly header + rows, settings
-    series = re.findall(r'"bdata":"([^"]*)"', big)
-    assert 8 <= len(series) <= 14  # a fixed set of series, not one per stock
+    assert _check(big[:big.index('<h2 id="analytics"')]).tags["tr"] == 1 + 200 + 1 + yearly + 11  # ranking header + rows, yearly header + rows, settings
+    series = [b.replace("\\u002f", "/") for b in re.findall(r'"bdata":"([^"]*)"', big)]  # plotly's JSON escapes "/"
+    assert 8 <= len(series) <= 19  # a fixed set of series, not one per stock (5 of them the analytics' rolling and underwater)
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
 
 
 def test_no_benchmark_and_nan_benchmark(tmp_path: Path, three: BacktestResult) -> None:
     page = write_report(replace(three, benchmark_close=None), tmp_path / "n.html").read_text()
-    assert page.count('class="plotly-graph-div"') == 6
+    assert page.count('class="plotly-graph-div"') == 9
     bench = three.benchmark_close.copy()
     bench[:100] = np.nan
     bench[500:510] = np.nan
@@ -193,11 +194,11 @@ def test_downsample_keeps_extremes_and_bounds_points() -> None:
 
 def test_500_stocks_is_fast(tmp_path: Path) -> None:
     res = _result(500, 2520)
-    write_report(res, tmp_path / "warm.html")  # plotly import and first-use costs
+    write_report(res, tmp_path / "warm.html", analytics=False)  # plotly import and first-use costs
     times = []
-    for k in range(3):
+    for k in range(3):  # the figures and tables; the analytics sections' cost is measured in benchmarks/storage.py
         t0 = time.perf_counter()
-        write_report(res, tmp_path / f"r{k}.html")
+        write_report(res, tmp_path / f"r{k}.html", analytics=False)
         times.append(time.perf_counter() - t0)
     print(f"report 500 x 2520: {[round(t, 3) for t in times]} s")
     assert min(times) < 0.5
@@ -217,7 +218,7 @@ def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, m
 
     monkeypatch.setattr(pio, "to_html", validating)
     write_report(three, tmp_path / "r.html")
-    assert len(seen) == 6
+    assert len(seen) == 9  # 6 figures and the analytics' 3
 
 
 def _account(res: BacktestResult) -> pd.DataFrame:
@@ -236,11 +237,11 @@ def test_portfolio_account_figures_come_first_and_stay_bounded(tmp_path: Path, t
     page = write_report(three, tmp_path / "a.html", account=_account(three)).read_text()
     c = _check(page)
     assert not c.errors and c.stack == []
-    assert page.count('class="plotly-graph-div"') == 3  # account, its drawdown, the featured stock's parameters
+    assert page.count('class="plotly-graph-div"') == 6  # account, its drawdown, the featured stock's parameters; 3 analytics
     assert "portfolio mode: one account" in page and "Average of 3 stocks" not in page  # no sleeve vs buy & hold
     acct, dd, per_stock = page.index("Account (portfolio mode: one account)"), page.index(ACCOUNT_DRAWDOWN_TITLE), page.index("parameter evolution")
     assert acct < dd < per_stock  # above the per-stock figure
-    series = re.findall(r'"bdata":"([^"]*)"', page)
+    series = [b.replace("\\u002f", "/") for b in re.findall(r'"bdata":"([^"]*)"', page)]  # plotly's JSON escapes "/"
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
     # two figures, <= 2 series each; per point ~11 bytes of base64 y and a quoted ISO date x (~13 bytes)
     assert _payload(page) < _payload(plain) + 4 * (MAX_POINTS + 2) * 30

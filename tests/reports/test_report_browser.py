@@ -28,6 +28,7 @@ def test_report_draws_every_figure_in_headless_chromium(tmp_path: Path) -> None:
     page = (tmp_path / "o" / "report.html").resolve()
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="plot-container plotly"') == 6  # equity, average, 2 drawdowns, monthly heatmap, parameters
+    # equity, average, 2 drawdowns, monthly heatmap, parameters; analytics: account heatmap, rolling vol/Sharpe, underwater
+    assert dom.count('class="plot-container plotly"') == 9
     assert dom.count('class="main-svg"') >= 4  # plotly.js ran offline and drew them
     assert "Ranking by sharpe: all 6 stocks" in dom and "Yearly returns" in dom

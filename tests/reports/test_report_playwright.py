@@ -59,7 +59,7 @@ def test_report_interactions_in_headless_chromium(tmp_path: Path) -> None:
 
             # the heatmap renders cells with the monthly returns
             heat = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).filter(d => d.data[0].type === 'heatmap').length")
-            assert heat == 1
+            assert heat == 2  # the featured stock's and (analytics) the account's
             assert page.locator(".js-plotly-plot .heatmaplayer image, .js-plotly-plot .hm image").count() >= 1
 
             # the full ranking sorts by a clicked header (both ways) and filters by symbol

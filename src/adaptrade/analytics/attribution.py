@@ -26,8 +26,8 @@ def attribution_tables(rd: RunData) -> dict[str, pd.DataFrame]:
         rest = acct - st["contribution"].sum()
         st = pd.concat([st, pd.DataFrame({"symbol": [UNATTRIBUTED], "contribution": [rest]})], ignore_index=True)
     else:  # equal-weight book: each stock's growth - 1, over the number of stocks
-        st = rd.df("SELECT symbol, (arg_max(g, date) - 1) / (SELECT count(DISTINCT symbol) FROM growth) AS contribution "
-                   "FROM growth GROUP BY symbol ORDER BY symbol")
+        st = rd.df("SELECT symbol, (arg_max(equity, date) / arg_min(equity, date) - 1) / (SELECT count(DISTINCT symbol) FROM equity) "
+                   "AS contribution FROM equity GROUP BY symbol ORDER BY symbol")
         split = rd.df("""SELECT s.symbol, s.total_return, s.buy_hold_return,
                                 COALESCE(exp(sum(ln(COALESCE(t.exit_price, t.entry_price + t.pnl / t.shares) / t.entry_price))) - 1, 0) AS exposure_return
                          FROM stocks s LEFT JOIN trades t ON t.symbol = s.symbol AND t.entry_price > 0 AND t.shares > 0

@@ -1,4 +1,4 @@
-"""A stored run's tables in an in-memory DuckDB database, with the account curve every analytic uses:
+"""A run's tables in an in-memory DuckDB database, with the account curve every analytic uses:
 the portfolio account for portfolio runs; for per-stock runs, the equal-weight book of the all-in
 strategies (each stock's growth, flat before its first and after its last bar, averaged)."""
 
@@ -7,19 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from adaptrade.storage.runs import RunStore
-
-ACCOUNT_SQL = """
-CREATE TABLE growth AS
-WITH firsts AS (SELECT symbol, arg_min(equity, date) AS e0 FROM equity GROUP BY symbol),
-     grid AS (SELECT d.date, s.symbol FROM (SELECT DISTINCT date FROM equity) d CROSS JOIN firsts s),
-     g AS (SELECT grid.date, grid.symbol, e.equity / f.e0 AS g FROM grid
-           LEFT JOIN equity e USING (date, symbol) JOIN firsts f USING (symbol))
-SELECT date, symbol, COALESCE(last_value(g IGNORE NULLS) OVER (PARTITION BY symbol ORDER BY date
-       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 1.0) AS g FROM g
-"""
 
 
 @dataclass
@@ -36,6 +27,23 @@ class RunData:
         return self.con.execute(sql, params or []).df()
 
 
+def book_curve(equity: pd.DataFrame) -> pd.DataFrame:
+    """date, equity of the equal-weight book: each symbol's equity over its first value, carried flat
+    (1.0 before its first bar, its last value after its last), averaged over symbols (vectorised)."""
+    if not len(equity):
+        return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "equity": pd.Series(dtype=np.float64)})
+    sym, _ = pd.factorize(equity["symbol"].astype(str))
+    day, days = pd.factorize(pd.to_datetime(equity["date"]).to_numpy(), sort=True)
+    m = np.full((int(sym.max()) + 1, len(days)), np.nan)
+    m[sym, day] = equity["equity"].to_numpy(dtype=np.float64)
+    ok = np.isfinite(m)
+    j = np.maximum.accumulate(np.where(ok, np.arange(m.shape[1]), -1), axis=1)
+    filled = np.take_along_axis(m, np.maximum(j, 0), axis=1)
+    first = m[np.arange(m.shape[0]), ok.argmax(axis=1)]
+    g = np.where(j >= 0, filled / first[:, None], 1.0)
+    return pd.DataFrame({"date": days, "equity": g.mean(axis=0)})
+
+
 def load(target: str, run_id: str, lock_timeout: float = 30.0) -> RunData:
     """Read the run from its store and register its tables in a fresh in-memory DuckDB."""
     with RunStore(target, read_only=True, lock_timeout=lock_timeout) as rs:
@@ -44,29 +52,31 @@ def load(target: str, run_id: str, lock_timeout: float = 30.0) -> RunData:
 
 
 def from_run(run: dict[str, Any]) -> RunData:
-    """A run already read (RunStore.load_run) in a fresh in-memory DuckDB (the service reads through its own connection)."""
+    """Register a run's frames (as `RunStore.load_run` gives them, or the same frames in memory:
+    stocks, trades, equity, summary; portfolio runs also account and fills) in a fresh in-memory DuckDB."""
     import duckdb
     import pyarrow as pa
 
     con = duckdb.connect()
     for name in ("equity", "trades", "stocks", "fills", "account"):
-        if name in run:
-            df = run[name].copy()
-            for c in df.columns:
-                if isinstance(df[c].dtype, pd.CategoricalDtype):
-                    df[c] = df[c].astype(str)
+        if name in run and run[name] is not None:
+            df = run[name]
+            cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+            if cats:
+                df = df.assign(**{c: df[c].astype(str) for c in cats})
             con.register(f"_{name}", pa.Table.from_pandas(df, preserve_index=False))
-    portfolio = "account" in run and len(run["account"]) > 0
+    portfolio = run.get("account") is not None and len(run["account"]) > 0
     con.execute("CREATE TABLE equity AS SELECT symbol, CAST(date AS DATE) AS date, equity FROM _equity" if "equity" in run
                 else "CREATE TABLE equity (symbol VARCHAR, date DATE, equity DOUBLE)")
-    con.execute(ACCOUNT_SQL)
     if portfolio:
         con.execute("CREATE TABLE account AS SELECT CAST(date AS DATE) AS date, equity FROM _account ORDER BY date")
-        cash = float(run["summary"].get("portfolio", {}).get("initial_cash") or run["account"]["equity"].iloc[0])
+        cash = float((run.get("summary") or {}).get("portfolio", {}).get("initial_cash") or run["account"]["equity"].iloc[0])
     else:
-        con.execute("CREATE TABLE account AS SELECT date, avg(g) AS equity FROM growth GROUP BY date ORDER BY date")
+        con.register("_book", pa.Table.from_pandas(book_curve(run["equity"]) if "equity" in run else book_curve(pd.DataFrame()),
+                                                   preserve_index=False))
+        con.execute("CREATE TABLE account AS SELECT CAST(date AS DATE) AS date, equity FROM _book ORDER BY date")
         cash = 1.0
     for name in ("trades", "stocks", "fills"):
-        if name in run:
+        if name in run and run[name] is not None:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
     return RunData(con, run, portfolio, cash)

@@ -39,12 +39,13 @@ def tax_tables(rd: RunData, method: str = "fifo", rates: tuple[float, float] = (
     return out
 
 
-def tables(rd: RunData, kind: str, *, method: str = "fifo", rates: tuple[float, float] = (0.37, 0.20), worst: int = 5) -> dict[str, pd.DataFrame]:
-    """The tables of one analytic."""
+def tables(rd: RunData, kind: str, *, method: str = "fifo", rates: tuple[float, float] = (0.37, 0.20), worst: int = 5,
+           symbols: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The tables of one analytic (returns: of the account and every stock, or of `symbols` only)."""
     if kind == "returns":
         from adaptrade.analytics.returns import returns_tables
 
-        return returns_tables(rd)
+        return returns_tables(rd, symbols)
     if kind == "attribution":
         from adaptrade.analytics.attribution import attribution_tables
 

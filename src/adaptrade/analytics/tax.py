@@ -18,6 +18,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 METHODS = ("fifo", "lifo", "hifo", "mintax")
@@ -26,6 +27,7 @@ LOT_COLUMNS = ["symbol", "lot_id", "acquired", "disposed", "quantity", "cost_bas
 SUMMARY_COLUMNS = ["year", "short_term_gain", "long_term_gain", "wash_sale_disallowed", "tax"]
 WASH_DAYS = 30
 EPS = 1e-9
+_EPOCH = date(1970, 1, 1).toordinal()  # date ordinal of day 0 of datetime64[D]
 
 
 @dataclass
@@ -136,16 +138,13 @@ def _split(acc: _Account, lot: Lot, shares: float) -> Lot:
     return piece
 
 
-def _account_lots(ev: pd.DataFrame, method: str, rates: tuple[float, float]) -> _Account:
-    """Run the lots of one account and symbol through its transactions."""
-    acc = _Account(str(ev["symbol"].iloc[0]))
-    ev = ev.sort_values(["date", "seq"]).reset_index(drop=True)
-    dates = [x.toordinal() for x in pd.to_datetime(ev["date"]).dt.date]
-    sides = [str(x) for x in ev["side"]]
-    qtys, prices, fees = (ev[c].astype(float).tolist() for c in ("quantity", "price", "fee"))
-    buy_cap = {i: qtys[i] for i in range(len(ev)) if sides[i] == "buy"}
+def _account_lots(symbol: str, dates: list[int], sides: list[str], qtys: list[float], prices: list[float], fees: list[float],
+                  method: str, rates: tuple[float, float]) -> _Account:
+    """Run the lots of one account and symbol through its transactions (in date, seq order; dates as ordinals)."""
+    acc = _Account(symbol)
+    buy_cap = {i: qtys[i] for i in range(len(dates)) if sides[i] == "buy"}
     pending: dict[int, list[_Pending]] = {}
-    for i in range(len(ev)):
+    for i in range(len(dates)):
         d, q, price, fee = dates[i], qtys[i], prices[i], fees[i]
         if sides[i] == "buy":
             acc.n += 1
@@ -218,37 +217,47 @@ def tax_lots(tx: pd.DataFrame, method: str = "fifo", rates: tuple[float, float] 
     rows, open_rows, years = [], [], []
     as_of = as_of if as_of is not None else (tx["date"].max() if len(tx) else pd.Timestamp("1970-01-01"))
     as_of_day = pd.Timestamp(as_of).date().toordinal()
-    for (account, _), ev in tx.groupby(["account", "symbol"], sort=True):
-        acc = _account_lots(ev, method, rates)
+    # one sort and one conversion for every account (the per-account pandas work was the cost, not the matching)
+    acct, sym = tx["account"].astype(str).to_numpy(), tx["symbol"].astype(str).to_numpy()
+    day = (pd.to_datetime(tx["date"]).to_numpy().astype("datetime64[D]").astype(np.int64) + _EPOCH).astype(np.int64)
+    order = np.lexsort((tx["seq"].to_numpy(), day, sym, acct))
+    acct, sym, day = acct[order], sym[order], day[order]
+    sides = tx["side"].astype(str).to_numpy()[order].tolist()
+    qtys, prices, fees = (tx[c].to_numpy(dtype=np.float64)[order].tolist() for c in ("quantity", "price", "fee"))
+    days, raw_price = day.tolist(), tx["price"].to_numpy(dtype=np.float64)
+    cut = np.flatnonzero((acct[1:] != acct[:-1]) | (sym[1:] != sym[:-1])) + 1
+    for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, len(order)].tolist()) if len(order) else ():
+        account = str(acct[lo])
+        acc = _account_lots(str(sym[lo]), days[lo:hi], sides[lo:hi], qtys[lo:hi], prices[lo:hi], fees[lo:hi], method, rates)
         rows += acc.rows
-        px = (marks or {}).get(acc.symbol, float(ev["price"].iloc[-1]))
+        px = (marks or {}).get(acc.symbol, float(raw_price[order[lo:hi].max()]))  # else the group's last row as given
         for lt in acc.lots:
             if lt.qty > EPS:
                 open_rows.append({"symbol": acc.symbol, "lot_id": lt.lot_id, "acquired": date.fromordinal(lt.acquired), "disposed": None,
                                   "quantity": lt.qty, "cost_basis": lt.basis, "proceeds": None, "gain": lt.qty * px - lt.basis,
                                   "term": "long" if long_term(lt.acquired, as_of_day) else "short", "wash_sale_disallowed": 0.0,
                                   "basis_adjustment": lt.adjustment})
-        years.append((account, pd.DataFrame(acc.rows, columns=LOT_COLUMNS)))
+        years.append((account, acc.rows))
     lots = pd.DataFrame(rows + open_rows, columns=LOT_COLUMNS)
     return lots, _summary(years, rates)
 
 
-def _summary(per_account: list[tuple[str, pd.DataFrame]], rates: tuple[float, float]) -> pd.DataFrame:
+def _summary(per_account: list[tuple[str, list[dict[str, Any]]]], rates: tuple[float, float]) -> pd.DataFrame:
     """Yearly short/long gains, disallowed losses and tax (netted per account, net losses carried forward)."""
+    order: dict[str, list[dict[str, Any]]] = {}
+    for account, rs in per_account:
+        order.setdefault(account, []).extend(rs)
+    sums: dict[tuple[str, int], list[float]] = {}  # (account, year) -> [short, long, disallowed], summed in row order
+    for account, rs in order.items():
+        for r in rs:
+            v = sums.setdefault((account, r["disposed"].year), [0.0, 0.0, 0.0])
+            v[0 if r["term"] == "short" else 1] += r["gain"]
+            v[2] += r["wash_sale_disallowed"]
     parts = []
-    by_acc: dict[str, list[pd.DataFrame]] = {}
-    for account, df in per_account:
-        by_acc.setdefault(account, []).append(df)
-    for account, dfs in by_acc.items():
-        df = pd.concat(dfs, ignore_index=True)
-        if df.empty:
-            continue
-        df["year"] = pd.to_datetime(df["disposed"]).dt.year
-        g = df.pivot_table(index="year", columns="term", values="gain", aggfunc="sum", fill_value=0.0)
-        w = df.groupby("year")["wash_sale_disallowed"].sum()
+    for account in order:
         carry = 0.0
-        for y in sorted(g.index):
-            s, lg = float(g.loc[y].get("short", 0.0)), float(g.loc[y].get("long", 0.0))
+        for y in sorted(y for a, y in sums if a == account):
+            s, lg, w = sums[(account, y)]
             a, b = s + carry, lg
             if a < 0 < b:
                 a, b = 0.0, b + a
@@ -256,7 +265,12 @@ def _summary(per_account: list[tuple[str, pd.DataFrame]], rates: tuple[float, fl
                 a, b = a + b, 0.0
             carry = min(a, 0.0) + min(b, 0.0)
             tax = max(a, 0.0) * rates[0] + max(b, 0.0) * rates[1]
-            parts.append({"year": int(y), "short_term_gain": s, "long_term_gain": lg, "wash_sale_disallowed": float(w[y]), "tax": tax})
+            parts.append((y, s, lg, w, tax))
     if not parts:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    return pd.DataFrame(parts).groupby("year", as_index=False)[SUMMARY_COLUMNS[1:]].sum()[SUMMARY_COLUMNS]
+    out: dict[int, list[float]] = {}
+    for y, *vals in parts:  # accounts in order, as the per-account frames were concatenated
+        acc = out.setdefault(y, [0.0, 0.0, 0.0, 0.0])
+        for k, v in enumerate(vals):
+            acc[k] += v
+    return pd.DataFrame([[y, *out[y]] for y in sorted(out)], columns=SUMMARY_COLUMNS)

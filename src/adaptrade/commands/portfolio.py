@@ -234,7 +234,7 @@ def run_portfolio_mode(req: Any, settings: Any, title: str, out: Path | None, st
                   f"{b['trades']} closed trades", highlight=False)
     if out is not None:
         write_outputs(pr.result, out, report_symbol=report_symbol, summary_doc=doc, account=pr.account,
-                      attribution=pr.attribution(sectors_of(loaded.data_dir, list(pr.result.stocks["symbol"]))))
+                      attribution=pr.attribution(sectors_of(loaded.data_dir, list(pr.result.stocks["symbol"]))), fills=pr.fills)
         write_portfolio_files(pr, out)
         console.print(f"wrote {out}/ (summary.json, stocks.csv, trades.csv, params.csv, equity.parquet, report.html, "
                       "attribution.csv, orders.csv, fills.csv, order_history.csv, risk_events.csv, account.csv, trades_all.csv)")

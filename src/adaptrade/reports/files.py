@@ -151,11 +151,13 @@ def write_outputs(
     summary_doc: dict[str, Any] | None = None,
     account: pd.DataFrame | None = None,
     attribution: pd.DataFrame | None = None,
+    fills: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write every output file of a run into `out_dir`; nothing half-written on failure.
 
     `account` (portfolio mode) adds the account's equity and drawdown to report.html, whose header then
-    shows the account's figures (`summary_doc["aggregate"]`); `attribution` is written as attribution.csv.
+    shows the account's figures (`summary_doc["aggregate"]`); `attribution` is written as attribution.csv;
+    `fills` (portfolio mode) give report.html's tax section its lots.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -174,7 +176,7 @@ def write_outputs(
             from adaptrade.reports.html import write_report
 
             write_report(result, tmp / "report.html", symbol=report_symbol, account=account,
-                         account_aggregate=doc.get("aggregate") if account is not None else None)
+                         account_aggregate=doc.get("aggregate") if account is not None else None, fills=fills, summary_doc=doc)
         if attribution is not None:
             attribution.to_csv(tmp / "attribution.csv", index=False)
         out_dir.mkdir(exist_ok=True)

@@ -39,7 +39,10 @@ ACCOUNT_DRAWDOWN_TITLE = "Account drawdown (from the running peak)"
 
 def write_report(result: BacktestResult, path: Path, symbol: str | None = None, account: pd.DataFrame | None = None,
                  account_aggregate: dict[str, Any] | None = None,
-                 average: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> Path:
+                 average: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+                 fills: pd.DataFrame | None = None, summary_doc: dict[str, Any] | None = None,
+                 tax_rates: tuple[float, float] | None = None, analytics: bool = True,
+                 frames: dict[str, pd.DataFrame] | None = None, analytics_note: str | None = None) -> Path:
     """Write the HTML report for `symbol` (default: best by Sharpe) to `path`; returns the path.
 
     `account` (portfolio mode: a frame with date, equity, cash, gross, drawdown) adds the account's
@@ -47,7 +50,11 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     `account_aggregate` (portfolio mode: summary.json's account block) gives the header the account's figures
     beside equal-weight buy-and-hold and the benchmark instead of per-stock means.
     `average` (a streamed run, reports.stream): the cross-stock mean curves accumulated batch by batch;
-    `result` then holds every stock's summary row but the arrays of the featured stock only.
+    `result` then holds every stock's summary row but the arrays of the featured stock only, and
+    `frames` (trades, equity read back from the run's files) feed the analytics sections.
+    The analytics sections (reports/html_analytics.py) come from the same frames, `fills` (portfolio mode)
+    and `summary_doc`; `tax_rates` default to the settings' tax_short_rate, tax_long_rate;
+    `analytics=False` leaves them out (`analytics_note` then says why in their place).
     """
     import plotly.io as pio
 
@@ -96,15 +103,38 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
+    sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
+        f, full_html=False, include_plotlyjs=False, config=config, validate=False), frames) if analytics else (
+        f'<h2 id="analytics">Analytics</h2><p>{html.escape(analytics_note)}</p>' if analytics_note else "")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'
         f"<style>{CSS}</style></head><body>\n{_header(result, chosen, account, account_aggregate)}\n" + "\n".join(divs)
-        + f"\n{yearly}\n{ranking_tables(result.stocks)}\n{SORT_JS}</body></html>\n"
+        + f"\n{yearly}\n{ranking_tables(result.stocks)}\n{sections}\n{SORT_JS}</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _analytics(result: BacktestResult, account: pd.DataFrame | None, fills: pd.DataFrame | None, doc: dict[str, Any] | None,
+               rates: tuple[float, float] | None, fig_div: Any, frames: dict[str, pd.DataFrame] | None = None) -> str:
+    """The analytics sections from the run's frames in memory (as the store would give them back)."""
+    from adaptrade.reports.html_analytics import analytics_html
+
+    if rates is None:
+        from adaptrade.settings import load_settings
+
+        s = load_settings()
+        rates = (s.tax_short_rate, s.tax_long_rate)
+    if frames is not None:
+        run = {"stocks": result.stocks, "trades": frames["trades"], "equity": frames["equity"], "summary": doc or {}}
+    else:
+        run = {"stocks": result.stocks, "trades": result.trades, "equity": result.equity_long(), "summary": doc or {}}
+    if account is not None:
+        run["account"] = account
+        run["fills"] = fills
+    return analytics_html(run, fig_div, rates)
 
 
 def _min_trades(result: BacktestResult) -> int:

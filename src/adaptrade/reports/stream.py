@@ -241,12 +241,15 @@ def _write(plan: StreamPlan, settings: Settings, tmp: Path, report_symbol: str |
     (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
     stocks_frame(res).to_csv(tmp / "stocks.csv", index=False)  # type: ignore[arg-type]
     if with_report and len(stocks):
-        _report(plan, settings, res, tmp / "report.html", report_symbol, [m.mean() for m in means], has_bench)
+        _report(plan, settings, res, tmp / "report.html", report_symbol, [m.mean() for m in means], has_bench, doc)
     return res, doc
 
 
+ANALYTICS_MAX_STOCK_BARS = 5_000_000  # report analytics read the whole equity table back: ~2,000 stocks x 2,520 bars
+
+
 def _report(plan: StreamPlan, settings: Settings, res: StreamedResult, path: Path, report_symbol: str | None,
-            avg: list[np.ndarray], has_bench: bool) -> None:
+            avg: list[np.ndarray], has_bench: bool, doc: dict[str, Any]) -> None:
     """report.html: the featured stock re-run alone (bit-identical: stocks are independent), the averages from the running sums."""
     from adaptrade.backtest.aggregate import rank
     from adaptrade.reports.files import min_trades_of
@@ -258,4 +261,12 @@ def _report(plan: StreamPlan, settings: Settings, res: StreamedResult, path: Pat
     featured = report_symbol or (str(eligible["symbol"].iloc[0]) if len(eligible) else str(res.stocks["symbol"].iloc[0]))
     one = plan.backtest((featured,), settings)
     whole = BacktestResult(one.output, res.stocks, one.trades, one.params, res.benchmark_close, res.benchmark_symbol, res.settings)
-    write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None))
+    stock_bars = len(res.stocks) * len(plan.dates)
+    if stock_bars <= ANALYTICS_MAX_STOCK_BARS:  # the analytics sections read the run's trades and equity back
+        write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None),
+                     frames={"trades": res.trades, "equity": res.equity_long()}, summary_doc=doc)
+    else:  # bounded memory: the whole equity table would not be read back
+        write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None), analytics=False,
+                     analytics_note=f"Left out of this report: {len(res.stocks):,} stocks x {len(plan.dates):,} bars is more than "
+                                    f"{ANALYTICS_MAX_STOCK_BARS:,} stock-bars to read back. Store the run and run "
+                                    "`adaptrade analytics returns|attribution|tax|drawdowns RUN`.")
