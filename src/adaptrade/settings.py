@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     stale_after: float = Field(60.0, gt=0, description="Seconds without a heartbeat after which a running run shows as interrupted.")
     tax_short_rate: float = Field(0.37, ge=0, le=1, description="Tax rate on short-term gains (analytics tax; illustrative, not advice).")
     tax_long_rate: float = Field(0.20, ge=0, le=1, description="Tax rate on long-term gains (analytics tax; illustrative, not advice).")
+    report_analytics_max_trades: int = Field(
+        5000, ge=0, description="report.html carries the analytics sections (returns, attribution, tax, drawdowns) for runs up to this "
+        "many closed trades; above, they are left out with a note (their tax lots cost seconds): run `adaptrade analytics`.")
     # paper trading (docs/paper.md)
     paper_dir: Path = Field(Path(".adaptrade_paper"), description="Folder of paper sessions (state, broker book, lease).")
     paper_event_delay: float = Field(0.0, ge=0, le=10, description="Seconds to pause after every persisted paper event (crash-recovery tests).")

@@ -103,6 +103,16 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
+    if analytics and analytics_note is None:
+        from adaptrade.settings import load_settings
+
+        limit = load_settings().report_analytics_max_trades
+        n_trades = int(pd.to_numeric(result.stocks.get("trades", pd.Series(dtype=float)), errors="coerce").fillna(0).sum())
+        if account is None and n_trades > limit:  # portfolio runs trade one account: its fills are few enough
+            analytics, analytics_note = False, (
+                f"Left out of this report: {n_trades:,} closed trades is more than ADAPTRADE_REPORT_ANALYTICS_MAX_TRADES "
+                f"({limit:,}); their tax lots cost seconds. Store the run and run "
+                "`adaptrade analytics returns|attribution|tax|drawdowns RUN`, or raise the setting.")
     sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
         f, full_html=False, include_plotlyjs=False, config=config, validate=False), frames) if analytics else (
         f'<h2 id="analytics">Analytics</h2><p>{html.escape(analytics_note)}</p>' if analytics_note else "")

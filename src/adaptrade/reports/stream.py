@@ -262,9 +262,14 @@ def _report(plan: StreamPlan, settings: Settings, res: StreamedResult, path: Pat
     one = plan.backtest((featured,), settings)
     whole = BacktestResult(one.output, res.stocks, one.trades, one.params, res.benchmark_close, res.benchmark_symbol, res.settings)
     stock_bars = len(res.stocks) * len(plan.dates)
-    if stock_bars <= ANALYTICS_MAX_STOCK_BARS:  # the analytics sections read the run's trades and equity back
+    from adaptrade.settings import load_settings
+
+    few = int(res.stocks["trades"].sum()) <= load_settings().report_analytics_max_trades
+    if stock_bars <= ANALYTICS_MAX_STOCK_BARS and few:  # the analytics sections read the run's trades and equity back
         write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None),
                      frames={"trades": res.trades, "equity": res.equity_long()}, summary_doc=doc)
+    elif not few:  # write_report says why
+        write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None))
     else:  # bounded memory: the whole equity table would not be read back
         write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None), analytics=False,
                      analytics_note=f"Left out of this report: {len(res.stocks):,} stocks x {len(plan.dates):,} bars is more than "
