@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # paper trading (docs/paper.md)
     paper_dir: Path = Field(Path(".adaptrade_paper"), description="Folder of paper sessions (state, broker book, lease).")
     paper_event_delay: float = Field(0.0, ge=0, le=10, description="Seconds to pause after every persisted paper event (crash-recovery tests).")
+    paper_kube_lease: str | None = Field(None, description="On Kubernetes: the coordination.k8s.io Lease a paper trader must hold to trade (live/lease.py); unset = none.")
+    paper_lease_seconds: int = Field(30, ge=3, le=600, description="Duration of that Lease; it is renewed every third of it.")
     # backtest
     initial_cash: float = Field(100_000.0, gt=0)
     commission_bps: float = Field(1.0, ge=0, le=1000)
