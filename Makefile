@@ -25,9 +25,10 @@ browser:
 HYPOTHESIS_PROFILE ?= $(if $(filter true,$(CI)),slow,default)
 export HYPOTHESIS_PROFILE
 
-# the suite on two worker processes (pytest-xdist): every test uses its own ports, databases and folders
+# the suite on two worker processes (pytest-xdist): every test uses its own ports, databases and folders;
+# --dist loadgroup keeps the docker image test (collected first, tests/conftest.py) on one worker
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # every benchmark; each prints its table and rewrites its own section of docs/performance.md
 bench: $(STAMP)

@@ -75,3 +75,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return str(tmp_path / "store.duckdb")
     return _empty_pg(request.getfixturevalue("pg_url"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The image build-and-run test (tests/deploy/test_image.py, minutes cold) first: under `make test`
+    (-n 2 --dist loadgroup) one worker takes it while the other runs the rest of the suite."""
+    items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/deploy/test_image.py") else 1)

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     alpaca_data_url: str = Field("", description="Market-data REST base URL (historical bars); empty = Alpaca's data endpoint.")
     alpaca_replay_clock_url: str = Field("", description="Stand-in only: URL the replay feed POSTs each session's date to, so the stand-in fills at that open.")
     alpaca_fill_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds on_open waits for due orders to end (filled, cancelled, rejected).")
+    paper_kube_lease: str | None = Field(None, description="On Kubernetes: the coordination.k8s.io Lease a paper trader must hold to trade (live/lease.py); unset = none.")
+    paper_lease_seconds: int = Field(30, ge=3, le=600, description="Duration of that Lease; it is renewed every third of it.")
     # backtest
     initial_cash: float = Field(100_000.0, gt=0)
     commission_bps: float = Field(1.0, ge=0, le=1000)

@@ -2,13 +2,13 @@
 the machine's PostgreSQL and Redis on 127.0.0.1 (--network host), the image's own HEALTHCHECK turns it
 healthy, a small backtest runs through the API, then everything is stopped.
 
-Takes minutes (a cold build downloads the wheels), so it runs only with RUN_DOCKER_TESTS=1, which .ci/run
-does not set (docs/deploy.md). With it set, a missing piece fails under CI=true instead of skipping."""
+Part of `make test`: the slowest module (minutes cold, seconds with the daemon's layers kept), so it is
+collected first and kept on one xdist worker (group "docker") while the other runs the rest of the suite.
+A missing piece (docker.io, mmdebstrap, root, PostgreSQL) fails under CI=true instead of skipping."""
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import time
@@ -19,31 +19,49 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.docker import GATE, daemon, run
+from tests.deploy.docker import daemon, run
 from tests.deploy.tools import REPO, unavailable
 
-pytestmark = [pytest.mark.slow, pytest.mark.service]
+pytestmark = [pytest.mark.slow, pytest.mark.service, pytest.mark.xdist_group("docker")]
 BASE, IMAGE = "adaptrade-base:bookworm", "adaptrade:test"
 CA = Path("/etc/ssl/certs/ca-certificates.crt")  # a TLS-intercepting proxy's CA reaches pip as a build secret
 
 
 @pytest.fixture(scope="module")
 def docker() -> Iterator[str]:
-    if os.environ.get(GATE) != "1":
-        pytest.skip(f"set {GATE}=1 to build and run the image (minutes; not part of .ci/run, see docs/deploy.md)")
     yield from daemon()
 
 
+def context_with_wheels(tmp: Path) -> Path:
+    """A copy of the build context whose deploy/wheels/ holds the host environment's wheels (offline, fast)."""
+    import shutil
+
+    from tests.deploy.wheelhouse import build
+
+    for name in ("pyproject.toml", "constraints.txt", "README.md", ".dockerignore"):
+        shutil.copy2(REPO / name, tmp / name)
+    shutil.copytree(REPO / "src", tmp / "src", ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    (tmp / "deploy").mkdir()
+    shutil.copy2(REPO / "deploy" / "Dockerfile", tmp / "deploy" / "Dockerfile")
+    t0 = time.monotonic()
+    wheels = build(tmp / "deploy" / "wheels", REPO / "constraints.txt")
+    print(f"wheelhouse from the host environment: {len(wheels)} wheels in {time.monotonic() - t0:.1f} s")
+    return tmp
+
+
 @pytest.fixture(scope="module")
-def image(docker: str) -> str:
+def image(docker: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    t0 = time.monotonic()
     r = run(str(REPO / "scripts" / "build_base_image.sh"), BASE, timeout=1800)
     assert r.returncode == 0, r.stdout + r.stderr
-    args = [docker, "build", "--network", "host", "-f", "deploy/Dockerfile", "--build-arg", f"BASE_IMAGE={BASE}",
-            "-t", IMAGE]
+    print(f"base image: {time.monotonic() - t0:.1f} s ({r.stdout.strip().splitlines()[-1]})")
+    ctx = context_with_wheels(tmp_path_factory.mktemp("context"))
+    args = [docker, "build", "--network", "host", "-f", str(ctx / "deploy" / "Dockerfile"),
+            "--build-arg", f"BASE_IMAGE={BASE}", "-t", IMAGE]
     if CA.exists():
         args += ["--secret", f"id=pip_ca,src={CA}"]
     t0 = time.monotonic()
-    r = run(*args, str(REPO), timeout=1800, env={"DOCKER_BUILDKIT": "1"})
+    r = run(*args, str(ctx), timeout=1800, env={"DOCKER_BUILDKIT": "1"})
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     print(f"image build: {time.monotonic() - t0:.1f} s")
     return IMAGE

@@ -85,6 +85,13 @@ def test_one_paper_trader_with_a_lease(rendered: tuple[str, list[dict]]) -> None
     assert "adaptrade-paper" in by_kind(docs, "Lease")
     role = by_kind(docs, "Role")["adaptrade-paper-lease"]
     assert role["rules"][0]["resourceNames"] == ["adaptrade-paper"]
+    assert {"get", "update"} <= set(role["rules"][0]["verbs"])  # what live/lease.py calls on an existing Lease
+    binding = by_kind(docs, "RoleBinding")["adaptrade-paper-lease"]
+    assert binding["roleRef"]["name"] == "adaptrade-paper-lease"
+    sa = paper["spec"]["template"]["spec"]["serviceAccountName"]
+    assert {"kind": "ServiceAccount", "name": sa} in [{k: v for k, v in s.items() if k != "namespace"} for s in binding["subjects"]]
+    env = {e["name"]: e.get("value") for e in paper["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ADAPTRADE_PAPER_KUBE_LEASE"] == "adaptrade-paper" and "POD_NAME" in env  # the lease the trader takes
 
 
 def test_probes_limits_and_budgets(rendered: tuple[str, list[dict]]) -> None:

@@ -67,6 +67,7 @@ def run(
     from adaptrade.errors import ConfigError
     from adaptrade.live.broker import SimBroker
     from adaptrade.live.feeds import ReplayFeed
+    from adaptrade.live.lease import with_cluster_lease
     from adaptrade.live.loop import PaperLoop
     from adaptrade.live.outputs import write_paper_outputs
     from adaptrade.live.state import Lease
@@ -98,7 +99,7 @@ def run(
                    None, commission_bps, slippage_bps, False, settings)
     folder = _folder(session, settings.paper_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    lease = Lease(folder)
+    lease = with_cluster_lease(Lease(folder), settings)  # ADAPTRADE_PAPER_KUBE_LEASE: one trader per cluster
     lease.acquire(session)
     try:
         loaded = load_data(req, settings)
