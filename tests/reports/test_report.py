@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -192,16 +191,13 @@ def test_downsample_keeps_extremes_and_bounds_points() -> None:
     assert np.array_equal(_downsample(short, short)[1], short)
 
 
-def test_500_stocks_is_fast(tmp_path: Path) -> None:
-    res = _result(500, 2520)
-    write_report(res, tmp_path / "warm.html", analytics=False)  # plotly import and first-use costs
-    times = []
-    for k in range(3):  # the figures and tables; the analytics sections' cost is measured in benchmarks/storage.py
-        t0 = time.perf_counter()
-        write_report(res, tmp_path / f"r{k}.html", analytics=False)
-        times.append(time.perf_counter() - t0)
-    print(f"report 500 x 2520: {[round(t, 3) for t in times]} s")
-    assert min(times) < 0.5
+def test_500_stocks_report_stays_a_fixed_size(tmp_path: Path) -> None:
+    """The figures are a fixed set of downsampled series, so 500 stocks cost no more page than 5 (its speed
+    is measured in benchmarks/, not here)."""
+    small = write_report(_result(5, 2520), tmp_path / "small.html", analytics=False).stat().st_size
+    big = write_report(_result(500, 2520), tmp_path / "big.html", analytics=False).stat().st_size
+    ranking_rows = 495 * 1000  # the two ranking tables grow ~730 bytes per stock; one series per stock would add megabytes
+    assert big < small + ranking_rows, (small, big)
 
 
 def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
