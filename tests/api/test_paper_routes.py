@@ -15,7 +15,7 @@ import requests
 from tests.api.conftest import REDIS_URL, TOKEN, Server, auth, start_server
 from tests.live.helpers import journal_lines, replay_args, start_paper
 
-pytestmark = pytest.mark.service
+pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 
 @pytest.fixture()
