@@ -15,7 +15,7 @@ import requests
 from tests.api.conftest import REDIS_URL, TOKEN, Server, auth, start_server
 from tests.live.helpers import journal_lines, replay_args, start_paper
 
-pytestmark = [pytest.mark.service, pytest.mark.slow]
+pytestmark = pytest.mark.service
 
 
 @pytest.fixture()
@@ -42,6 +42,7 @@ def test_unknown_session_is_404_problem(paper_server: Server) -> None:
     assert r.status_code == 422 and "session" in r.json()["detail"]
 
 
+@pytest.mark.slow  # ~18 s: the session is slowed so an order is open when the API kills it
 def test_positions_orders_and_kill_through_the_api(paper_server: Server, sample_dir: Path, tmp_path: Path) -> None:
     url = paper_server.url + "/api/v1/paper"
     args = [*replay_args(sample_dir, "AAPL,MSFT", "2018-01-01", "2019-12-31"), "--session", "api"]

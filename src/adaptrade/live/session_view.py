@@ -21,7 +21,7 @@ class NoSession(ConfigError):
 
 def session_folder(session: str, paper_dir: Path) -> Path:
     """The folder of session `session` under the paper folder (a bad name is a one-line error)."""
-    if not session or "/" in session or "\\" in session or session.startswith("."):
+    if not session or any(c in session for c in "/\\\0") or session.startswith("."):
         raise ConfigError(f"bad session name '{session}' (letters, digits, - and _)", field="session")
     return Path(paper_dir) / session
 
