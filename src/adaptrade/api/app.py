@@ -139,7 +139,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     from fastapi.middleware.cors import CORSMiddleware
 
     from adaptrade import __version__
-    from adaptrade.api import dashboard, routes_alerts, routes_analytics, routes_jobs, routes_read, stream
+    from adaptrade.api import dashboard, routes_alerts, routes_analytics, routes_jobs, routes_paper, routes_read, stream
 
     svc = service or build_service(settings)
     redact_logs(settings)
@@ -162,6 +162,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(routes_analytics.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_alerts.router)
+    app.include_router(routes_paper.router)
     app.include_router(stream.router)
     app.include_router(dashboard.router)
     if settings.api_cors_origins:

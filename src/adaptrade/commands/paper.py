@@ -15,11 +15,9 @@ app = typer.Typer(no_args_is_help=True, help="Paper trading: the backtested stra
 
 
 def _folder(session: str, paper_dir: Path) -> Path:
-    from adaptrade.errors import ConfigError
+    from adaptrade.live.session_view import session_folder
 
-    if not session or "/" in session or session.startswith("."):
-        raise ConfigError(f"bad session name '{session}' (letters, digits, - and _)", field="session")
-    return Path(paper_dir) / session
+    return session_folder(session, paper_dir)
 
 
 def _from_run(run_id: str, settings: object) -> str:
@@ -142,28 +140,17 @@ def status(
     paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
 ) -> None:
     """Where a session stands: running or not, last session date, positions, open orders, kill switch."""
-    from adaptrade.errors import ConfigError
-    from adaptrade.live.loop import STATE_FILE, killed
-    from adaptrade.live.state import Lease, read_json
+    from adaptrade.live.session_view import session_view
     from adaptrade.settings import load_settings
 
-    folder = _folder(session, load_settings(paper_dir=paper_dir).paper_dir)
-    doc = read_json(folder / STATE_FILE)
-    if doc is None:
-        raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
-    from adaptrade.live.alpaca_broker import ledger_book
-
-    book = read_json(folder / "broker.json") or ledger_book(folder) or {"positions": {}, "orders": {}, "cash": float("nan")}
-    hb = read_json(folder / "heartbeat.json") or {}
-    running = Lease(folder).held_elsewhere()
-    sessions = doc["meta"]
-    console.print(f"session '{session}': {'running (pid ' + str(hb.get('pid')) + ')' if running else 'not running'}, "
-                  f"status {doc['status']}, kill switch {'ON' if killed(folder) else 'off'}")
+    v = session_view(session, load_settings(paper_dir=paper_dir).paper_dir)
+    sessions = v["meta"]
+    console.print(f"session '{session}': {'running (pid ' + str(v['pid']) + ')' if v['running'] else 'not running'}, "
+                  f"status {v['status']}, kill switch {'ON' if v['killed'] else 'off'}")
     console.print(f"  stocks {','.join(sessions['symbols'])}, replay {sessions['start']}..{sessions['end']}, "
-                  f"next session index {doc['cursor']}, last heartbeat {hb.get('session_date', '-')}")
-    pos = {s: q for s, q in book["positions"].items() if q}
-    console.print(f"  cash {book['cash']:.2f}; positions: {pos or 'none'}")
-    opened = [o["client_order_id"] for o in book["orders"].values() if o["status"] in ("new", "partially_filled")]
+                  f"next session index {v['cursor']}, last heartbeat {v['heartbeat_date'] or '-'}")
+    console.print(f"  cash {v['cash']:.2f}; positions: {v['positions'] or 'none'}")
+    opened = [o["client_order_id"] for o in v["open_orders"]]
     console.print(f"  open orders: {', '.join(opened) or 'none'}")
 
 
@@ -174,20 +161,8 @@ def stop(
     paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
 ) -> None:
     """The kill switch: cancel the session's open orders at the broker; the loop sends no new ones and stops."""
-    from adaptrade.errors import ConfigError
-    from adaptrade.live.broker import SimBroker
-    from adaptrade.live.loop import KILL_FILE, STATE_FILE
-    from adaptrade.live.state import atomic_write_json, read_json
+    from adaptrade.live.session_view import kill_session
     from adaptrade.settings import load_settings
 
-    folder = _folder(session, load_settings(paper_dir=paper_dir).paper_dir)
-    if read_json(folder / STATE_FILE) is None:
-        raise ConfigError(f"no paper session '{session}' in {folder.parent}", field="session")
-    atomic_write_json(folder / KILL_FILE, {"at": time.time()})
-    if (folder / "alpaca.json").exists():
-        from adaptrade.live.alpaca_broker import AlpacaBroker
-
-        n = AlpacaBroker(folder, load_settings(paper_dir=paper_dir), stream=False).cancel_all()
-    else:
-        n = SimBroker(folder, 0.0, 0.0, 0.0).cancel_all() if (folder / "broker.json").exists() else 0
+    n = kill_session(session, load_settings(paper_dir=paper_dir))
     console.print(f"kill switch on for session '{session}': {n} open orders cancelled, no new orders")
