@@ -40,7 +40,7 @@ def data_dir() -> Path:
 
 
 def symbols(n: int) -> list[str]:
-    """The first `n` archive symbols, alphabetically, that have bars over the whole window."""
+    """The first `n + 40` archive symbols, alphabetically (load() keeps the n best covering the window)."""
     from adaptrade.data.archive import available_symbols
 
     return sorted(available_symbols(data_dir()))[: n + 40]
@@ -57,9 +57,8 @@ def load(n: int):  # -> LoadedData
     req = _request("archive", data_dir(), ",".join(cand), None, None, 0, 0, START, END, "adaptive", 14, 30.0, 70.0,
                    None, None, None, False, settings)
     loaded = load_data(req, settings)
-    keep = [i for i in range(loaded.bars.n_symbols) if loaded.bars.valid[i].mean() > 0.99][:n]
-    if len(keep) < n:
-        raise SystemExit(f"only {len(keep)} archive stocks cover {START}..{END}")
+    cover = loaded.bars.valid.mean(axis=1)
+    keep = sorted(np.argsort(-cover, kind="stable")[:n].tolist())  # the n best-covered (a late listing trades later)
     req = _request("archive", data_dir(), ",".join(loaded.bars.symbols[i] for i in keep), None, None, 0, 0, START, END,
                    "adaptive", 14, 30.0, 70.0, None, None, None, False, settings)
     return load_data(req, settings), req.strategy, settings
