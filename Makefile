@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/portfolio.py
 	$(BIN)/python benchmarks/research.py
+	$(BIN)/python benchmarks/paper_latency.py
 
 # docs/results.md from a clean checkout (real data in ../shared/data or ADAPTRADE_DATA_DIR); see docs/research.md
 results: $(STAMP)

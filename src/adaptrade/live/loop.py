@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ class PaperLoop:
             raise LiveError("paper trading fills at the next session's open: --fill close has no live equivalent", field="fill")
         self.folder, self.feed, self.config, self.broker = folder, feed, config, broker
         self.delay = event_delay
+        # optional timing hook (benchmarks/paper_latency.py): called (session index, t_delivered, t_orders_sent)
+        # in perf_counter seconds once a batch's orders are at the broker; None = off, one check per batch
+        self.on_batch: Callable[[int, float, float], None] | None = None
         self.symbols = feed.bars.symbols
         self.path = folder / STATE_FILE
         doc = read_json(self.path)
@@ -94,6 +98,7 @@ class PaperLoop:
         self.reconcile()
         last_beat = 0.0
         for bars in self.feed.replay(self.doc["cursor"]):
+            t_in = time.perf_counter() if self.on_batch is not None else 0.0
             if killed(self.folder):
                 return self._kill()
             if self.doc["phase"] == "open":
@@ -110,6 +115,8 @@ class PaperLoop:
                     return self._kill()
                 self.doc.update(cursor=bars.index + 1, phase="open")
                 self._persist("session", date=str(bars.date))
+            if self.on_batch is not None:
+                self.on_batch(bars.index, t_in, time.perf_counter())
             if time.monotonic() - last_beat > 1.0:
                 lease.beat(session_date=str(bars.date))
                 last_beat = time.monotonic()
