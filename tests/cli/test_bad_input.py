@@ -28,7 +28,9 @@ def test_unwritable_out_is_refused_by_every_writer(tmp_path: Path) -> None:
 
 
 def test_huge_synthetic_universe_is_refused_with_the_estimate_and_the_limit(tmp_path: Path) -> None:
-    line = one_line_error(cli("backtest", "--no-store", "--stocks", "100000", cwd=tmp_path), "100,000 stocks", "GB")
+    # streamed, 100,000 stocks need ~1.05 GB: refused under a 0.8 GB limit before any data is made
+    line = one_line_error(cli("backtest", "--no-store", "--stocks", "100000", cwd=tmp_path,
+                              env={"ADAPTRADE_MEMORY_LIMIT_GB": "0.8"}), "100,000 stocks", "GB")
     assert "needs an estimated" in line and "limit of" in line
     # the limit is a setting: a tiny one refuses a small run too, and says so
     one_line_error(cli("backtest", *FAST, cwd=tmp_path, env={"ADAPTRADE_MEMORY_LIMIT_GB": "0.01"}), "limit of 0.0 GB")
