@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test bench clean results mutants
+.PHONY: install browser demo test test-image bench clean results mutants
 
 install: $(STAMP)
 
@@ -28,7 +28,11 @@ export HYPOTHESIS_PROFILE
 # the suite on two worker processes (pytest-xdist): every test uses its own ports, databases and folders;
 # --dist loadgroup keeps the docker image test (collected first, tests/conftest.py) on one worker
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+
+# the image build-and-run test (docker.io + mmdebstrap, installed when root; minutes): not part of make test
+test-image: $(STAMP)
+	RUN_DOCKER_TESTS=1 $(BIN)/python -m pytest -q -s tests/deploy/test_image.py
 
 # every benchmark; each prints its table and rewrites its own section of docs/performance.md
 bench: $(STAMP)

@@ -87,7 +87,8 @@ def test_report_shows_the_account_and_stays_bounded(portfolio_run: Path) -> None
     assert "adaptrade backtest report (portfolio mode: one account)" in page
     acct = page.index("Account (portfolio mode: one account): equity vs")
     assert acct < page.index(ACCOUNT_DRAWDOWN_TITLE) and "Average of 15 stocks" not in page  # no sleeve vs buy & hold
-    assert page.count('class="plotly-graph-div"') in (2, 3) and page.count(get_plotlyjs()) == 1
+    # account figures (2-3) + the analytics sections' heatmap, rolling and underwater figures (3)
+    assert page.count('class="plotly-graph-div"') in (5, 6) and page.count(get_plotlyjs()) == 1
     series = re.findall(r'"bdata":"([^"]*)"', page)
     assert max(len(base64.b64decode(s)) // 8 for s in series) <= MAX_POINTS + 2
     assert len(page) - len(get_plotlyjs()) < 600_000  # the page stays within the size bound
