@@ -29,7 +29,7 @@ class PaperPosition(BaseModel):
 class PaperPositions(BaseModel):
     """The session's account: cash and non-zero positions, read from its persisted broker book."""
 
-    session: PaperSession
+    session: PaperSession = Field(..., description="Where the session stands (as `adaptrade paper status` shows it).")
     cash: float | None = Field(None, description="Cash at the broker (None when not known offline: the alpaca ledger).")
     positions: list[PaperPosition] = Field(..., description="Non-zero positions, by symbol.")
 
@@ -55,7 +55,7 @@ class PaperOrder(BaseModel):
 class PaperOrders(BaseModel):
     """The session's orders (all of them, or only the open ones)."""
 
-    session: PaperSession
+    session: PaperSession = Field(..., description="Where the session stands (as `adaptrade paper status` shows it).")
     orders: list[PaperOrder] = Field(..., description="Orders in submission order.")
 
 
