@@ -243,22 +243,30 @@ def _archive_sessions_bound(req: RunRequest, settings: Settings) -> int:
         return 0
 
 
+SYNTHETIC_NOTE = "synthetic data: GBM + Ornstein-Uhlenbeck mean reversion, which flatters RSI strategies; see docs/synthetic.md"
+
+
+def synthetic_symbols(req: RunRequest) -> tuple[list[str], list[str]]:
+    """The symbols and notes of a synthetic run, its seed and length validated (shared by the whole-universe and streamed paths)."""
+    symbols, notes = select_symbols(req, pad=True)
+    if req.seed < 0:
+        raise ConfigError("--seed must be a non-negative integer", field="seed")
+    if req.bars < 30:
+        raise ConfigError("--bars must be at least 30", field="bars")
+    return list(symbols), [*notes, SYNTHETIC_NOTE]
+
+
 def _load(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None] | None = None) -> LoadedData:
     _check_dates(req)
     if req.source == "synthetic":
         from adaptrade.data.synthetic import generate, synthetic_benchmark
 
-        symbols, notes = select_symbols(req, pad=True)
-        if req.seed < 0:
-            raise ConfigError("--seed must be a non-negative integer", field="seed")
-        if req.bars < 30:
-            raise ConfigError("--bars must be at least 30", field="bars")
+        symbols, notes = synthetic_symbols(req)
         check_memory(len(symbols), req.bars, settings)
         end = req.end or settings.data_end
         bars = generate(symbols, req.bars, seed=req.seed, end=end, cache_dir=settings.cache_dir)
         if req.start:
             bars = bars.slice_dates(req.start, None)
-        notes.append("synthetic data: GBM + Ornstein-Uhlenbeck mean reversion, which flatters RSI strategies; see docs/synthetic.md")
         bench = synthetic_benchmark(bars.dates, req.seed)
         return LoadedData(bars, bench, SYNTHETIC_BENCHMARK, None, tuple(notes))
     if req.source != "archive":

@@ -30,8 +30,8 @@ from adaptrade.parallel.runner import (
     check_stream_memory,
     load_data,
     min_bars,
-    select_symbols,
     settings_of,
+    synthetic_symbols,
     _check_dates,
 )
 from adaptrade.settings import Settings
@@ -70,11 +70,7 @@ def plan(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None
     from adaptrade.data.synthetic import generate, synthetic_benchmark
 
     _check_dates(req)
-    symbols, notes = select_symbols(req, pad=True)
-    if req.seed < 0:
-        raise ConfigError("--seed must be a non-negative integer", field="seed")
-    if req.bars < 30:
-        raise ConfigError("--bars must be at least 30", field="bars")
+    symbols, notes = synthetic_symbols(req)
     check_stream_memory(len(symbols), req.bars, settings)
     end = req.end or settings.data_end
     dates = nyse_sessions(end, int(req.bars), settings.cache_dir)
@@ -87,7 +83,6 @@ def plan(req: RunRequest, settings: Settings, on_file: Callable[[int, int], None
         raise ConfigError(
             f"the window {dates[0]}..{dates[-1]} has {len(dates)} bars; the RSI({req.strategy.rsi_period}) warm-up needs "
             f"{need - 1} bars and one more to trade on: at least {need} bars (move --start earlier or --end later)", field="start")
-    notes.append("synthetic data: GBM + Ornstein-Uhlenbeck mean reversion, which flatters RSI strategies; see docs/synthetic.md")
     bench = synthetic_benchmark(dates, req.seed)
 
     def bars_for(syms: tuple[str, ...]) -> Bars:

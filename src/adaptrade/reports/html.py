@@ -103,16 +103,15 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
-    if analytics and analytics_note is None:
+    if analytics:
         from adaptrade.settings import load_settings
 
-        limit = load_settings().report_analytics_max_trades
-        n_trades = int(pd.to_numeric(result.stocks.get("trades", pd.Series(dtype=float)), errors="coerce").fillna(0).sum())
-        if account is None and n_trades > limit:  # portfolio runs trade one account: its fills are few enough
-            analytics, analytics_note = False, (
-                f"Left out of this report: {n_trades:,} closed trades is more than ADAPTRADE_REPORT_ANALYTICS_MAX_TRADES "
-                f"({limit:,}); their tax lots cost seconds. Store the run and run "
-                "`adaptrade analytics returns|attribution|tax|drawdowns RUN`, or raise the setting.")
+        settings = load_settings()
+        if tax_rates is None:
+            tax_rates = (settings.tax_short_rate, settings.tax_long_rate)
+        if account is None and analytics_note is None:  # portfolio runs trade one account: its fills are few enough
+            analytics_note = trade_cap_note(result.stocks, settings.report_analytics_max_trades)
+            analytics = analytics_note is None
     sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
         f, full_html=False, include_plotlyjs=False, config=config, validate=False), frames) if analytics else (
         f'<h2 id="analytics">Analytics</h2><p>{html.escape(analytics_note)}</p>' if analytics_note else "")
@@ -127,16 +126,21 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     return path
 
 
+def trade_cap_note(stocks: pd.DataFrame, limit: int) -> str | None:
+    """Why a per-stock report leaves its analytics sections out (more closed trades than `limit`: tax lots cost seconds), or None."""
+    n_trades = int(pd.to_numeric(stocks.get("trades", pd.Series(dtype=float)), errors="coerce").fillna(0).sum())
+    if n_trades <= limit:
+        return None
+    return (f"Left out of this report: {n_trades:,} closed trades is more than ADAPTRADE_REPORT_ANALYTICS_MAX_TRADES "
+            f"({limit:,}); their tax lots cost seconds. Store the run and run "
+            "`adaptrade analytics returns|attribution|tax|drawdowns RUN`, or raise the setting.")
+
+
 def _analytics(result: BacktestResult, account: pd.DataFrame | None, fills: pd.DataFrame | None, doc: dict[str, Any] | None,
-               rates: tuple[float, float] | None, fig_div: Any, frames: dict[str, pd.DataFrame] | None = None) -> str:
+               rates: tuple[float, float], fig_div: Any, frames: dict[str, pd.DataFrame] | None = None) -> str:
     """The analytics sections from the run's frames in memory (as the store would give them back)."""
     from adaptrade.reports.html_analytics import analytics_html
 
-    if rates is None:
-        from adaptrade.settings import load_settings
-
-        s = load_settings()
-        rates = (s.tax_short_rate, s.tax_long_rate)
     if frames is not None:
         run = {"stocks": result.stocks, "trades": frames["trades"], "equity": frames["equity"], "summary": doc or {}}
     else:

@@ -253,7 +253,7 @@ def _report(plan: StreamPlan, settings: Settings, res: StreamedResult, path: Pat
     """report.html: the featured stock re-run alone (bit-identical: stocks are independent), the averages from the running sums."""
     from adaptrade.backtest.aggregate import rank
     from adaptrade.reports.files import min_trades_of
-    from adaptrade.reports.html import write_report
+    from adaptrade.reports.html import trade_cap_note, write_report
 
     k = min_trades_of(res)  # type: ignore[arg-type]
     eligible = rank(res.stocks, "sharpe", min_trades=k)
@@ -264,7 +264,7 @@ def _report(plan: StreamPlan, settings: Settings, res: StreamedResult, path: Pat
     stock_bars = len(res.stocks) * len(plan.dates)
     from adaptrade.settings import load_settings
 
-    few = int(res.stocks["trades"].sum()) <= load_settings().report_analytics_max_trades
+    few = trade_cap_note(res.stocks, load_settings().report_analytics_max_trades) is None
     if stock_bars <= ANALYTICS_MAX_STOCK_BARS and few:  # the analytics sections read the run's trades and equity back
         write_report(whole, path, symbol=report_symbol, average=(avg[0], avg[1], avg[2] if has_bench else None),
                      frames={"trades": res.trades, "equity": res.equity_long()}, summary_doc=doc)
