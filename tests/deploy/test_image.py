@@ -2,9 +2,9 @@
 the machine's PostgreSQL and Redis on 127.0.0.1 (--network host), the image's own HEALTHCHECK turns it
 healthy, a small backtest runs through the API, then everything is stopped.
 
-Part of `make test`: the slowest module (minutes cold, seconds with the daemon's layers kept), so it is
-collected first and kept on one xdist worker (group "docker") while the other runs the rest of the suite.
-A missing piece (docker.io, mmdebstrap, root, PostgreSQL) fails under CI=true instead of skipping."""
+Run by `make test-image` (RUN_DOCKER_TESTS=1), which `.ci/run` calls after `make test`: on its own, since
+its daemon was once lost mid-module while the parallel suite ran beside it. About 2 minutes cold on an idle
+machine. A missing piece (docker.io, mmdebstrap, root, PostgreSQL) fails under CI=true instead of skipping."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ CA = Path("/etc/ssl/certs/ca-certificates.crt")  # a TLS-intercepting proxy's CA
 @pytest.fixture(scope="module")
 def docker() -> Iterator[str]:
     if os.environ.get("RUN_DOCKER_TESTS") != "1":
-        # in make test it ran (about 3 min with the base kept, ~8 min cold) and once lost its daemon mid-module
-        # under the parallel suite: gated again until that is understood (docs/deploy.md, `make test-image`)
+        # make test skips it; CI runs it on its own right after (`make test-image` in .ci/run, docs/deploy.md)
         pytest.skip("set RUN_DOCKER_TESTS=1 (or run `make test-image`) to build and run the image")
     yield from daemon()
 

@@ -196,6 +196,20 @@ def test_dask_worker_death_fails_only_its_batch(dask_scheduler: str, serial_run:
     assert stocks_frame(res).to_csv(index=False) == kept[stocks_frame(res).columns].to_csv(index=False)
 
 
+@pytest.mark.slow
+def test_dask_scheduler_sweep_equals_serial(dask_scheduler: str) -> None:
+    """A sweep's trials on a running Dask scheduler are the serial trials (what `sweep --scheduler` runs on a cluster)."""
+    from adaptrade.research.sweep import parse_space, run_sweep, trial_settings
+
+    params = trial_settings("grid", parse_space("kind=fixed,adaptive;rsi_period=10,14"), None, 0)
+    ser = run_sweep(REQ, SETTINGS, params, executor="serial").trials
+    res = run_sweep(REQ, SETTINGS, params, executor="dask", scheduler=dask_scheduler)
+    assert res.executor == "dask"
+    das = res.trials
+    cols = ["params", "mean_return", "mean_sharpe", "trades", "excess_sharpe"]
+    assert len(ser) == 4 and ser[cols].to_csv(index=False) == das[cols].to_csv(index=False)
+
+
 def test_archive_processes_equal_serial(shared_data_dir: Path, tmp_path: Path) -> None:
     """Workers reload their slice from the Parquet cache; the fingerprint check would fail a batch that differs."""
     s = Settings(batch_size=3, data_dir=shared_data_dir, cache_dir=tmp_path / "cache")

@@ -136,6 +136,31 @@ def test_cli_sweep_records_every_trial_and_deflates_history(tmp_path: Path) -> N
         assert con.execute("SELECT count(*) FROM sweeps").fetchone()[0] == 3  # type: ignore[index]
 
 
+def test_cli_sweep_universe_extended_runs_the_extended_names(tmp_path: Path) -> None:
+    """--universe extended sweeps the extended list's names (past the NASDAQ-100, where the default pads with SYN names)."""
+    args = ["sweep", "--method", "grid", "--params", "kind=fixed;rsi_period=14", "--stocks", "110", "--bars", "120", "--no-store"]
+    r = runner.invoke(app, args + ["--universe", "extended", "--out", str(tmp_path / "e")])
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(tmp_path / "e" / "trials.csv").iloc[0]
+    from adaptrade.commands.backtest import _universe_symbols  # the selection `backtest --universe extended` runs
+
+    names = tuple(_universe_symbols("extended", None, None, load_settings(), "synthetic")[0].split(",")[:110])
+    assert not any(n.startswith("SYN") for n in names)
+    from adaptrade.research.phase7 import strategy_config
+
+    st = load_settings()
+    req = RunRequest(source="synthetic", symbols=names, stocks=110, bars=120, seed=42, end=st.data_end,
+                     strategy=strategy_config(st, True, st.fill))
+    direct = run_sweep(req, st,
+                       trial_settings("grid", parse_space("kind=fixed;rsi_period=14"), None, 0), executor="serial").trials.iloc[0]
+    assert got["mean_return"] == pytest.approx(direct["mean_return"], rel=1e-12)
+    padded = runner.invoke(app, args + ["--out", str(tmp_path / "n")])  # nasdaq100 + SYN0001..: other stocks, other numbers
+    assert padded.exit_code == 0, padded.output
+    assert pd.read_csv(tmp_path / "n" / "trials.csv").iloc[0]["mean_return"] != got["mean_return"]
+    bad = runner.invoke(app, ["sweep", "--universe", "nasdaq100-pit", "--source", "archive", "--trials", "1"])
+    assert bad.exit_code != 0 and "needs --start" in bad.output and "Traceback" not in bad.output
+
+
 def test_trial_store_counts_configurations_and_reads_older_stores(tmp_path: Path) -> None:
     from adaptrade.research.trialstore import TrialStore
 

@@ -133,7 +133,8 @@ def sweep(
     sweep_seed: int = typer.Option(0, "--sweep-seed", help="Random: seed of the parameter draws."),
     source: str = typer.Option("synthetic", "--source", help="synthetic | archive"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Real data root."),
-    stocks: int = typer.Option(50, "--stocks", help="First N NASDAQ-100 names."),
+    stocks: int = typer.Option(50, "--stocks", help="First N names of the universe (synthetic: padded with SYN0001.. past the NASDAQ-100)."),
+    universe: str = typer.Option("nasdaq100", "--universe", help="nasdaq100 | extended | nasdaq100-pit (members on --start)."),
     bars: int = typer.Option(2520, "--bars", help="Synthetic: bars per stock."),
     seed: int = typer.Option(42, "--seed", help="Synthetic: data seed."),
     start: str | None = typer.Option(None, "--start", help="Archive: first date."),
@@ -154,7 +155,7 @@ def sweep(
         check_top(top)
         run_sweep_command(console, err, method=method, params=params, trials=trials, sweep_seed=sweep_seed, source=_sources(source)[0],
                           data_dir=data_dir, stocks=stocks, bars=bars, seed=seed, start=start, end=end, executor=executor,
-                          workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top)
+                          workers=workers, scheduler=scheduler, db=db, store=not no_store, out=out, top=top, universe=universe)
     except AdaptradeError as exc:
         raise fail(exc) from None
 

@@ -14,7 +14,7 @@ from adaptrade.research.recorded import sweep_and_record
 def run_sweep_command(console: Console, err: Console, *, method: str, params: str | None, trials: int | None, sweep_seed: int,
                       source: str, data_dir: Path | None, stocks: int, bars: int, seed: int, start: str | None, end: str | None,
                       executor: str | None, workers: int | None, scheduler: str | None, db: str | None, store: bool,
-                      out: Path | None, top: int) -> None:
+                      out: Path | None, top: int, universe: str = "nasdaq100") -> None:
     """Everything `adaptrade sweep` does after parsing its flags."""
     from adaptrade.commands.common import progress
 
@@ -34,8 +34,19 @@ def run_sweep_command(console: Console, err: Console, *, method: str, params: st
     if method == "random" and trials and len(plist) < trials:
         console.print(f"note: the space holds only {len(plist)} distinct configurations (settings a strategy kind ignores "
                       f"do not count); running those, not {trials}", highlight=False)
-    req = RunRequest(source=source, universe="nasdaq100", stocks=stocks, bars=bars, seed=seed, start=start,  # type: ignore[arg-type]
-                     end=end or settings.data_end, data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
+    symbols: tuple[str, ...] = ()
+    if universe != "nasdaq100":  # the other named universes as an explicit list, as `backtest --universe` does
+        from adaptrade.commands.backtest import _universe_symbols
+        from adaptrade.universe.universe import PIT
+
+        if universe not in ("extended", PIT):
+            raise ConfigError(f"unknown universe '{universe}' (known universes: nasdaq100, extended, {PIT})", field="universe")
+        joined, notes = _universe_symbols(universe, None, data_dir, settings, source, start)
+        symbols = tuple(s for s in joined.split(",") if s)
+        for note in notes:
+            console.print(f"note: {note}", highlight=False)
+    req = RunRequest(source=source, universe="nasdaq100", symbols=symbols, stocks=stocks, bars=bars, seed=seed,  # type: ignore[arg-type]
+                     start=start, end=end or settings.data_end, data_dir=data_dir, strategy=strategy_config(settings, True, settings.fill))
     from adaptrade.research.sweep import AllTrialsFailed
 
     try:
