@@ -26,7 +26,7 @@ def trades_frame(loop: Any) -> pd.DataFrame:
         rows += [{"symbol": sym, **r} for r in doc["trades"][sym]]
         st = loop.strats[sym]
         if st.state[S_SHARES] > 0.0:
-            value = st.state[S_SHARES] * st._closes[-1]
+            value = st.state[S_SHARES] * st.last_close
             cost = st.state[S_ENTRY_COST]
             rows.append({"symbol": sym, "entry_date": str(loop.feed.sessions[int(st.state[S_ENTRY_T])]),
                          "entry_price": float(st.state[S_ENTRY_PRICE]), "exit_date": None, "exit_price": math.nan,
