@@ -207,15 +207,16 @@ class SimBroker:
 
     def order(self, client_order_id: str) -> dict[str, Any] | None:
         with self._locked():
-            return self.book["orders"].get(client_order_id)
+            o = self.book["orders"].get(client_order_id)
+            return None if o is None else dict(o)
 
     def orders(self) -> list[dict[str, Any]]:
         with self._locked():
-            return list(self.book["orders"].values())
+            return [dict(o) for o in self.book["orders"].values()]
 
     def open_orders(self) -> list[dict[str, Any]]:
         with self._locked():
-            return [self.book["orders"][cid] for cid in self._open]
+            return [dict(self.book["orders"][cid]) for cid in self._open]
 
     def positions(self) -> dict[str, float]:
         with self._locked():
@@ -227,7 +228,7 @@ class SimBroker:
 
     def fills_since(self, cursor: int) -> list[dict[str, Any]]:
         with self._locked():
-            return self.book["fills"][cursor:]
+            return [dict(f) for f in self.book["fills"][cursor:]]
 
     def submissions(self) -> list[str]:
         """Every client order id ever submitted, in order (duplicates included)."""

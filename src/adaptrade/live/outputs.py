@@ -31,7 +31,7 @@ def trades_frame(loop: Any) -> pd.DataFrame:
             rows.append({"symbol": sym, "entry_date": str(loop.feed.sessions[int(st.state[S_ENTRY_T])]),
                          "entry_price": float(st.state[S_ENTRY_PRICE]), "exit_date": None, "exit_price": math.nan,
                          "shares": float(st.state[S_SHARES]), "pnl": value - cost, "return": value / cost - 1.0,
-                         "bars_held": doc["valid_count"][sym] - doc["entry_count"][sym]})
+                         "bars_held": st.valid_bars - doc["entry_count"][sym]})
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 
