@@ -213,7 +213,7 @@ PROFILE = (
     "The fdatasync's latency is the shared disk's and varies from run to run with the other jobs' I/O (two "
     "earlier runs the same hour, load ~1-1.6, gave p99 1.73 / 8.05 ms for 100 stocks, 5.89 / 5.23 ms for 500 with "
     "fsync and 2.12 / 3.26 ms without): the p99 with fsync sits around the target, not clearly under it. Before this "
-    "change the same loop took p50 1.4 s / p99 6.1 s per 500-stock batch (whole `state.json` rewritten per event, "
+    "change the same loop took p50 1.4 s / p99 6.1 s per 500-stock batch (the previous run of this benchmark, on a heavily loaded machine; whole `state.json` rewritten per event, "
     "the RSI stack recomputed over the full history per bar). What remains, profiled once (`--profile "
     "--profile-symbols 500`, cProfile, load ~3, 1.24 s in `PaperLoop.run` for 318 sessions): the two fdatasyncs "
     "per batch 0.42 s (~34%, ~0.65 ms each under that load, the disk's flush latency); compaction 0.25 s in 5 "
