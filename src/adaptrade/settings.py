@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # paper trading (docs/paper.md)
     paper_dir: Path = Field(Path(".adaptrade_paper"), description="Folder of paper sessions (state, broker book, lease).")
     paper_event_delay: float = Field(0.0, ge=0, le=10, description="Seconds to pause after every persisted paper event (crash-recovery tests).")
+    paper_fsync: bool = Field(True, description="fdatasync the paper journals once per bar batch (survives a power cut; a kill needs none).")
+    paper_compact_every: int = Field(64, ge=1, description="Paper sessions between compactions of the journals into snapshots (bounds the restart's replay).")
     # the Alpaca adapter (live/alpaca_broker.py, README "Alpaca paper account"); empty URL = Alpaca's paper endpoint
     alpaca_key_id: SecretStr | None = Field(None, description="Alpaca API key id (paper account; never logged).")
     alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key (never logged).")

@@ -116,9 +116,10 @@ def run(
 
             sim = AlpacaBroker(folder, settings)
         else:
-            sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares)
+            sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares,
+                            fsync=settings.paper_fsync)
         loop = PaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, sim, meta,
-                         settings.paper_event_delay)
+                         settings.paper_event_delay, settings.paper_fsync, settings.paper_compact_every)
         console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
                       f"broker {broker}, costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")
         t0 = time.perf_counter()

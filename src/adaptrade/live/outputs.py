@@ -26,12 +26,12 @@ def trades_frame(loop: Any) -> pd.DataFrame:
         rows += [{"symbol": sym, **r} for r in doc["trades"][sym]]
         st = loop.strats[sym]
         if st.state[S_SHARES] > 0.0:
-            value = st.state[S_SHARES] * st._closes[-1]
+            value = st.state[S_SHARES] * st.last_close
             cost = st.state[S_ENTRY_COST]
             rows.append({"symbol": sym, "entry_date": str(loop.feed.sessions[int(st.state[S_ENTRY_T])]),
                          "entry_price": float(st.state[S_ENTRY_PRICE]), "exit_date": None, "exit_price": math.nan,
                          "shares": float(st.state[S_SHARES]), "pnl": value - cost, "return": value / cost - 1.0,
-                         "bars_held": doc["valid_count"][sym] - doc["entry_count"][sym]})
+                         "bars_held": st.valid_bars - doc["entry_count"][sym]})
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 

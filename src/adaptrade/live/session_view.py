@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptrade.errors import ConfigError
-from adaptrade.live.loop import KILL_FILE, STATE_FILE, killed
+from adaptrade.live.loop import KILL_FILE, current_state, killed
 from adaptrade.live.state import Lease, atomic_write_json, read_json
 
 OPEN_STATUSES = ("new", "partially_filled")
@@ -29,7 +29,7 @@ def session_folder(session: str, paper_dir: Path) -> Path:
 def require_session(session: str, paper_dir: Path) -> tuple[Path, dict[str, Any]]:
     """The folder and state document of an existing session; ConfigError naming it when there is none."""
     folder = session_folder(session, paper_dir)
-    doc = read_json(folder / STATE_FILE)
+    doc = current_state(folder)
     if doc is None:
         raise NoSession(f"no paper session '{session}' in {folder.parent}", field="session")
     return folder, doc
@@ -38,8 +38,9 @@ def require_session(session: str, paper_dir: Path) -> tuple[Path, dict[str, Any]
 def read_book(folder: Path) -> dict[str, Any]:
     """The session's broker book: the sim/portfolio book file, else the alpaca ledger (cash NaN offline)."""
     from adaptrade.live.alpaca_broker import ledger_book
+    from adaptrade.live.broker import read_sim_book
 
-    return read_json(folder / "broker.json") or ledger_book(folder) or {"positions": {}, "orders": {}, "cash": math.nan}
+    return read_sim_book(folder) or ledger_book(folder) or {"positions": {}, "orders": {}, "cash": math.nan}
 
 
 def session_view(session: str, paper_dir: Path) -> dict[str, Any]:
@@ -61,8 +62,10 @@ def kill_session(session: str, settings: Any) -> int:
     and cancel its open orders at the broker. Returns how many were cancelled."""
     from adaptrade.live.broker import SimBroker
 
-    folder, _ = require_session(session, settings.paper_dir)
+    folder, doc = require_session(session, settings.paper_dir)
     atomic_write_json(folder / KILL_FILE, {"at": time.time()})
+    if doc.get("mode") == "portfolio":  # the book lives in the loop's arrays: the loop cancels when it sees the switch
+        return sum(1 for o in (read_json(folder / "broker.json") or {"orders": {}})["orders"].values() if o["status"] in OPEN_STATUSES)
     if (folder / "alpaca.json").exists():
         from adaptrade.live.alpaca_broker import AlpacaBroker
 

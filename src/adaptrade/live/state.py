@@ -1,5 +1,5 @@
-"""Persistence of a paper session, kept inside `live/` (the store in `storage/` is being rebuilt):
-JSON files written atomically (temporary file, fsync, rename), an event journal, and the lease."""
+"""Persistence helpers of a paper session, kept inside `live/`: JSON files written atomically (temporary
+file, rename), the human-readable event log, file locks and the lease (the state journals: live/journal.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ from typing import Any
 from adaptrade.errors import ConfigError
 
 
-def atomic_write_json(path: Path, doc: Any) -> None:
+def atomic_write_json(path: Path, doc: Any, fsync: bool = False) -> None:
     """Write `doc` to `path` so that a reader (or a restart after SIGKILL) sees the old or the new file, never half.
 
-    No fsync: a killed process loses nothing the kernel already has; surviving a power cut would need
-    one per event, which costs ~30 ms each on this machine's disk (docs/paper.md)."""
+    A killed process loses nothing the kernel already has; `fsync` also flushes the file to the disk
+    before the rename (the paper journals' compaction, live/journal.py), for a power cut."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     text = json.dumps(doc, separators=(",", ":"), allow_nan=True)
     with open(tmp, "w") as fh:
         fh.write(text)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
