@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class PaperLoop:
         self.symbols = feed.bars.symbols
         self.path = folder / STATE_FILE
         self.journal = Journal(folder, "state", fsync=fsync)
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix="broker-flush")
         doc, recs = self.journal.load()
         convert = doc is None or doc.get("format") != STATE_FORMAT
         if doc is None:
@@ -204,9 +206,12 @@ class PaperLoop:
                 self.doc.update(cursor=bars.index + 1, phase="open")
                 self._persist({"k": "session", "set": {"cursor": self.doc["cursor"], "phase": "open"}},
                               "session", date=str(bars.date))
-            self.journal.sync()  # one fdatasync per batch (ADAPTRADE_PAPER_FSYNC), the broker's too
-            if sync is not None:
-                sync()
+            # one fdatasync per batch (ADAPTRADE_PAPER_FSYNC) for each journal, the broker's on a thread beside
+            # this one's: two flushes in parallel wait about as long as one (benchmarks/paper_latency.py)
+            flushing = self._flusher.submit(sync) if sync is not None else None
+            self.journal.sync()
+            if flushing is not None:
+                flushing.result()
             if self.on_batch is not None:
                 self.on_batch(bars.index, t_in, time.perf_counter())
             self._batches += 1
@@ -314,7 +319,8 @@ class PaperLoop:
         return "killed"
 
     def close(self) -> None:
-        """Release the journal's and the event log's file handles."""
+        """Release the journal's and the event log's file handles and the flush thread."""
+        self._flusher.shutdown()
         self.journal.close()
         if self._events >= 0:
             os.close(self._events)
