@@ -21,6 +21,7 @@ from adaptrade.live.loop import PaperLoop, current_state
 from adaptrade.live.outputs import params_frame, trades_frame
 from adaptrade.live.state import Lease, atomic_write_json
 from adaptrade.strategy.params import StrategyConfig
+from adaptrade.strategy.state import S_SHARES
 
 CFG = StrategyConfig(buy=35.0, sell=65.0, min_trades_to_adapt=1)
 
@@ -137,3 +138,23 @@ def test_crash_every_few_sessions_with_compactions_equals_an_uninterrupted_sessi
     saved = json.loads((folder / "state.json").read_text())
     assert saved["strategies"] == json.loads((tmp_path / "clean" / "state.json").read_text())["strategies"]
     assert saved["format"] == 2 and max(len(s["features"]) for s in saved["strategies"].values()) < 64
+
+
+def test_an_order_waiting_through_a_halt_is_not_sent_again(sample_dir: Path, tmp_path: Path) -> None:
+    """A stock with no bar on the session its order was for keeps that order (the broker holds it for the next
+    session); the loop must not send a second order for the same signal, or the broker would buy twice."""
+    full, _ = load_archive(sample_dir, SAMPLE_SYMBOLS)
+    full = full.adjusted()
+    cut = {k: getattr(full, k)[..., -300:].copy() for k in ("open", "high", "low", "close", "volume", "valid")}
+    bars = replace(full, dates=full.dates[-300:], adj_close=None, **cut)
+    first = _loop(tmp_path / "clean", bars).doc["intents"][0]
+    i, col = bars.symbols.index(first["symbol"]), int(np.searchsorted(bars.dates, np.datetime64(first["created"], "D")))
+    for k in ("open", "high", "low", "close", "volume"):
+        getattr(bars, k)[i, col + 1: col + 3] = np.nan  # two sessions halted right after the signal
+    bars.valid[i, col + 1: col + 3] = False
+    loop = _loop(tmp_path / "halt", bars)
+    mine = [it for it in loop.doc["intents"] if it["symbol"] == first["symbol"]]
+    assert mine[0]["client_order_id"] == first["client_order_id"]  # the same signal, the same order
+    assert mine[1]["created"] > str(bars.dates[col + 2])  # the next order comes from a later signal
+    pos = read_sim_book(tmp_path / "halt")["positions"].get(first["symbol"], 0.0)
+    assert pos == pytest.approx(float(loop.strats[first["symbol"]].state[S_SHARES]), rel=1e-9)

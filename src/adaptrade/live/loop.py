@@ -33,6 +33,7 @@ from adaptrade.strategy.state import (
     E_ENTRY_T,
     E_FILL,
     E_N_CHANGES,
+    E_SIGNAL,
     S_CASH,
     S_PENDING,
     S_SHARES,
@@ -244,8 +245,9 @@ class PaperLoop:
         b.on_bars(open_, close, valid)
         self.valid_n += np.asarray(valid, dtype=np.bool_)
         ev, st = b.events, b.states
-        active = np.flatnonzero((ev[:, E_FILL] != 0.0) | (ev[:, E_CLOSED] != 0.0) | (ev[:, E_N_CHANGES] != 0.0)
-                                | (st[:, S_PENDING] != 0.0))
+        # a new order only for a signal issued at this close: an order waiting through a halt is still at the broker
+        ordered = (ev[:, E_SIGNAL] != 0.0) & (st[:, S_PENDING] != 0.0)
+        active = np.flatnonzero((ev[:, E_FILL] != 0.0) | (ev[:, E_CLOSED] != 0.0) | (ev[:, E_N_CHANGES] != 0.0) | ordered)
         d64 = np.datetime64(d, "D")
         doc, cids = self.doc, []
         for i in active.tolist():
@@ -265,7 +267,7 @@ class PaperLoop:
             for c in dec.changes:
                 doc["changes"][sym].append({"date": d, "parameter": c.parameter, "old_value": c.old_value,
                                             "new_value": c.new_value, "reason": c.reason})
-            if st[i, S_PENDING] != 0.0:
+            if ordered[i]:
                 doc["seq"] += 1
                 cid = client_order_id(sym, d, doc["seq"])
                 buy = st[i, S_PENDING] > 0
