@@ -51,6 +51,7 @@ class PaperLoop:
         # optional timing hook (benchmarks/paper_latency.py): called (session index, t_delivered, t_orders_sent)
         # in perf_counter seconds once a batch's orders are at the broker; None = off, one check per batch
         self.on_batch: Callable[[int, float, float], None] | None = None
+        self.hooks: Any = None  # live/session_hooks.py: market-hours guard, /metrics, Redis stream (None = off)
         self.symbols = feed.bars.symbols
         self.path = folder / STATE_FILE
         doc = read_json(self.path)
@@ -111,15 +112,21 @@ class PaperLoop:
                     self.doc.update(cursor=bars.index + 1, phase="open")
                 self._persist("close", date=str(bars.date))  # the session's bars: one event, all stocks
             if self.doc["phase"] == "orders":
+                if self.hooks is not None:
+                    self.hooks.before_orders(self, bars)
                 if not self._send_orders():
                     return self._kill()
                 self.doc.update(cursor=bars.index + 1, phase="open")
                 self._persist("session", date=str(bars.date))
             if self.on_batch is not None:
                 self.on_batch(bars.index, t_in, time.perf_counter())
+            if self.hooks is not None:
+                self.hooks.after_batch(self, bars)
             if time.monotonic() - last_beat > 1.0:
                 lease.beat(session_date=str(bars.date))
                 last_beat = time.monotonic()
+        if killed(self.folder):  # a live feed stops waiting when the kill switch is thrown
+            return self._kill()
         self.doc["status"] = "done"
         self._persist("done")
         return "done"
