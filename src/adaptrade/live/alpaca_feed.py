@@ -71,11 +71,12 @@ class AlpacaFeed:
         if stream:
             self.start_stream()  # before the catch-up, so no bar falls between history and stream
         self.start = start if hours.is_session(start) else hours.next_session(start)
-        last = hours.last_closed(clock(), self.settle)
+        now = clock()
+        last = hours.last_closed(now, self.settle)
         upto = min(last, end) if end else last
         if self.start <= upto:
             for d, o, c, v in self._history(self.start, upto):
-                self._release(d, o, c, v)
+                self._release(d, o, c, v, now)
         self._live_from = max(len(self._batches) - 1, 0)  # the last closed session on is decided live
 
     # ---- history ----
@@ -101,11 +102,12 @@ class AlpacaFeed:
                 self._note("bar_refused", self.hours.bar_refusal(d) or f"bar dated {d} refused", "not_a_session")
         return out
 
-    def _release(self, d: str, o: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+    def _release(self, d: str, o: np.ndarray, c: np.ndarray, v: np.ndarray, at: datetime) -> None:
+        """Session `d`'s batch is final at `at` (feed clock)."""
         k = len(self._batches)
         self._batches.append(SessionBars(k, np.datetime64(d, "D"), self.symbols, o, c, v))
         self.sessions.append(np.datetime64(d, "D"))
-        self._released.append(self.clock())
+        self._released.append(at)
 
     def _note(self, kind: str, summary: str, reason: str = "", symbol: str = "") -> None:
         log.warning("alpaca feed: %s", summary)
@@ -229,7 +231,7 @@ class AlpacaFeed:
                                                  f"taken from the historical bars ({', '.join(np.array(self.symbols)[miss])})")
             self._pending.pop(nxt, None)
             self._first_seen.pop(nxt, None)
-            self._release(nxt, o, c, v)
+            self._release(nxt, o, c, v, now)
 
     def close(self) -> None:
         """Stop the stream thread (the process exiting does it too)."""
