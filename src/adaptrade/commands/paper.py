@@ -120,7 +120,8 @@ def run(
         if mode == "portfolio":
             from adaptrade.live.portfolio_loop import run_portfolio_session
 
-            run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease)
+            run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease,
+                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder))
             return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker

@@ -16,6 +16,7 @@ from adaptrade.monitoring.paper import PaperMetrics
 from adaptrade.strategy.state import S_PENDING, S_SIGNAL_T
 
 log = logging.getLogger("adaptrade.live")
+ALERT_RULES = ("breaker_tripped", "breaker_reset", "stop_pct", "stop_vol")  # portfolio risk events that are alerts
 
 
 def withdraw(strategy: Any) -> None:
@@ -126,7 +127,55 @@ class SessionHooks:
 
     def attach(self, loop: Any) -> None:
         """Hook into `loop` (before it runs): what its state already holds is not published again."""
-        doc = loop.doc
         loop.hooks = self
+        if hasattr(loop, "a"):  # portfolio mode: the record buffers' counters
+            from adaptrade.portfolio.layout import N_CHANGES, N_EVENTS, N_FILLS
+
+            c = loop.a["counts"]
+            self._seen = {"fills": int(c[N_FILLS]), "changes": int(c[N_CHANGES]), "events": int(c[N_EVENTS])}
+            return
+        doc = loop.doc
         self._seen = {"fills": len(doc["fills"]), "intents": sum(it["status"] == "sent" for it in doc["intents"]),
                       **{f"c:{k}": len(v) for k, v in doc["changes"].items()}}
+
+    def after_portfolio_session(self, loop: Any, t: int) -> None:
+        """Portfolio mode, after session t: new fills, parameter changes and risk events (stops, breaker,
+        limits: alerts) from the account's record buffers."""
+        from adaptrade.backtest.kernel import C_NEW, C_OLD, C_PARAM, C_REASON, C_SYMBOL, C_T
+        from adaptrade.portfolio.layout import (
+            F_COMMISSION, F_PX, F_QTY, F_SIDE, F_SYM, F_T, N_CHANGES, N_EVENTS, N_FILLS, RE_AFTER, RE_BEFORE, RE_RULE, RE_SYM, RE_T,
+        )
+        from adaptrade.risk.limits import RULES
+        from adaptrade.strategy.state import PARAM_NAMES, REASONS
+
+        if self._seen is None:
+            self.attach(loop)
+        assert self._seen is not None
+        a, c, seen, m, s = loop.a, loop.a["counts"], self._seen, self.metrics, self.session
+        syms, dates = loop.symbols, loop.bars.dates
+        for f in a["fills"][seen["fills"]:int(c[N_FILLS])]:
+            side = "buy" if f[F_SIDE] > 0 else "sell"
+            if m is not None:
+                m.fills.labels(s, side).inc()
+            self.publish("fill", {"symbol": syms[int(f[F_SYM])], "side": side, "date": str(dates[int(f[F_T])]),
+                                  "price": float(f[F_PX]), "shares": float(f[F_QTY]), "commission": float(f[F_COMMISSION])})
+        for ch in a["changes"][seen["changes"]:int(c[N_CHANGES])]:
+            name = PARAM_NAMES[int(ch[C_PARAM])]
+            if m is not None:
+                m.param_changes.labels(s, name).inc()
+            self.publish("param", {"symbol": syms[int(ch[C_SYMBOL])], "date": str(dates[int(ch[C_T])]), "parameter": name,
+                                   "old_value": float(ch[C_OLD]), "new_value": float(ch[C_NEW]), "reason": REASONS[int(ch[C_REASON])]})
+        for e in a["events"][seen["events"]:int(c[N_EVENTS])]:
+            rule = RULES[int(e[RE_RULE])]
+            if rule not in ALERT_RULES:  # sizing notes (Kelly warm-up, caps, cash) are in orders.csv, not alerts
+                continue
+            sym = syms[int(e[RE_SYM])] if 0 <= int(e[RE_SYM]) < len(syms) else ""
+            self.alert(f"risk_{rule}", f"{rule} on {dates[int(e[RE_T])]}{' for ' + sym if sym else ''} "
+                                       f"({float(e[RE_BEFORE]):g} -> {float(e[RE_AFTER]):g})",
+                       "critical" if rule == "breaker_tripped" else "warning", symbol=sym)
+        seen.update(fills=int(c[N_FILLS]), changes=int(c[N_CHANGES]), events=int(c[N_EVENTS]))
+        if m is not None:
+            now = time.time()
+            m.bars.labels(s).inc(int(loop.bars.valid[:, t].sum()))
+            m.last_bar.labels(s).set(now)
+            m.heartbeat.labels(s).set(now)
