@@ -87,7 +87,7 @@ def run(
                           field="broker")
     if broker == "alpaca" and feed == "replay" and not settings.alpaca_replay_clock_url:
         raise ConfigError("--broker alpaca --feed replay would fill historical bars at today's prices: it runs only against "
-                          "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); --feed alpaca is not built yet",
+                          "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); use --feed alpaca",
                           field="feed")
     if speed < 0:
         raise ConfigError("--speed must be >= 0", field="speed")
