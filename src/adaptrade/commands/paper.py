@@ -104,6 +104,11 @@ def run(
     from adaptrade.live.session_setup import SessionParts, alpaca_feed, session_hooks
 
     parts = SessionParts()
+    bus = None
+    if settings.paper_publish:  # fills, parameter changes, alerts on the Redis stream (api/events.py)
+        from adaptrade.api.events import EventBus
+
+        bus = parts.bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     try:
         cfg = req.strategy
         if feed == "alpaca":
@@ -121,7 +126,7 @@ def run(
             from adaptrade.live.portfolio_loop import run_portfolio_session
 
             run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease,
-                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder))
+                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus))
             return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker
@@ -137,7 +142,7 @@ def run(
             raise ConfigError(f"--broker alpaca cannot fill the {live_feed.live_from - loop.doc['cursor']} sessions before "
                               f"{live_feed.sessions[live_feed.live_from]} that --start {start} catches up: start at the last "
                               "closed session or later, or use --broker sim", field="start")
-        session_hooks(parts, settings, session, loop, lease, folder)
+        session_hooks(parts, settings, session, loop, lease, folder, bus)
         console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
                       f"broker {broker}, costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")
         t0 = time.perf_counter()

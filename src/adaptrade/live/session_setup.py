@@ -46,19 +46,18 @@ def alpaca_feed(parts: SessionParts, settings: Any, symbols: tuple[str, ...], st
     return parts.feed
 
 
-def session_hooks(parts: SessionParts, settings: Any, session: str, loop: Any, lease: Any, folder: Path) -> SessionHooks:
-    """The hooks of a per-stock session: /metrics on paper_metrics_port (0 = none), the Redis stream
-    (paper_publish), and with the alpaca feed the market-hours guard on Alpaca's clock."""
+def session_hooks(parts: SessionParts, settings: Any, session: str, loop: Any, lease: Any, folder: Path,
+                  bus: Any = None) -> SessionHooks:
+    """The hooks of a session: /metrics on paper_metrics_port (0 = none), the Redis stream (`bus`, the
+    api layer's EventBus, made by the command above this layer; None = off), and with the alpaca feed
+    the market-hours guard on Alpaca's clock."""
     from adaptrade.live.loop import killed
     from adaptrade.monitoring.paper import PaperMetrics
 
     metrics = PaperMetrics(settings)
     if settings.paper_metrics_port:
         parts.server = metrics.serve(settings.paper_metrics_port, settings.paper_metrics_host)
-    if settings.paper_publish:
-        from adaptrade.api.events import EventBus
-
-        parts.bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
+    parts.bus = bus
     feed = loop.feed
     clock = getattr(feed, "clock", None)
     hooks = SessionHooks(session, metrics, parts.bus, clock, getattr(feed, "hours", None))
