@@ -82,9 +82,11 @@ def test_compose_copies_of_the_monitoring_configs_differ_only_in_addresses() -> 
     ours = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
     assert ours["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert ours["scrape_configs"][0]["static_configs"][0]["targets"] == ["api:8000"]
+    assert ours["scrape_configs"][1]["static_configs"][0]["targets"] == ["paper:9101"]
     for cfg in (base, ours):
         cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = []
-        cfg["scrape_configs"][0]["static_configs"][0]["targets"] = []
+        for job in cfg["scrape_configs"]:
+            job["static_configs"][0]["targets"] = []
     assert ours == base
     base = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
     ours = yaml.safe_load((DEPLOY / "compose" / "grafana-datasource.yml").read_text())

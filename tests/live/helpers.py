@@ -19,7 +19,8 @@ def replay_args(sample_dir: Path, symbols: str, start: str, end: str) -> list[st
 def paper_env(tmp: Path, delay: float) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTRADE_")}
     env.update(PYTHONPATH=str(REPO / "src"), ADAPTRADE_PAPER_EVENT_DELAY=str(delay),
-               ADAPTRADE_CACHE_DIR=str(tmp / "cache"), ADAPTRADE_PAPER_DIR=str(tmp / "paper"))
+               ADAPTRADE_CACHE_DIR=str(tmp / "cache"), ADAPTRADE_PAPER_DIR=str(tmp / "paper"),
+               ADAPTRADE_PAPER_PUBLISH="false")  # a test that reads the Redis stream turns it on with its own prefix
     return env
 
 

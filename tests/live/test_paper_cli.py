@@ -61,10 +61,15 @@ def test_second_run_on_a_held_session_refuses(sample_dir: Path, in_tmp: Path) ->
     assert r.exit_code == 0, r.output  # free once released
 
 
-def test_unbuilt_broker_and_mode_say_so(sample_dir: Path, in_tmp: Path) -> None:
-    for flag in (["--broker", "alpaca"], ["--feed", "alpaca"]):
+def test_refusals_say_why(sample_dir: Path, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in ("ADAPTRADE_ALPACA_KEY_ID", "ADAPTRADE_ALPACA_SECRET_KEY", "ADAPTRADE_ALPACA_REPLAY_CLOCK_URL"):
+        monkeypatch.delenv(k, raising=False)
+    for flag, says in ((["--broker", "alpaca"], "use --feed alpaca"), (["--feed", "alpaca"], "--feed alpaca needs --start"),
+                       (["--feed", "alpaca", "--start", "2024-01-02"], "needs ADAPTRADE_ALPACA_KEY_ID"),
+                       (["--feed", "ib"], "--feed ib is not a feed"),
+                       (["--feed", "alpaca", "--mode", "portfolio"], "runs only with --feed replay")):
         r = CliRunner().invoke(app, ["paper", "run", *flag, "--symbols", "AAPL"])
-        assert r.exit_code == 2 and "not built yet" in r.output, flag
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, (flag, r.output)
     r = CliRunner().invoke(app, ["paper", "run", "--mode", "sideways", "--symbols", "AAPL"])  # portfolio is built
     assert r.exit_code == 2 and "unknown mode 'sideways'" in r.output and "Traceback" not in r.output
 

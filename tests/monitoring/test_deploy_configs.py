@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from adaptrade.monitoring.metrics import Metrics, exported_names
+from adaptrade.monitoring.paper import PaperMetrics
 from tests.monitoring.binaries import require
 from tests.monitoring.promql import metric_names
 
@@ -39,7 +40,7 @@ def test_every_rule_has_unit_tests_that_pass_and_see_it_fire() -> None:
     promtool = require("promtool")
     names = {r["alert"] for r in alert_rules()}
     assert {"AdaptradeDrawdownPastLimit", "AdaptradeCircuitBreakerTripped", "AdaptradeJobFailed", "AdaptradeNoData",
-            "AdaptradeApiErrorRate"} <= names
+            "AdaptradeApiErrorRate", "AdaptradePaperFeedQuiet", "AdaptradePaperHeartbeatStale"} <= names
     cases = [c for t in yaml.safe_load(RULE_TESTS.read_text())["tests"] for c in t["alert_rule_test"]]
     fired = {c["alertname"] for c in cases if c.get("exp_alerts")}
     quiet = {c["alertname"] for c in cases if not c.get("exp_alerts")}
@@ -62,7 +63,7 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
 
 
 def test_rules_read_only_exported_metrics() -> None:
-    exported = exported_names(Metrics().registry) | {"up"}
+    exported = exported_names(Metrics().registry) | exported_names(PaperMetrics().registry) | {"up"}
     assert metric_names('sum by (job) (rate(a_total{x="b(c)"}[5m])) / on (job) group_left () max(b) > 0.5') == {"a_total", "b"}
     for rule in alert_rules():
         names = metric_names(rule["expr"])
@@ -90,3 +91,17 @@ def test_amtool_refuses_a_broken_config(tmp_path: Path) -> None:
     bad.write_text(AM.read_text().replace("route:\n  receiver: pagerduty", "route:\n  receiver: nobody"))
     r = run(amtool, "check-config", str(bad))
     assert r.returncode != 0 and "nobody" in r.stdout + r.stderr
+
+
+def test_a_broken_quiet_feed_rule_fails_its_unit_test(tmp_path: Path) -> None:
+    """The paper feed's case can fail too: compared with the heartbeat instead of the due time, it never fires."""
+    promtool = require("promtool")
+    text = RULES.read_text().replace("time() - adaptrade_paper_bar_due_timestamp_seconds >",
+                                     "time() - adaptrade_paper_heartbeat_timestamp_seconds >")
+    assert text != RULES.read_text()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "adaptrade.rules.yml").write_text(text)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.yml").write_text(RULE_TESTS.read_text())
+    r = run(promtool, "test", "rules", str(tmp_path / "tests" / "t.yml"))
+    assert r.returncode != 0 and "AdaptradePaperFeedQuiet" in r.stdout + r.stderr

@@ -1,11 +1,12 @@
 """`adaptrade paper run|status|stop`: paper trading per stock on the replay feed and the simulated
 broker, per stock or in portfolio mode (docs/paper.md), or per stock through the Alpaca adapter
-(live/alpaca_broker.py). The alpaca feed and the API endpoints are not built yet."""
+(live/alpaca_broker.py) and on Alpaca's market-data feed (live/alpaca_feed.py)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,7 +38,7 @@ def _from_run(run_id: str, settings: object) -> str:
 @handle_errors
 def run(
     broker: str = typer.Option("sim", "--broker", help="sim (the execution layer's simulated broker) | alpaca (alpaca-py, ADAPTRADE_ALPACA_*)."),
-    feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars). alpaca: not built yet."),
+    feed: str = typer.Option("replay", "--feed", help="replay (archived or synthetic daily bars) | alpaca (Alpaca's historical bars, then its market-data stream)."),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
     from_run: str | None = typer.Option(None, "--from-run", help="Trade the recommended stocks of this stored run."),
     mode: str = typer.Option("per-stock", "--mode", help="per-stock (each stock all-in on its own account) | portfolio (one account: execution, risk rules, breaker)."),
@@ -75,17 +76,18 @@ def run(
     settings = load_settings(price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
     if mode not in ("per-stock", "portfolio"):
         raise ConfigError(f"unknown mode '{mode}' (per-stock|portfolio)", field="mode")
-    for name, value, built in (("feed", feed, "replay"),):
-        if value != built:
-            raise ConfigError(f"--{name} {value} is not built yet: only --{name} {built} exists (docs/paper.md)", field=name)
+    if feed not in ("replay", "alpaca"):
+        raise ConfigError(f"--feed {feed} is not a feed: replay or alpaca", field="feed")
+    if feed == "alpaca" and mode == "portfolio":
+        raise ConfigError("--mode portfolio replays a fixed period: it runs only with --feed replay (docs/paper.md)", field="feed")
     if broker not in ("sim", "alpaca"):
         raise ConfigError(f"--broker {broker} is not a broker: sim or alpaca", field="broker")
     if broker == "alpaca" and mode == "portfolio":
         raise ConfigError("--mode portfolio runs only with --broker sim: its book lives in the compiled account (docs/paper.md)",
                           field="broker")
-    if broker == "alpaca" and not settings.alpaca_replay_clock_url:
+    if broker == "alpaca" and feed == "replay" and not settings.alpaca_replay_clock_url:
         raise ConfigError("--broker alpaca --feed replay would fill historical bars at today's prices: it runs only against "
-                          "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); --feed alpaca is not built yet",
+                          "the stand-in's replay clock (ADAPTRADE_ALPACA_REPLAY_CLOCK_URL); use --feed alpaca",
                           field="feed")
     if speed < 0:
         raise ConfigError("--speed must be >= 0", field="speed")
@@ -99,27 +101,48 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     lease = with_cluster_lease(Lease(folder), settings)  # ADAPTRADE_PAPER_KUBE_LEASE: one trader per cluster
     lease.acquire(session)
+    from adaptrade.live.session_setup import SessionParts, alpaca_feed, session_hooks
+
+    parts = SessionParts()
+    bus = None
+    if settings.paper_publish:  # fills, parameter changes, alerts on the Redis stream (api/events.py)
+        from adaptrade.api.events import EventBus
+
+        bus = parts.bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     try:
-        loaded = load_data(req, settings)
         cfg = req.strategy
-        meta = {"symbols": list(loaded.bars.symbols), "start": str(loaded.bars.dates[0]), "end": str(loaded.bars.dates[-1]),
-                "source": source, "strategy": cfg.kind, "rsi_period": cfg.rsi_period, "buy": cfg.buy, "sell": cfg.sell,
+        if feed == "alpaca":
+            live_feed: Any = alpaca_feed(parts, settings, req.symbols, start, end)
+            meta_bars = {"symbols": list(req.symbols), "start": live_feed.start, "end": end or "open", "source": "alpaca"}
+        else:
+            loaded = load_data(req, settings)
+            live_feed = None
+            meta_bars = {"symbols": list(loaded.bars.symbols), "start": str(loaded.bars.dates[0]),
+                         "end": str(loaded.bars.dates[-1]), "source": source}
+        meta = {**meta_bars, "strategy": cfg.kind, "rsi_period": cfg.rsi_period, "buy": cfg.buy, "sell": cfg.sell,
                 "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
                 "price_basis": settings.price_basis, "broker": broker}
         if mode == "portfolio":
             from adaptrade.live.portfolio_loop import run_portfolio_session
 
-            run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease)
+            run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease,
+                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus))
             return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker
 
             sim = AlpacaBroker(folder, settings)
         else:
-            sim = SimBroker(folder, cfg.initial_cash * loaded.bars.n_symbols, cfg.commission_bps, cfg.slippage_bps, cfg.whole_shares,
-                            fsync=settings.paper_fsync)
-        loop = PaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, sim, meta,
+            sim = SimBroker(folder, cfg.initial_cash * len(meta["symbols"]), cfg.commission_bps, cfg.slippage_bps,
+                            cfg.whole_shares, fsync=settings.paper_fsync)
+        loop = PaperLoop(folder, live_feed or ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, sim, meta,
                          settings.paper_event_delay, settings.paper_fsync, settings.paper_compact_every)
+        if live_feed is not None and broker == "alpaca" and not settings.alpaca_replay_clock_url \
+                and loop.doc["cursor"] < live_feed.live_from:
+            raise ConfigError(f"--broker alpaca cannot fill the {live_feed.live_from - loop.doc['cursor']} sessions before "
+                              f"{live_feed.sessions[live_feed.live_from]} that --start {start} catches up: start at the last "
+                              "closed session or later, or use --broker sim", field="start")
+        session_hooks(parts, settings, session, loop, lease, folder, bus)
         console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
                       f"broker {broker}, costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")
         t0 = time.perf_counter()
@@ -131,6 +154,7 @@ def run(
     finally:
         if "sim" in locals() and hasattr(sim, "close"):
             sim.close()  # the alpaca broker's trade-update stream
+        parts.close()  # the alpaca feed's stream, the session's /metrics server, the Redis connection
         lease.release()
 
 

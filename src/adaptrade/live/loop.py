@@ -37,6 +37,7 @@ from adaptrade.strategy.state import (
     S_CASH,
     S_PENDING,
     S_SHARES,
+    S_SIGNAL_T,
 )
 
 STATE_FILE, KILL_FILE, JOURNAL_FILE = "state.json", "kill", "events.jsonl"
@@ -84,6 +85,7 @@ class PaperLoop:
         # optional timing hook (benchmarks/paper_latency.py): called (session index, t_delivered, t_orders_sent)
         # in perf_counter seconds once a batch's orders are at the broker; None = off, one check per batch
         self.on_batch: Callable[[int, float, float], None] | None = None
+        self.hooks: Any = None  # live/session_hooks.py: market-hours guard, /metrics, Redis stream (None = off)
         self.symbols = feed.bars.symbols
         self.path = folder / STATE_FILE
         self.journal = Journal(folder, "state", fsync=fsync)
@@ -154,7 +156,26 @@ class PaperLoop:
                                 f"recorded {rec['cids']} (the strategy code changed under a running session?)", field="state")
         elif k == "ack":
             self._mark_sent(rec["cid"])
+        elif k == "held":
+            self._held(rec["cid"], rec["reason"])
         self.doc.update(rec.get("set", {}))
+
+    def hold(self, cid: str, reason: str) -> None:
+        """Keep a pending order from the broker (the market-hours guard): the strategy's signal is withdrawn,
+        as if it had not signalled, and the record is journaled so a restart holds it again."""
+        self._held(cid, reason)
+        self._persist({"k": "held", "cid": cid, "reason": reason}, "held", client_order_id=cid, reason=reason)
+
+    def _held(self, cid: str, reason: str) -> None:
+        for j, it in enumerate(self._pending):
+            if it["client_order_id"] == cid:
+                it["status"], it["held_reason"] = "held", reason
+                del self._pending[j]
+                st = self.strats[it["symbol"]].state
+                st[S_PENDING], st[S_SIGNAL_T] = 0.0, -1.0
+                self.doc["open_order"][it["symbol"]] = None
+                return
+        raise LiveError(f"no pending order {cid} to hold", field="orders")
 
     def _mark_sent(self, cid: str) -> None:
         for j, it in enumerate(self._pending):
@@ -202,6 +223,8 @@ class PaperLoop:
                                "set": {"cursor": self.doc["cursor"], "phase": self.doc["phase"]}},
                               "close", date=d)  # the session's bars: one event, all stocks
             if self.doc["phase"] == "orders":
+                if self.hooks is not None:
+                    self.hooks.before_orders(self, bars)
                 if not self._send_orders():
                     return self._kill()
                 self.doc.update(cursor=bars.index + 1, phase="open")
@@ -215,12 +238,16 @@ class PaperLoop:
                 flushing.result()
             if self.on_batch is not None:
                 self.on_batch(bars.index, t_in, time.perf_counter())
+            if self.hooks is not None:
+                self.hooks.after_batch(self, bars)
             self._batches += 1
             if self._batches >= self.compact_every:  # between batches: after this session's orders are out
                 self.compact()
             if time.monotonic() - last_beat > 1.0:
                 lease.beat(session_date=str(bars.date))
                 last_beat = time.monotonic()
+        if killed(self.folder):  # a live feed stops waiting when the kill switch is thrown
+            return self._kill()
         self.doc["status"] = "done"
         self._persist({"k": "status", "set": {"status": "done"}}, "done")
         self.compact()

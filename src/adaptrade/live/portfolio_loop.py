@@ -61,6 +61,7 @@ class PortfolioPaperLoop:
         self.symbols = self.bars.symbols
         self.T = self.bars.n_bars
         self.params, self.risk = config.to_vector(), limits.to_vector()
+        self.hooks: Any = None  # live/session_hooks.py: /metrics and the Redis stream (None = off)
         self.params[P_RSI_ROW0] = 0
         doc = read_json(folder / STATE_FILE)
         if doc is None:
@@ -142,6 +143,8 @@ class PortfolioPaperLoop:
                                  a["trades"], a["counts"])
                 self.doc["status"] = "done"
             self._persist("session", date=str(b.dates[t]), orders=int(a["counts"][N_ORDERS]), fills=int(a["counts"][N_FILLS]))
+            if self.hooks is not None:
+                self.hooks.after_portfolio_session(self, t)
             if time.monotonic() - last_beat > 1.0:
                 lease.beat(session_date=str(b.dates[t]))
                 last_beat = time.monotonic()
@@ -207,7 +210,8 @@ def write_portfolio_paper_outputs(loop: PortfolioPaperLoop, loaded: Any, setting
 
 
 def run_portfolio_session(folder: Path, loaded: Any, cfg: StrategyConfig, settings: Any, meta: dict[str, Any],
-                          speed: float, out: Path | None, session: str, console: Any, lease: Lease) -> str:
+                          speed: float, out: Path | None, session: str, console: Any, lease: Lease,
+                          attach: Any = None) -> str:
     """`paper run --mode portfolio`: the account limits from settings (as `backtest --mode portfolio`), the loop, the files."""
     limits = RiskLimits.from_settings(settings).with_(initial_cash=cfg.initial_cash)
     meta = {**meta, "risk": json.loads(json.dumps(limits.describe(), default=str))}  # as read back
@@ -216,6 +220,8 @@ def run_portfolio_session(folder: Path, loaded: Any, cfg: StrategyConfig, settin
                         field="kelly_warmup_from")
     loop = PortfolioPaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, limits, meta,
                               settings.paper_event_delay)
+    if attach is not None:  # the session hooks (live/session_setup.py)
+        attach(loop)
     console.print(f"paper session '{session}' (portfolio mode: one account of {limits.initial_cash:,.0f}): "
                   f"{len(loop.symbols)} stocks, {meta['start']}..{meta['end']}, broker sim (the portfolio book), "
                   f"costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")

@@ -57,6 +57,7 @@ class StandinMarket:
         self.daily: dict[str, list[dict[str, Any]]] = {}  # symbol -> Alpaca bar JSON, for /v2/stocks/bars
         self.page_cap = 10_000  # bars per page (tests lower it to exercise next_page_token)
         self.publish: Callable[[dict[str, Any]], None] = lambda ev: None
+        self.clock_now: datetime | None = None  # what GET /v2/clock says (None = the wall clock)
 
     # ---- orders ----
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,10 +3,14 @@
 STAND-IN for Alpaca's paper trading service (https://paper-api.alpaca.markets), which is out of
 reach here: REST `/v2/orders` (create, list, get, by client order id, cancel one or all),
 `/v2/positions`, `/v2/account`, `/v2/clock`, daily `/v2/stocks/bars` (the market-data API, same
-port here), and the trade-update websocket `/stream` (JSON
-`authenticate` then `listen`, as Alpaca documents it). Test controls, none of them Alpaca's:
-`market.reject_rules`, `market.fill_fraction`, `market.fill(...)`, `drop_streams()`, and
-`POST /standin/open` (the replay clock: open a session and fill at its open).
+port here), the trade-update websocket `/stream` (JSON
+`authenticate` then `listen`, as Alpaca documents it), and the market-data websocket `/v2/iex`
+(msgpack frames as alpaca-py's StockDataStream speaks them: `[{"T":"success","msg":"connected"}]`,
+`{"action":"auth","key","secret"}` -> `authenticated`, `{"action":"subscribe","dailyBars":[...]}` ->
+`{"T":"subscription",...}`, then `[{"T":"d","S":sym,"o","h","l","c","v","t":Timestamp,"n","vw"}, ...]`).
+Test controls, none of them Alpaca's: `market.reject_rules`, `market.fill_fraction`, `market.fill(...)`,
+`market.clock_now` (what `/v2/clock` says; None = the wall clock), `drop_streams()`, `push_daily_bars()`,
+`drop_data_streams()`, and `POST /standin/open` (the replay clock: open a session and fill at its open).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgpack
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
@@ -41,6 +46,9 @@ class StandinServer:
         self.market.publish = self._publish
         self.queues: list[asyncio.Queue[Any]] = []
         self.stream_connections = 0
+        self.data_queues: list[asyncio.Queue[Any]] = []
+        self.data_connections = 0
+        self.data_subscriptions: list[dict[str, Any]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = self._build()
         self._server: uvicorn.Server | None = None
@@ -56,11 +64,16 @@ class StandinServer:
     def stream_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/stream"
 
+    @property
+    def data_stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v2/iex"
+
     def env(self) -> dict[str, str]:
         """ADAPTRADE_* variables that point a `paper run --broker alpaca` at this stand-in."""
         return {"ADAPTRADE_ALPACA_KEY_ID": KEY_ID, "ADAPTRADE_ALPACA_SECRET_KEY": SECRET,
                 "ADAPTRADE_ALPACA_TRADING_URL": self.url, "ADAPTRADE_ALPACA_STREAM_URL": self.stream_url,
-                "ADAPTRADE_ALPACA_REPLAY_CLOCK_URL": self.url + "/standin/open"}
+                "ADAPTRADE_ALPACA_REPLAY_CLOCK_URL": self.url + "/standin/open", "ADAPTRADE_ALPACA_DATA_URL": self.url,
+                "ADAPTRADE_ALPACA_DATA_STREAM_URL": self.data_stream_url}
 
     # ---- lifecycle ----
     def start(self) -> StandinServer:
@@ -98,6 +111,23 @@ class StandinServer:
         n = len(self.queues)
         if self.loop is not None:
             for q in list(self.queues):
+                self.loop.call_soon_threadsafe(q.put_nowait, _DROP)
+        return n
+
+    # ---- the market-data stream ----
+    def push_daily_bars(self, bars: list[dict[str, Any]]) -> int:
+        """Send one msgpack frame of daily-bar messages (`daily_bar(...)`) to every subscribed data connection."""
+        n = len(self.data_queues)
+        if self.loop is not None:
+            for q in list(self.data_queues):
+                self.loop.call_soon_threadsafe(q.put_nowait, bars)
+        return n
+
+    def drop_data_streams(self) -> int:
+        """Close every market-data connection from the server side (a network drop); returns how many."""
+        n = len(self.data_queues)
+        if self.loop is not None:
+            for q in list(self.data_queues):
                 self.loop.call_soon_threadsafe(q.put_nowait, _DROP)
         return n
 
@@ -165,7 +195,7 @@ class StandinServer:
 
         @app.get("/v2/clock")
         async def clock() -> Any:
-            now = datetime.now(UTC).replace(microsecond=0)
+            now = (m.clock_now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
             nxt = (now + timedelta(days=1)).replace(hour=14, minute=30, second=0)
             return {"timestamp": now.isoformat(), "is_open": False, "next_open": nxt.isoformat(),
                     "next_close": (nxt + timedelta(hours=6, minutes=30)).isoformat()}
@@ -190,6 +220,54 @@ class StandinServer:
         async def open_session(request: Request) -> Any:  # stand-in control, not an Alpaca endpoint
             body = await request.json()
             return {"date": body["date"], "fills": m.open_session(str(body["date"]))}
+
+        @app.websocket("/v2/{feed}")
+        async def data_stream(ws: WebSocket, feed: str) -> None:
+            """The market-data stream, msgpack both ways, as alpaca-py's DataStream expects it."""
+            self.loop = asyncio.get_running_loop()
+            await ws.accept()
+            try:
+                await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
+                auth = msgpack.unpackb(await ws.receive_bytes())
+                if auth.get("action") != "auth" or auth.get("key") != KEY_ID or auth.get("secret") != SECRET:
+                    await ws.send_bytes(msgpack.packb([{"T": "error", "code": 402, "msg": "auth failed"}]))
+                    await ws.close()
+                    return
+                await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
+                sub = msgpack.unpackb(await ws.receive_bytes())
+                if sub.get("action") != "subscribe":
+                    await ws.send_bytes(msgpack.packb([{"T": "error", "code": 400, "msg": "invalid syntax"}]))
+                    await ws.close()
+                    return
+                self.data_subscriptions.append(sub)
+                await ws.send_bytes(msgpack.packb([{"T": "subscription", **{k: list(sub.get(k, [])) for k in (
+                    "trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds", "corrections", "cancelErrors")}}]))
+                q: asyncio.Queue[Any] = asyncio.Queue()
+                self.data_queues.append(q)
+                self.data_connections += 1
+
+                async def reader() -> None:
+                    try:
+                        while True:
+                            await ws.receive_bytes()
+                    except (WebSocketDisconnect, RuntimeError, KeyError):
+                        q.put_nowait(None)
+
+                task = asyncio.create_task(reader())
+                try:
+                    while True:
+                        msg = await q.get()
+                        if msg is None:
+                            return
+                        if msg is _DROP:
+                            await ws.close(code=1011)
+                            return
+                        await ws.send_bytes(msgpack.packb(msg, datetime=False))
+                finally:
+                    task.cancel()
+                    self.data_queues.remove(q)
+            except WebSocketDisconnect:
+                return
 
         @app.websocket("/stream")
         async def stream(ws: WebSocket) -> None:
@@ -236,3 +314,12 @@ class StandinServer:
                 return
 
         return app
+
+
+def daily_bar(symbol: str, day: str, o: float, h: float, low: float, c: float, v: float) -> dict[str, Any]:
+    """A daily-bar message as Alpaca's stream documents it; `t` the day's start in New York (msgpack Timestamp)."""
+    from zoneinfo import ZoneInfo
+
+    t = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo("America/New_York"))
+    return {"T": "d", "S": symbol, "o": o, "h": h, "l": low, "c": c, "v": v, "t": msgpack.Timestamp.from_datetime(t),
+            "n": 1, "vw": c}
