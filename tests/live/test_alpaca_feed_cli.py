@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptrade.cli import app
-from adaptrade.live.state import read_json
+from adaptrade.live.loop import current_state
 from tests.live.alpaca_standin.fixtures import after_close, sample_bars, serve_history, session_messages, wait_for
 from tests.live.alpaca_standin.market import StandinMarket
 from tests.live.alpaca_standin.server import StandinServer
@@ -87,9 +87,9 @@ def test_paper_run_on_the_alpaca_feed_equals_the_backtest(sample_dir: Path, tmp_
                                  "--symbols", SYMBOLS, "--start", START, "--end", end, "--buy", "35", "--sell", "65",
                                  "--session", "af", "--out", "pp"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        state = tmp_path / "paper" / "af" / "state.json"
+        folder = tmp_path / "paper" / "af"  # its cursor is journaled: read through current_state
         first = dates.index(streamed[0])
-        wait_for(lambda: proc.poll() is None and server.data_queues and (read_json(state) or {}).get("cursor") == first,
+        wait_for(lambda: proc.poll() is None and server.data_queues and (current_state(folder) or {}).get("cursor") == first,
                  timeout=60, what="the catch-up done and the data stream subscribed")
         for k, day in enumerate(streamed):
             if k == 3:  # the server drops the socket; alpaca-py reconnects by itself
@@ -97,7 +97,7 @@ def test_paper_run_on_the_alpaca_feed_equals_the_backtest(sample_dir: Path, tmp_
                 wait_for(lambda: server.data_connections == 2 and server.data_queues, what="the reconnect")
             server.market.clock_now = after_close(day)
             assert server.push_daily_bars(session_messages(full, day)) == 1
-            wait_for(lambda: (read_json(state) or {}).get("cursor") == first + k + 1 or proc.poll() is not None,
+            wait_for(lambda: (current_state(folder) or {}).get("cursor") == first + k + 1 or proc.poll() is not None,
                      what=f"session {day} through the loop")
             if k == 1:
                 text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
