@@ -107,7 +107,9 @@ class StackProcesses:
         prom_cfg["global"].update(scrape_interval="1s", evaluation_interval="1s")
         prom_cfg["rule_files"] = [str((DEPLOY / "prometheus" / f).resolve()) for f in prom_cfg["rule_files"]]
         prom_cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{am_port}"]
-        [job] = prom_cfg["scrape_configs"]
+        # the service's job, scraping the service under test (the paper job's session process is not part of this stack)
+        [job] = [j for j in prom_cfg["scrape_configs"] if j["job_name"] == "adaptrade"]
+        prom_cfg["scrape_configs"] = [job]
         job.update(scrape_interval="1s", scrape_timeout="1s", static_configs=[{"targets": [target]}])
         (self.work / "prometheus.yml").write_text(yaml.safe_dump(prom_cfg))
         prom_port = free_port()
