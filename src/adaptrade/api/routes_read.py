@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 
 from adaptrade.api.models import (
     Dependency,
@@ -177,25 +178,30 @@ def _known(svc: Any, run_id: str) -> None:
 
 
 def _check_symbol(svc: Any, run_id: str, symbol: str | None) -> str | None:
+    """The upper-cased symbol; 404 naming the run when it is unknown, else naming the symbol not in it."""
     if symbol is None:
         return None
     sym = symbol.upper()
-    _, _, n = svc.store.run_table(run_id, "stocks", sym, Page(0, 1))
-    if n == 0:
+    if not svc.store.has_symbol(run_id, sym):
+        _known(svc, run_id)
         raise HTTPException(404, f"symbol '{sym}' is not in run '{run_id}'")
     return sym
 
 
 def _table_route(table: str) -> Any:
-    def handler(request: Request, run_id: str = RUN_ID,
-                symbol: str | None = Query(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Only this symbol."),
-                offset: int = OFFSET, limit: int = LIMIT) -> RunTable:
-        svc = _svc(request)
-        _known(svc, run_id)
+    def page(svc: Any, run_id: str, symbol: str | None, offset: int, limit: int) -> RunTable:
         sym = _check_symbol(svc, run_id, symbol)
         cols, rows, total = svc.store.run_table(run_id, table, sym, Page(offset, limit))
+        if not rows and sym is None:  # rows name their run: only an empty page needs the run looked up (404 when unknown)
+            _known(svc, run_id)
         return RunTable(run_id=run_id, table=table, symbol=sym, page=PageInfo(offset=offset, limit=limit, total=total),
                         columns=cols, rows=rows)
+
+    async def handler(request: Request, run_id: str = RUN_ID,
+                      symbol: str | None = Query(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Only this symbol."),
+                      offset: int = OFFSET, limit: int = LIMIT) -> RunTable:
+        # the store work in one worker thread; the response model is then checked and dumped on the loop (one thread hop, not two)
+        return await run_in_threadpool(page, _svc(request), run_id, symbol, offset, limit)
 
     handler.__name__ = f"run_{table}"
     return handler
