@@ -144,9 +144,12 @@ class ReadPool:
             self._idle.put(con)
 
     def fetchall(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Rows of one query; PostgreSQL results come in binary format (no text parsing of every number)."""
         with self.connection() as con:
             if isinstance(con, PgBackend):
-                return con.fetchall(sql, params)
+                with con.con.cursor(binary=True) as cur:
+                    cur.execute(con._sql(sql) if params else sql, params or None)
+                    return cur.fetchall()
             return con.execute(sql, params).fetchall()
 
     def close(self) -> None:
