@@ -29,6 +29,7 @@ from adaptrade.storage.scores import ScoreStore
 
 TABLES = {**DATA_TABLES, **EXTRA_TABLES}
 ALERT_COLUMNS = list(ALERTS)
+COUNTS_KEPT = 1000  # finished runs whose table row counts are kept (GET /runs/{id} counts 600k-row tables otherwise)
 RUN_COLUMNS = ["id", "created", "status", "source", "mode", "strategy", "stocks", "start", "end", "mean_return", "mean_sharpe",
                "beat_share"]
 
@@ -188,6 +189,8 @@ class StoreAccess:
         self._tables: set[str] = set()
         self._cols: dict[str, tuple[list[str], list[Callable[[Any], Any]]]] = {}
         self._reads = ReadPool(self._b, read_connections)
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}  # (run id, finished) -> rows per table
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
         """Release the store (the DuckDB file lock, the PostgreSQL connections)."""
@@ -234,7 +237,7 @@ class StoreAccess:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run's headline row, settings, summary and row counts per table; None when unknown."""
         cols = ", ".join(f'r."{c}"' for c in RUN_COLUMNS)
-        rows = self._fetch(f"SELECT {cols}, x.settings, x.summary FROM ({self._runs_sql}) AS r JOIN runs x ON x.id = r.id "
+        rows = self._fetch(f"SELECT {cols}, x.finished, x.settings, x.summary FROM ({self._runs_sql}) AS r JOIN runs x ON x.id = r.id "
                            "WHERE r.id = ?", [run_id])
         if not rows:
             return None
@@ -242,7 +245,17 @@ class StoreAccess:
         out = {c: clean(v) for c, v in zip(RUN_COLUMNS, row)}
         out["settings"] = json.loads(row[-2]) if row[-2] else {}
         out["summary"] = json.loads(row[-1]) if row[-1] else {}
-        out["counts"] = {name: self._count(table, run_id) for name, table in TABLES.items()}
+        finished = row[-3]
+        key = (run_id, str(finished))
+        counts = self._counts.get(key) if finished is not None else None
+        if counts is None:  # a finished run's tables never change (a re-save gets a new finished time): count them once
+            counts = {name: self._count(table, run_id) for name, table in TABLES.items()}
+            if finished is not None:
+                with self._counts_lock:
+                    while len(self._counts) >= COUNTS_KEPT:
+                        self._counts.pop(next(iter(self._counts)))
+                    self._counts[key] = counts
+        out["counts"] = dict(counts)
         return out
 
     def _has(self, table: str) -> bool:
