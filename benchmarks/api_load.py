@@ -300,7 +300,8 @@ def section(results: list[dict[str, Any]], stocks: int, bars: int, secs: float) 
         j = r.get("job")
         if j:
             jobs.append(f"{r['backend']}: {j['state']} in {j['seconds']:.1f} s, {j['received']:,} of the {j['published']:,} events it "
-                        f"published received ({', '.join(f'{v} {k}' for k, v in sorted(j['kinds'].items()))}), {j['rate']:.0f} events/s, "
+                        f"published received ({', '.join(f'{v:,} {k}' for k, v in sorted(j['kinds'].items()))}), {j['rate']:.0f} events/s "
+                        f"({r['stream_rate'] / j['rate']:.0f}x below the stream's capacity), "
                         f"delivery lag p50 {j['lag_p50']:.0f} ms / p99 {j['lag_p99']:.0f} ms / max {j['lag_max']:.0f} ms")
     loads = "; ".join(f"{r['backend']}: before `{r['uptime_before'].split('load average:')[-1].strip()}`, after "
                       f"`{r['uptime_after'].split('load average:')[-1].strip()}`" for r in results)
@@ -311,7 +312,7 @@ def section(results: list[dict[str, Any]], stocks: int, bars: int, secs: float) 
         f"PostgreSQL; this script is the client (asyncio keep-alive connections in one thread), {secs:g} s per level, "
         "client and server on the same 2 shared cores. Peers: `/api/v1/health` (the framework's floor, no store access) "
         "and the same 100-row page read straight from DuckDB in-process (the store's floor, no HTTP, no JSON). "
-        f"Load average (1, 5, 15 min) at the time: {loads}.\n\n"
+        f"Measured {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; load average (1, 5, 15 min) at the time: {loads}.\n\n"
         f"{md_table(results)}\n"
         f"Target, p99 under {TARGET_MS:g} ms at 10 clients for `/runs/{{id}}/stocks` pages: {'; '.join(target(r) for r in results)}.\n\n"
         f"Stream capacity (`EventBus.publish` -> Redis Streams -> `WS /api/v1/stream` client): {stream}.\n\n"
@@ -346,8 +347,12 @@ NOTES = (
     "(`pydantic_core.to_json`, ~0.2 ms) instead of building the model and re-validating and re-dumping 1,900 values "
     "through the `str | int | float | bool | None` union (~1 ms); the model still documents the response and "
     "schemathesis checks the responses against it. (6) The read dependency async and the store work in one worker "
-    "thread (one thread hop per request instead of three). One client before these changes: a DuckDB page 8.0 ms "
-    "p50 over HTTP, after 4.1 ms (same machine, lightly loaded). What is left per page is the DuckDB query itself "
+    "thread (one thread hop per request instead of three). (7) `GET /runs/{id}` counts a finished run's tables once "
+    "(keyed by its finished time) instead of counting its 630,000 equity rows per request. Before/after, the same "
+    "light client, the page endpoint, 3 s per level, old and new code alternated twice per backend at load average "
+    "3.0-4.6 (2026-12-02 18:18): DuckDB 10 clients 105-116 -> 185-191 req/s, p99 208-249 -> 100-103 ms; PostgreSQL "
+    "162 -> 328-391 req/s, p99 160-178 -> 52-58 ms; 1 client p50 DuckDB 9.2-9.7 -> 5.5-6.9 ms, PostgreSQL 6.2-6.7 -> "
+    "2.0-3.5 ms; `/health` unchanged (p99 12-22 ms at 10 clients). What is left per page is the DuckDB query itself "
     "(~1.1-1.9 ms for 100 rows: materialising 1,900 Python values; the same query in-process is the floor row above), "
     "~0.3 ms building the row objects, and the framework (uvicorn's pure-Python h11 parser; `httptools`/`uvloop` are "
     "not installed in the venv, so not measured); at 10 closed-loop clients the latency is about 10 x the server's "
