@@ -300,13 +300,16 @@ class StoreAccess:
             where += " AND symbol = ?"
             params.append(symbol)
         sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        rows = self._fetch(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
-        if 0 < len(rows) < page.limit:  # the last page: the total follows without counting
-            total = page.offset + len(rows)
+        # the page and its total in one query (the uncorrelated count is computed once); an empty page past the end counts alone
+        got = self._fetch(f"SELECT {sel}, (SELECT count(*) FROM {name} WHERE {where}) FROM {name} WHERE {where} "
+                          f"ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, *params, page.limit, page.offset])
+        if got:
+            total, rows = int(got[0][-1]), got
         else:
-            total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[0][0])
+            total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[0][0]) if page.offset else 0
             if total == 0:
                 return cols, [], 0
+            rows = []
         # columns this run never had (added by a later run) are all NULL: leave them out
         keep = [i for i in range(len(cols)) if any(r[i] is not None for r in rows)]
         present = [cols[i] for i in keep]
