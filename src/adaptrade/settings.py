@@ -186,6 +186,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body accepted (413 above).")
     api_job_starts_per_minute: int = Field(10, ge=1, description="Backtest starts per client per minute (429 above).")
     api_job_workers: int = Field(2, ge=1, le=64, description="Backtest jobs running at once, each in its own process.")
+    api_store_read_connections: int = Field(4, ge=1, le=64, description="Read connections of the service's store pool (besides its writer).")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Event bus (Redis Streams) and latest-state cache.")
     redis_prefix: str = Field("adaptrade", min_length=1, description="Key prefix of the service's Redis streams and cache.")
     redis_stream_maxlen: int = Field(10_000, ge=10, description="Events the stream keeps (older ones trimmed).")

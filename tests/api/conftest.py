@@ -192,14 +192,14 @@ def logs() -> Iterator[LogCapture]:
 
 @pytest.fixture(scope="session")
 def server(store: Store, redis_prefix: str, sample_dir: Path, logs: LogCapture) -> Iterator[Server]:
-    """The service on the real store and Redis, token set, small rate limit."""
+    """The service on the real store and Redis, token set, small rate limit, batches of 2 stocks."""
     from pydantic import SecretStr
 
     from adaptrade.settings import Settings
 
     settings = Settings(**store.db(), data_dir=sample_dir, redis_url=REDIS_URL, redis_prefix=redis_prefix,
                         api_token=SecretStr(TOKEN), api_job_starts_per_minute=30,
-                        executor="serial", api_job_workers=2)
+                        executor="serial", api_job_workers=2, batch_size=2)  # small jobs still run in several batches
     srv = start_server(settings)
     yield srv
     srv.stop()

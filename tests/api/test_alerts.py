@@ -148,3 +148,49 @@ def test_nul_characters_in_a_payload_do_not_break_the_store(server: Server, stor
     assert r.status_code == 200, r.text
     a = next(x for x in get(server, "/alerts", source="alertmanager", limit=1000).json()["alerts"] if x["id"] == f"alertmanager:{fp}")
     assert a["name"] == "NulName" and a["run_id"] == "run"
+
+
+def test_direct_pagerduty_pages_are_recorded_and_streamed(server: Server, store: Store) -> None:
+    """The direct notifier against the local Events API stand-in: a trigger shows firing in GET /alerts and on the
+    stream, a second trigger of the open incident neither pages nor changes the record, the resolve shows resolved;
+    a trigger PagerDuty refuses (400) is recorded as firing with delivery failed."""
+    import random
+
+    from adaptrade.api.alerts import pagerduty_recorder
+    from adaptrade.monitoring.pagerduty import PagerDutyError, PagerDutyNotifier, dedup_key
+    from tests.monitoring.receiver import EventsReceiver, Reply
+
+    rec = EventsReceiver()
+    svc = server.service
+    pd = PagerDutyNotifier("R0UTINGKEYR0UTINGKEYR0UTINGKEY32", url=rec.url, source="adaptrade-test", timeout=2.0, max_attempts=2,
+                           sleep=lambda s: None, rng=random.Random(1), record=pagerduty_recorder(svc.store, svc.bus))
+    key = dedup_key("drawdown", store.backend, str(time.time_ns()))
+    try:
+        with connect(ws_url(server, "$")) as ws:
+            assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
+            pd.trigger(key, f"drawdown 18% past 15% ({store.backend})", "critical", event_class="AdaptradeDrawdownPastLimit",
+                       details={"run": "run-pd-1"})
+            streamed = read_until(ws, lambda m: m["kind"] == "alert" and m["data"].get("id") == f"pagerduty:{key}", timeout=10)[-1]["data"]
+        assert streamed["state"] == "firing" and streamed["source"] == "pagerduty" and streamed["labels"]["delivery"] == "delivered"
+
+        def listed() -> dict:
+            rows = get(server, "/alerts", source="pagerduty", limit=1000).json()["alerts"]
+            return {a["id"]: a for a in rows}[f"pagerduty:{key}"]
+
+        a = listed()
+        assert (a["name"], a["state"], a["severity"], a["run_id"], a["ended"]) == ("AdaptradeDrawdownPastLimit", "firing", "critical",
+                                                                                     "run-pd-1", None)
+        assert "R0UTINGKEY" not in json.dumps(a)
+        assert not pd.trigger(key, "again", "critical").sent and rec.pages() == 1 and listed()["summary"] == a["summary"]
+        pd.resolve(key)
+        b = listed()
+        assert b["state"] == "resolved" and b["ended"] and b["started"] == a["started"] and b["labels"]["action"] == "resolve"
+        refused = dedup_key("refused", store.backend, str(time.time_ns()))
+        rec.script.append(Reply(status=400, body='{"status": "invalid event"}'))
+        with pytest.raises(PagerDutyError):
+            pd.trigger(refused, "a page PagerDuty refuses", "error")
+        rows = {x["id"]: x for x in get(server, "/alerts", source="pagerduty", limit=1000).json()["alerts"]}
+        c = rows[f"pagerduty:{refused}"]
+        assert c["state"] == "firing" and c["labels"]["delivery"] == "failed" and "HTTP 400" in c["labels"]["delivery_error"]
+    finally:
+        rec.close()

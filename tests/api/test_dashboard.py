@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium (Playwright driving Debian's /usr/bin/chromium; no browser
 download): the page loads, the ranking shows a real run's rows and sorts, charts render, a backtest
-started from the form shows progress and finishes, a published fill appears in the live feed."""
+started from the form shows progress and finishes (its fills, published while it ran, in the live feed), a published
+fill appears in the live feed."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, st
     page.wait_for_function("document.getElementById('job-status').textContent.includes('done')", timeout=60_000)
     assert page.locator("#progress").evaluate("p => p.value") == 1
     page.wait_for_selector("#feed li.ev-job")
+    # the job's own fills, published batch by batch while it ran, are in the feed
+    page.wait_for_function("[...document.querySelectorAll('#feed li.ev-fill')].some(li => li.textContent.includes('\"job_id\":\"job-'))")
     # a fill published on the bus appears in the live feed
     server.service.bus.publish("fill", {"run_id": "live", "symbol": "ZZTEST", "side": "buy", "price": 1.5, "shares": 2})
     page.wait_for_function("[...document.querySelectorAll('#feed li.ev-fill')].some(li => li.textContent.includes('ZZTEST'))")

@@ -65,12 +65,12 @@ def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Se
         assert r.status_code == 202 and r.headers["location"].endswith(r.json()["id"])
         job_id = r.json()["id"]
         seen = read_until(ws, lambda m: m["kind"] == "job" and m["data"]["id"] == job_id and m["data"]["state"] in ("done", "failed"))
-    fills = seen  # the run's fills, parameter changes and equity are published before the job says done
-    mine = [m["data"] for m in seen if m["kind"] == "job" and m["data"]["id"] == job_id]
-    states = [m["state"] for m in mine]
+    mine = [m for m in seen if m["data"].get("job_id", m["data"].get("id")) == job_id]
+    states = [m["data"]["state"] for m in mine if m["kind"] == "job"]
     assert states[0] == "queued" and "running" in states and states[-1] == "done", states
-    assert mine[-1]["done"] == mine[-1]["total"] == 4 and mine[-1]["progress"] == 1.0
-    ids = [m["id"] for m in seen[1:]]
+    last = [m["data"] for m in mine if m["kind"] == "job"][-1]
+    assert last["done"] == last["total"] == 4 and last["progress"] == 1.0
+    ids = [m["id"] for m in seen]
     assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
     job = wait_job(server.url, job_id)
     assert job["state"] == "done" and job["run_id"]
@@ -82,22 +82,41 @@ def test_a_job_runs_reports_progress_on_the_stream_and_stores_its_run(server: Se
         with psycopg.connect(store.target) as con:
             n = con.execute("SELECT count(*) FROM run_stocks WHERE run_id = %s", [job["run_id"]]).fetchone()[0]
         assert n == 4
+    # fills, parameter changes and equity went out while the job ran: batch by batch (2 stocks each), before its progress
+    first_half = next(i for i, m in enumerate(mine) if m["kind"] == "job" and m["data"]["done"] == 2)
+    during = mine[:first_half]
     trades = requests.get(f"{server.url}{API}/runs/{job['run_id']}/trades", params={"limit": 1000}, timeout=5).json()
-    kinds = {m["kind"] for m in fills}
-    assert "equity" in kinds
-    if trades["page"]["total"]:
-        assert "fill" in kinds
-        fill = next(m["data"] for m in fills if m["kind"] == "fill")
-        assert fill["run_id"] == job["run_id"] and fill["side"] in ("buy", "sell")
+    assert any(m["kind"] == "equity" and m["data"]["stocks"] == 2 and m["data"]["run_id"] is None for m in during)
+    fills = [m["data"] for m in mine if m["kind"] == "fill"]
+    assert trades["page"]["total"] and fills, "this seed trades: its fills must be on the stream"
+    assert {f["run_id"] for f in fills} == {None} and {f["side"] for f in fills} <= {"buy", "sell"}
+    stored = {(t["symbol"], t["entry_date"][:10], t["entry_price"]) for t in trades["rows"]}
+    assert {(f["symbol"], f["date"], f["price"]) for f in fills if f["side"] == "buy"} <= stored
+    assert any(m["kind"] in ("fill", "param") for m in during)
+    assert [m["data"]["run_id"] for m in mine if m["kind"] == "equity"][-1] == job["run_id"]  # the final one names the run
+    # a client that saw events up to the first half's progress and reconnects gets exactly the rest
+    cut = mine[first_half]["id"]
+    rest = [m["id"] for m in seen if tuple(map(int, m["id"].split("-"))) > tuple(map(int, cut.split("-")))]
+    with connect(ws_url(server, cut)) as ws:
+        assert json.loads(ws.recv(timeout=5))["kind"] == "hello"
+        again = [json.loads(ws.recv(timeout=5)) for _ in rest]
+    assert [m["id"] for m in again] == rest and any(m["kind"] == "fill" for m in again)
     metrics = requests.get(server.url + "/metrics", timeout=5).text
     assert 'adaptrade_jobs_finished_total{state="done"}' in metrics and f'run="{job["run_id"]}"' in metrics
 
 
 def test_a_portfolio_job_stores_its_account_and_orders(server: Server, store: Store) -> None:
-    r = post(server, {**SMALL, "bars": 1260, "mode": "portfolio"}, auth())
-    assert r.status_code == 202, r.text
-    job = wait_job(server.url, r.json()["id"], timeout=180)
+    with connect(ws_url(server, "$")) as ws:
+        assert json.loads(ws.recv(timeout=10))["kind"] == "hello"
+        r = post(server, {**SMALL, "bars": 1260, "mode": "portfolio"}, auth())
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        seen = read_until(ws, lambda m: m["kind"] == "job" and m["data"]["id"] == job_id and m["data"]["state"] in ("done", "failed"),
+                          timeout=180)
+    job = wait_job(server.url, job_id, timeout=30)
     assert job["state"] == "done", job
+    progress = [m["data"]["progress"] for m in seen if m["kind"] == "job" and m["data"]["id"] == job_id and m["data"]["state"] == "running"]
+    assert any(0 < p < 1 for p in progress) and progress == sorted(progress), progress  # progress while the account steps
     run = requests.get(f"{server.url}{API}/runs/{job['run_id']}", timeout=5).json()
     assert run["mode"] == "portfolio" and run["stocks"] == 4
     assert run["counts"]["account"] == 1260 and run["counts"]["orders"] > 0 and run["counts"]["fills"] > 0

@@ -73,7 +73,8 @@ def test_run_detail_and_counts(server: Server, store: Store) -> None:
 def test_unknown_ids_and_symbols_are_404(server: Server, store: Store) -> None:
     is_problem(get(server, "/runs/no-such-run"), 404)
     is_problem(get(server, "/runs/no-such-run/stocks"), 404)
-    is_problem(get(server, f"/runs/{store.synthetic_run}/trades", symbol="ZZZZ"), 404)
+    assert "symbol 'ZZZZ' is not in run" in is_problem(get(server, f"/runs/{store.synthetic_run}/trades", symbol="ZZZZ"), 404)["detail"]
+    assert "unknown run id" in is_problem(get(server, "/runs/no-such-run/params", symbol="AAPL"), 404)["detail"]
     is_problem(get(server, "/universe/ZZZZQ"), 404)
     is_problem(get(server, "/scores/ZZZZQ/history"), 404)
     is_problem(get(server, "/backtests/job-unknown"), 404)
@@ -90,7 +91,9 @@ def test_run_tables_paginate_and_filter(server: Server, store: Store, table: str
     assert full["rows"] and set(full["rows"][0]) == set(full["columns"])
     assert "symbol" in full["columns"]
     two = get(server, f"/runs/{store.synthetic_run}/{table}", offset=1, limit=2).json()
-    assert two["rows"] == full["rows"][1:3]
+    assert two["rows"] == full["rows"][1:3] and two["page"]["total"] == full["page"]["total"]
+    past = get(server, f"/runs/{store.synthetic_run}/{table}", offset=10**6, limit=5).json()  # past the end: empty, total kept
+    assert past["rows"] == [] and past["page"]["total"] == full["page"]["total"]
     sym = full["rows"][0]["symbol"]
     one = get(server, f"/runs/{store.synthetic_run}/{table}", symbol=sym.lower(), limit=1000).json()
     assert one["symbol"] == sym and one["rows"] and {r["symbol"] for r in one["rows"]} == {sym}

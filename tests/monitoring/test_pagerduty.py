@@ -201,3 +201,29 @@ def test_routing_key_from_env_or_file_never_in_repr(tmp_path: Path, monkeypatch:
         load_routing_key(Settings(pagerduty_routing_key_file=tmp_path / "empty"))
     with pytest.raises(ConfigError, match="no PagerDuty routing key"):
         load_routing_key(Settings())
+
+
+def test_every_event_is_told_to_the_recorder_and_a_broken_recorder_never_stops_a_page(receiver: EventsReceiver,
+                                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    told: list[dict] = []
+    n = notifier(receiver.url, record=told.append)
+    key = dedup_key("breaker", "run-9")
+    n.trigger(key, "breaker tripped", "critical", event_class="AdaptradeCircuitBreakerTripped", details={"run": "run-9"})
+    n.trigger(key, "breaker tripped", "critical")  # suppressed: not sent, not told
+    n.acknowledge(key)
+    n.resolve(key)
+    assert [(t["action"], t["delivered"]) for t in told] == [("trigger", True), ("acknowledge", True), ("resolve", True)]
+    assert {t["summary"] for t in told} == {"breaker tripped"} and told[-1]["details"] == {"run": "run-9"}
+    assert all(KEY not in repr(t) for t in told)
+    receiver.script.append(Reply(status=400))
+    with pytest.raises(PagerDutyError):
+        n.trigger(dedup_key("bad"), "refused", "error")
+    assert told[-1]["delivered"] is False and "HTTP 400" in told[-1]["error"]
+
+    def broken(page: dict) -> None:
+        raise RuntimeError(f"store down {KEY}")
+
+    m = notifier(receiver.url, record=broken)
+    with caplog.at_level(logging.ERROR, logger="adaptrade.monitoring.pagerduty"):
+        assert m.trigger(dedup_key("still", "pages"), "pages anyway", "warning").sent
+    assert "not recorded" in caplog.text and KEY not in caplog.text

@@ -1,7 +1,7 @@
 """Alerts: the service's own (a job failed; a portfolio job's account past the drawdown limit or with
-its circuit breaker tripped) and those Alertmanager posts to the webhook. Each is recorded in the
-store's `alerts` table (the record, one row per alert at its latest state) and published on the
-event stream as kind `alert`."""
+its circuit breaker tripped), those Alertmanager posts to the webhook, and the pages of the direct
+PagerDuty notifier (`pagerduty_recorder`). Each is recorded in the store's `alerts` table (the record,
+one row per alert at its latest state) and published on the event stream as kind `alert`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from adaptrade.errors import StoreError
@@ -42,6 +44,37 @@ def from_alertmanager(alert: Any) -> dict[str, Any]:
             "state": alert.status, "severity": labels.get("severity"), "summary": (ann.get("summary") or ann.get("description") or "")[:2000],
             "labels": labels, "run_id": labels.get("run"), "job_id": labels.get("job_id"), "started": alert.startsAt,
             "ended": ended or (now() if alert.status == "resolved" else None), "updated": now()}
+
+
+def from_pagerduty(page: dict[str, Any]) -> dict[str, Any]:
+    """The row of one direct PagerDuty event (monitoring.pagerduty's record): keyed by its dedup key, firing
+    after a trigger or acknowledge, resolved after a resolve; whether PagerDuty got it is in the labels."""
+    key, action = str(page["dedup_key"]), str(page["action"])
+    details = page.get("details") or {}
+    labels = {"dedup_key": key, "action": action, "delivery": "delivered" if page.get("delivered") else "failed",
+              **{k: str(page[k]) for k in ("component", "group", "class") if page.get(k)}}
+    if page.get("error"):
+        labels["delivery_error"] = str(page["error"])[:500]
+    if page.get("severity"):
+        labels["severity"] = str(page["severity"])
+    resolved = action == "resolve"
+    run_id, job_id = details.get("run") or details.get("run_id"), details.get("job_id")
+    return {"id": f"pagerduty:{key}", "name": str(page.get("class") or "PagerDutyPage"), "source": "pagerduty",
+            "state": "resolved" if resolved else "firing", "severity": page.get("severity"),
+            "summary": str(page.get("summary") or f"PagerDuty {action} of {key}")[:2000], "labels": labels,
+            "run_id": str(run_id) if run_id else None, "job_id": str(job_id) if job_id else None,
+            "started": page.get("started") or page.get("at"), "ended": page.get("at") if resolved else None, "updated": now()}
+
+
+def pagerduty_recorder(store: Any, bus: Any) -> Callable[[dict[str, Any]], None]:
+    """The `record` hook of a PagerDutyNotifier that stores each page in `store`'s alerts table and publishes it
+    on `bus` (a StoreAccess and EventBus: the service's, or any process's own)."""
+    holder = SimpleNamespace(store=store, bus=bus)
+
+    def rec(page: dict[str, Any]) -> None:
+        record(holder, from_pagerduty(page))
+
+    return rec
 
 
 def record(svc: Any, row: dict[str, Any], strict: bool = False) -> dict[str, Any]:

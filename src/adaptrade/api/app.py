@@ -66,18 +66,28 @@ class Service:
             return run_id
         run_id = self.store.save_run(result, summary)
         record_backtest(self.metrics, result, run=run_id, seconds=seconds)
-        publish_run_events(self.bus, run_id, job.id, result)
+        publish_run_events(self.bus, run_id, job.id, result, trades=False)  # its fills and parameter changes went out per batch
         return run_id
 
+    def job_events(self, job: Job, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish the fills, parameter changes and equity a running job sent after a batch (run_id: not stored yet)."""
+        for kind, data in events:
+            self.bus.publish(kind, {"run_id": None, "job_id": job.id, **data})
 
-def publish_run_events(bus: EventBus, run_id: str, job_id: str, result: Any) -> None:
-    """Fills (trade entries and exits), parameter changes and the final mean equity of a finished run
-    (at most MAX_EVENTS_PER_KIND of each kind, the latest ones)."""
+
+def publish_run_events(bus: EventBus, run_id: str, job_id: str, result: Any, trades: bool = True) -> None:
+    """Fills (trade entries and exits) and parameter changes (at most MAX_EVENTS_PER_KIND of each kind, the latest
+    ones; not when `trades` is False) and the final mean equity of a finished run."""
     from adaptrade.api.jobs import MAX_EVENTS_PER_KIND
     from adaptrade.api.store_access import clean
 
-    trades = result.trades.tail(MAX_EVENTS_PER_KIND // 2)
-    for row in trades.itertuples(index=False):
+    s = result.stocks
+    final = {"run_id": run_id, "job_id": job_id, "stocks": len(s),
+             "mean_equity_multiple": clean(1.0 + float(s["total_return"].mean())) if len(s) else None}
+    if not trades:
+        bus.publish("equity", final)
+        return
+    for row in result.trades.tail(MAX_EVENTS_PER_KIND // 2).itertuples(index=False):
         d = row._asdict()
         bus.publish("fill", {"run_id": run_id, "job_id": job_id, "symbol": str(d["symbol"]), "side": "buy",
                              "date": clean(d["entry_date"]), "price": clean(d["entry_price"]), "shares": clean(d["shares"])})
@@ -87,9 +97,7 @@ def publish_run_events(bus: EventBus, run_id: str, job_id: str, result: Any) -> 
     for row in result.params.tail(MAX_EVENTS_PER_KIND).itertuples(index=False):
         d = row._asdict()
         bus.publish("param", {"run_id": run_id, "job_id": job_id, **{k: clean(v) for k, v in d.items()}})
-    s = result.stocks
-    bus.publish("equity", {"run_id": run_id, "job_id": job_id, "stocks": len(s),
-                           "mean_equity_multiple": clean(1.0 + float(s["total_return"].mean())) if len(s) else None})
+    bus.publish("equity", final)
 
 
 class MetricsMiddleware:
@@ -123,12 +131,12 @@ def build_service(settings: Settings) -> Service:
     """Open the store and the bus; the job manager reports to both."""
     from adaptrade.storage.backend import store_target
 
-    store = StoreAccess(store_target(settings), settings.store_lock_timeout)
+    store = StoreAccess(store_target(settings), settings.store_lock_timeout, settings.api_store_read_connections)
     bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     metrics = Metrics(settings)
     holder: dict[str, Service] = {}
     jobs = JobManager(settings.api_job_workers, lambda j, o: holder["s"].job_changed(j, o),
-                      lambda j, r, d, t: holder["s"].job_result(j, r, d, t))
+                      lambda j, r, d, t: holder["s"].job_result(j, r, d, t), on_events=lambda j, e: holder["s"].job_events(j, e))
     svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute))
     holder["s"] = svc
     return svc

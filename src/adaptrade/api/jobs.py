@@ -27,7 +27,7 @@ from adaptrade.errors import AdaptradeError, ConfigError
 from adaptrade.settings import Settings
 
 log = logging.getLogger("adaptrade.api")
-MAX_EVENTS_PER_KIND = 500  # fills and parameter changes of one finished job sent to the stream
+MAX_EVENTS_PER_KIND = 500  # fills and parameter changes of one finished portfolio job sent to the stream
 _CTX = mp.get_context("forkserver")
 
 
@@ -94,7 +94,7 @@ def build_request(body: dict[str, Any], settings: Settings) -> tuple[Any, Settin
     return req, job_settings
 
 
-def run_portfolio(req: Any, settings: Settings, loaded: Any) -> Any:
+def run_portfolio(req: Any, settings: Settings, loaded: Any, progress: Callable[[int, int], None] | None = None) -> Any:
     """A portfolio-mode run of loaded data (one account, risk limits from settings), as `adaptrade backtest
     --mode portfolio` does it; Kelly sizing learns from paper trades on the run's own data (no warm-up source)."""
     from adaptrade.parallel import runner
@@ -103,7 +103,7 @@ def run_portfolio(req: Any, settings: Settings, loaded: Any) -> Any:
     from adaptrade.risk.limits import RiskLimits
 
     limits = RiskLimits.from_settings(settings).with_(initial_cash=req.strategy.initial_cash)
-    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None, sizes=None)
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None, sizes=None, progress=progress)
     info = runner.run_settings(req, settings, loaded)
     info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[],
                 kelly_warmup_source="paper trades on the run's own data")
@@ -127,17 +127,27 @@ def _child(req: Any, settings: Settings, sector: str | None, mode: str, conn: An
             root, _ = runner.resolve_data_dir(runner.RunRequest(source="archive"), settings)
             chosen = NasdaqUniverse(root).select(req.universe or "nasdaq100", sector, None, with_data=req.source == "archive")
             req = replace(req, symbols=tuple(chosen), universe=None)
+        from adaptrade.api.job_events import JobEvents
+
         t0 = time.perf_counter()
         loaded = runner.load_data(req, settings)
-        conn.send(("progress", 0, loaded.bars.n_symbols))
-        if mode == "portfolio":  # one account: no per-batch progress (the engine steps all stocks bar by bar)
-            payload = run_portfolio(req, settings, loaded)
+        n = loaded.bars.n_symbols
+        conn.send(("progress", 0, n))
+        if mode == "portfolio":  # one account, all stocks step together: progress is the share of bars stepped, in stocks
+            payload = run_portfolio(req, settings, loaded, progress=lambda t, T: conn.send(("progress", n * t // max(T, 1), n)))
             doc = summary(payload.result)
             doc["aggregate"] = payload.aggregate()  # the account's figures, as `adaptrade backtest --mode portfolio`
             doc["portfolio"] = payload.account_summary()
-            conn.send(("progress", loaded.bars.n_symbols, loaded.bars.n_symbols))
+            conn.send(("progress", n, n))
         else:
-            payload, _ = runner.run(req, settings, progress=lambda done: conn.send(("progress", done, loaded.bars.n_symbols)), data=loaded)
+            events = JobEvents(loaded.bars.dates, req.strategy.initial_cash)
+
+            def on_batch(o: Any, done: int) -> None:  # the batch's fills, parameter changes and equity, before its progress
+                if o.ok and o.result is not None:
+                    conn.send(("events", events.batch(o.symbols, o.result, done)))
+
+            payload, _ = runner.run(req, settings, progress=lambda done: conn.send(("progress", done, n)), data=loaded,
+                                    on_batch=on_batch)
             doc = summary(payload)
         fd, path = tempfile.mkstemp(prefix="adaptrade-job-", suffix=".pkl")
         with os.fdopen(fd, "wb") as fh:
@@ -153,12 +163,14 @@ def _child(req: Any, settings: Settings, sector: str | None, mode: str, conn: An
 
 class JobManager:
     """Queue, run, follow and cancel backtest jobs; `on_change(job)` is called on every state or progress change,
+    `on_events(job, [(kind, data)])` with the events a running job sends after each batch (job_events),
     `on_result(job, result, summary, seconds) -> run_id` stores a finished job's result."""
 
     def __init__(self, workers: int, on_change: Callable[[Job, str | None], None],
-                 on_result: Callable[[Job, Any, dict[str, Any], float], str], keep: int = 1000) -> None:
+                 on_result: Callable[[Job, Any, dict[str, Any], float], str], keep: int = 1000,
+                 on_events: Callable[[Job, list[tuple[str, dict[str, Any]]]], None] | None = None) -> None:
         self.workers = workers
-        self._on_change, self._on_result = on_change, on_result
+        self._on_change, self._on_result, self._on_events = on_change, on_result, on_events
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: list[tuple[Job, Any, Settings, str | None, str]] = []
         self._running = 0
@@ -234,6 +246,12 @@ class JobManager:
                             continue
                         job.done, job.total = int(msg[1]), int(msg[2])
                     self._on_change(job, "running")
+                elif msg[0] == "events":
+                    with self._lock:
+                        if job.state != "running":
+                            continue
+                    if self._on_events is not None:
+                        self._on_events(job, msg[1])
                 else:
                     outcome = msg
                     break

@@ -191,7 +191,8 @@ class BacktestBody(BaseModel):
 class JobState(BaseModel):
     id: str = Field(..., description="Job id.")
     state: Literal["queued", "running", "done", "failed", "cancelled"] = Field(..., description="Where the job is.")
-    done: int = Field(..., description="Stocks finished.")
+    done: int = Field(..., description="Stocks finished (portfolio mode, where all stocks step together: "
+                                        "the stocks times the share of bars stepped).")
     total: int | None = Field(None, description="Stocks in the job (known once its data is loaded).")
     progress: float = Field(..., description="done / total, 0..1.")
     run_id: str | None = Field(None, description="Run id in the store once done.")

@@ -10,9 +10,11 @@ State = Literal["firing", "resolved"]
 
 
 class Alert(BaseModel):
-    id: str = Field(..., description="Alert key: service:NAME:SUBJECT for the service's own, alertmanager:FINGERPRINT for Prometheus'.")
+    id: str = Field(..., description="Alert key: service:NAME:SUBJECT for the service's own, alertmanager:FINGERPRINT for Prometheus', "
+                                     "pagerduty:DEDUP_KEY for the direct PagerDuty notifier's pages.")
     name: str = Field(..., description="Alert name (the Prometheus rule names: AdaptradeJobFailed, AdaptradeDrawdownPastLimit, ...).")
-    source: Literal["service", "alertmanager"] = Field(..., description="Raised by this service, or received from Alertmanager.")
+    source: Literal["service", "alertmanager", "pagerduty"] = Field(..., description="Raised by this service, received from Alertmanager, "
+                                                                              "or paged by the direct PagerDuty notifier.")
     state: State = Field(..., description="firing | resolved (the latest state received).")
     severity: str | None = Field(None, description="critical | error | warning (the rule's severity label).")
     summary: str | None = Field(None, description="One line on what happened.")

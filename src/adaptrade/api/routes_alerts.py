@@ -16,9 +16,9 @@ router = APIRouter(prefix="/api/v1", responses={401: {"model": Problem}, 403: {"
 
 
 @router.get("/alerts", response_model=AlertList, dependencies=[Depends(require_read)], responses={422: {"model": Problem}},
-            summary="Recent alerts (the service's own and Alertmanager's) and their state.")
+            summary="Recent alerts (the service's own, Alertmanager's, direct PagerDuty pages) and their state.")
 def list_alerts(request: Request, state: Literal["firing", "resolved"] | None = Query(None, description="Only alerts in this state."),
-                source: Literal["service", "alertmanager"] | None = Query(None, description="Only alerts from this source."),
+                source: Literal["service", "alertmanager", "pagerduty"] | None = Query(None, description="Only alerts from this source."),
                 limit: int = Query(100, ge=1, le=1000, description="Most alerts to return.")) -> AlertList:
     rows, firing = request.app.state.service.store.list_alerts(state, source, limit)
     return AlertList(firing=firing, alerts=[Alert(**r) for r in rows])

@@ -51,8 +51,8 @@ def require_write(request: Request) -> None:
     check_token(request.headers.get("authorization"), request.app.state.service.settings)
 
 
-def require_read(request: Request) -> None:
-    """Dependency of read endpoints: open unless ADAPTRADE_API_READ_PROTECTED."""
+async def require_read(request: Request) -> None:
+    """Dependency of read endpoints: open unless ADAPTRADE_API_READ_PROTECTED (async: no thread hop per request)."""
     settings = request.app.state.service.settings
     if settings.api_read_protected:
         check_token(request.headers.get("authorization"), settings)

@@ -1,7 +1,9 @@
 """Every store access of the API, behind a few small functions: the run store (`RunStore`) and score
 store (`ScoreStore`) of one store target, a DuckDB file or a postgresql:// database (storage.backend),
-opened once read-write by the service process (DuckDB allows one writing process per file) and used
-under a lock. The SQL is portable; JSON fields of `runs` are read with the backend's own extraction
+opened once read-write by the service process (DuckDB allows one writing process per file); writes and
+schema look-ups go through that connection under a lock, reads through a small pool of read connections
+(DuckDB cursors of the same database, or PostgreSQL connections) so request threads do not queue behind
+one connection. The SQL is portable; JSON fields of `runs` are read with the backend's own extraction
 (Backend.json_text / json_number).
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,13 +22,14 @@ from typing import Any
 import pandas as pd
 
 from adaptrade.errors import StoreError
-from adaptrade.storage.backend import Backend, display
+from adaptrade.storage.backend import Backend, PgBackend, display
 from adaptrade.storage.runs import DATA_TABLES, EXTRA_TABLES, RunStore
 from adaptrade.storage.schema import ALERTS, EXTRA, ROW
 from adaptrade.storage.scores import ScoreStore
 
 TABLES = {**DATA_TABLES, **EXTRA_TABLES}
 ALERT_COLUMNS = list(ALERTS)
+COUNTS_KEPT = 1000  # finished runs whose table row counts are kept (GET /runs/{id} counts 600k-row tables otherwise)
 RUN_COLUMNS = ["id", "created", "status", "source", "mode", "strategy", "stocks", "start", "end", "mean_return", "mean_sharpe",
                "beat_share"]
 
@@ -83,6 +89,85 @@ def clean(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _iso(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def cleaner(sql_type: str) -> Callable[[Any], Any]:
+    """The clean() of one column's values given its SQL type (lower case): the drivers return Python floats
+    for doubles, date/datetime for dates and timestamps, int/bool/str for the rest; anything else -> clean."""
+    t = sql_type.lower()
+    if t in ("double", "double precision", "float", "real", "float8", "float4"):
+        return _finite
+    if t == "date" or t.startswith("timestamp"):
+        return _iso
+    if t in ("bigint", "integer", "int", "smallint", "int8", "int4", "boolean", "varchar", "text") or t.startswith("character varying"):
+        return _same
+    return clean
+
+
+class ReadPool:
+    """Up to `size` read connections besides the writer, each used by one thread at a time: DuckDB cursors
+    of the writer's database (same file, own connection state), or fresh PostgreSQL connections. A
+    connection whose query raised is closed and replaced (it may be broken)."""
+
+    def __init__(self, writer: Backend, size: int) -> None:
+        self._writer = writer
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max(1, size))
+
+    def _open(self) -> Any:
+        if isinstance(self._writer, PgBackend):
+            return PgBackend(self._writer.target)
+        return self._writer.con.cursor()  # type: ignore[attr-defined]
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A read connection with fetchall(sql, params) for the duration of the block."""
+        with self._slots:
+            try:
+                con = self._idle.get_nowait()
+            except queue.Empty:
+                con = self._open()
+            try:
+                yield con
+            except BaseException:
+                _close(con)
+                raise
+            self._idle.put(con)
+
+    def fetchall(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Rows of one query; PostgreSQL results come in binary format (no text parsing of every number)."""
+        with self.connection() as con:
+            if isinstance(con, PgBackend):
+                with con.con.cursor(binary=True) as cur:
+                    cur.execute(con._sql(sql) if params else sql, params or None)
+                    return cur.fetchall()
+            return con.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _close(con: Any) -> None:
+    try:
+        con.close()
+    except Exception:  # noqa: BLE001, S110  closing a broken connection may fail; it is dropped either way
+        pass
+
+
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     cols = [str(c) for c in df.columns]
     return [{c: clean(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
@@ -92,7 +177,7 @@ class StoreAccess:
     """The run and score store of one target (DuckDB path or postgresql:// URL), safe to call from many
     request threads. Database errors become one-line StoreErrors naming the store (no password)."""
 
-    def __init__(self, target: str, lock_timeout: float = 30.0) -> None:
+    def __init__(self, target: str, lock_timeout: float = 30.0, read_connections: int = 4) -> None:
         self.target = str(target)
         self.path = display(self.target)
         self._lock = threading.Lock()
@@ -102,23 +187,26 @@ class StoreAccess:
         self.kind = self._b.kind
         self._runs_sql = runs_sql(self._b)
         self._tables: set[str] = set()
-        self._cols: dict[str, list[str]] = {}
+        self._cols: dict[str, tuple[list[str], list[Callable[[Any], Any]]]] = {}
+        self._reads = ReadPool(self._b, read_connections)
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}  # (run id, finished) -> rows per table
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
         """Release the store (the DuckDB file lock, the PostgreSQL connections)."""
         with self._lock:
+            self._reads.close()
             self._scores.close()
             self._runs.close()
 
     def _fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows of a query under the lock; a database error becomes a StoreError."""
-        with self._lock:
-            try:
-                return self._b.fetchall(sql, params or [])
-            except StoreError:
-                raise
-            except Exception as exc:  # noqa: BLE001  driver errors of either backend
-                raise StoreError(f"cannot read the run store: {exc}".splitlines()[0], file=self.path) from None
+        """Rows of a query on a pooled read connection; a database error becomes a StoreError."""
+        try:
+            return self._reads.fetchall(sql, params or [])
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001  driver errors of either backend
+            raise StoreError(f"cannot read the run store: {exc}".splitlines()[0], file=self.path) from None
 
     def run_exists(self, run_id: str) -> bool:
         """Whether the store holds run `run_id` (one indexed lookup)."""
@@ -149,7 +237,7 @@ class StoreAccess:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run's headline row, settings, summary and row counts per table; None when unknown."""
         cols = ", ".join(f'r."{c}"' for c in RUN_COLUMNS)
-        rows = self._fetch(f"SELECT {cols}, x.settings, x.summary FROM ({self._runs_sql}) AS r JOIN runs x ON x.id = r.id "
+        rows = self._fetch(f"SELECT {cols}, x.finished, x.settings, x.summary FROM ({self._runs_sql}) AS r JOIN runs x ON x.id = r.id "
                            "WHERE r.id = ?", [run_id])
         if not rows:
             return None
@@ -157,7 +245,17 @@ class StoreAccess:
         out = {c: clean(v) for c, v in zip(RUN_COLUMNS, row)}
         out["settings"] = json.loads(row[-2]) if row[-2] else {}
         out["summary"] = json.loads(row[-1]) if row[-1] else {}
-        out["counts"] = {name: self._count(table, run_id) for name, table in TABLES.items()}
+        finished = row[-3]
+        key = (run_id, str(finished))
+        counts = self._counts.get(key) if finished is not None else None
+        if counts is None:  # a finished run's tables never change (a re-save gets a new finished time): count them once
+            counts = {name: self._count(table, run_id) for name, table in TABLES.items()}
+            if finished is not None:
+                with self._counts_lock:
+                    while len(self._counts) >= COUNTS_KEPT:
+                        self._counts.pop(next(iter(self._counts)))
+                    self._counts[key] = counts
+        out["counts"] = dict(counts)
         return out
 
     def _has(self, table: str) -> bool:
@@ -169,15 +267,22 @@ class StoreAccess:
             self._tables.add(table)
         return found
 
-    def _columns(self, table: str) -> list[str]:
-        """Data columns of a run table (cached; a save may add columns, so saves clear the cache)."""
-        cols = self._cols.get(table)
-        if cols is None:
+    def _columns(self, table: str) -> tuple[list[str], list[Callable[[Any], Any]]]:
+        """Data columns of a run table and the clean() of each by its SQL type (cached; a save may add
+        columns, so saves clear the cache)."""
+        got = self._cols.get(table)
+        if got is None:
             with self._lock:
                 have = self._b.columns(table)
             cols = [c for c in have if c not in ("run_id", ROW, EXTRA)]
-            self._cols[table] = cols
-        return cols
+            got = (cols, [cleaner(have[c]) for c in cols])
+            self._cols[table] = got
+        return got
+
+    def has_symbol(self, run_id: str, symbol: str) -> bool:
+        """Whether run `run_id` holds stock `symbol` (one indexed lookup)."""
+        return self._has("run_stocks") and bool(self._fetch("SELECT 1 FROM run_stocks WHERE run_id = ? AND symbol = ? LIMIT 1",
+                                                            [run_id, symbol]))
 
     def _count(self, table: str, run_id: str) -> int:
         if not self._has(table):
@@ -189,20 +294,27 @@ class StoreAccess:
         name = TABLES[table]
         if not self._has(name):
             return [], [], 0
-        cols = self._columns(name)
+        cols, fns = self._columns(name)
         where, params = "run_id = ?", [run_id]
         if symbol is not None and "symbol" in cols:
             where += " AND symbol = ?"
             params.append(symbol)
-        total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[0][0])
-        if total == 0:
-            return cols, [], 0
         sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        rows = self._fetch(f"SELECT {sel} FROM {name} WHERE {where} ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, page.limit, page.offset])
+        # the page and its total in one query (the uncorrelated count is computed once); an empty page past the end counts alone
+        got = self._fetch(f"SELECT {sel}, (SELECT count(*) FROM {name} WHERE {where}) FROM {name} WHERE {where} "
+                          f"ORDER BY {ROW} LIMIT ? OFFSET ?", [*params, *params, page.limit, page.offset])
+        if got:
+            total, rows = int(got[0][-1]), got
+        else:
+            total = int(self._fetch(f"SELECT count(*) FROM {name} WHERE {where}", params)[0][0]) if page.offset else 0
+            if total == 0:
+                return cols, [], 0
+            rows = []
         # columns this run never had (added by a later run) are all NULL: leave them out
         keep = [i for i in range(len(cols)) if any(r[i] is not None for r in rows)]
         present = [cols[i] for i in keep]
-        return present, [{cols[i]: clean(r[i]) for i in keep} for r in rows], total
+        pairs = [(i, cols[i], fns[i]) for i in keep]
+        return present, [{c: f(r[i]) for i, c, f in pairs} for r in rows], total
 
     def trade_returns(self, run_id: str) -> pd.DataFrame:
         """symbol, exit_date, return of the run's closed trades in exit order (for the realised equity curve)."""

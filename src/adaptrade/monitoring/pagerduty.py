@@ -5,6 +5,10 @@ for a key this notifier already opened (and has not resolved) is not sent again.
 errors, 5xx and 429 are retried with exponential backoff and jitter (429 waits at least Retry-After);
 other 4xx are refused at once, and so is a Retry-After longer than `max_retry_after` (rather than
 block the caller). The routing key is never logged, repr'd or put in an error message.
+
+`record(page)`, when given, is told of every trigger, acknowledge and resolve (delivered, or not after every
+retry), as a `Page` dict, so the service can keep them in its alerts table and on its stream
+(`api.alerts.pagerduty_recorder`); a failing recorder is logged and never stops a page.
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ class Delivery:
     sent: bool
     attempts: int = 0
     status: int | None = None
+
+
+def _page(action: str, key: str, info: Mapping[str, Any], delivered: bool, error: str | None) -> dict[str, Any]:
+    """The record of one event: action, dedup_key, delivered, error, when, and the trigger's summary,
+    severity, component, group, class and details (kept for the acknowledge and resolve of the same key)."""
+    return {"action": action, "dedup_key": key, "delivered": delivered, "error": error,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), **info}
 
 
 def load_routing_key(settings: Settings) -> SecretStr:
@@ -102,7 +113,7 @@ class PagerDutyNotifier:
     def __init__(self, routing_key: SecretStr | str, *, url: str = EVENTS_URL, source: str = "adaptrade",
                  timeout: float = 10.0, max_attempts: int = 5, base_delay: float = 1.0, max_delay: float = 60.0,
                  max_retry_after: float = 300.0, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, record: Callable[[dict[str, Any]], None] | None = None) -> None:
         secret = routing_key if isinstance(routing_key, SecretStr) else SecretStr(routing_key)
         if not secret.get_secret_value():
             raise ConfigError("empty PagerDuty routing key", field="pagerduty_routing_key")
@@ -114,6 +125,8 @@ class PagerDutyNotifier:
         self.max_retry_after = max_retry_after  # a longer Retry-After gives up instead of blocking the caller
         self._sleep, self._rng = sleep, rng if rng is not None else random.Random()
         self._open: dict[str, str] = {}  # dedup key -> sending | triggered | acknowledged
+        self._record = record
+        self._info: dict[str, dict[str, Any]] = {}  # dedup key -> what its last trigger said (for the record of its resolve)
         self._lock = threading.Lock()
         host = urllib.parse.urlsplit(url).hostname or ""
         handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
@@ -158,20 +171,31 @@ class PagerDutyNotifier:
                 payload[name] = v
         if details:
             payload["custom_details"] = dict(details)
+        info = {"summary": payload["summary"], "severity": severity, "started": payload["timestamp"],
+                **{k: v for k, v in (("component", component), ("group", group), ("class", event_class)) if v},
+                **({"details": dict(details)} if details else {})}
+        with self._lock:
+            self._info[key] = info
         try:
             done = self._send("trigger", key, {"payload": payload, "client": "adaptrade"})
+        except PagerDutyError as exc:
+            with self._lock:
+                self._open.pop(key, None)
+            self._told("trigger", key, False, exc.describe())
+            raise
         except BaseException:
             with self._lock:
                 self._open.pop(key, None)
             raise
         with self._lock:
             self._open[key] = "triggered"
+        self._told("trigger", key, True, None)
         return done
 
     def acknowledge(self, key: str) -> Delivery:
         """Acknowledge the incident `key` (it stays open: later triggers are still suppressed)."""
         _check_key(key)
-        done = self._send("acknowledge", key, {})
+        done = self._deliver("acknowledge", key)
         with self._lock:
             if key in self._open:
                 self._open[key] = "acknowledged"
@@ -180,10 +204,30 @@ class PagerDutyNotifier:
     def resolve(self, key: str) -> Delivery:
         """Resolve the incident `key`; the next trigger for it pages again."""
         _check_key(key)
-        done = self._send("resolve", key, {})
+        done = self._deliver("resolve", key)
         with self._lock:
             self._open.pop(key, None)
         return done
+
+    def _deliver(self, action: str, key: str) -> Delivery:
+        try:
+            done = self._send(action, key, {})
+        except PagerDutyError as exc:
+            self._told(action, key, False, exc.describe())
+            raise
+        self._told(action, key, True, None)
+        return done
+
+    def _told(self, action: str, key: str, delivered: bool, error: str | None) -> None:
+        """Tell the recorder (if any) about one event; its failure is logged, not raised."""
+        if self._record is None:
+            return
+        with self._lock:
+            info = dict(self._info.get(key, {}))
+        try:
+            self._record(_page(action, key, info, delivered, error))
+        except Exception as exc:  # noqa: BLE001  the page matters more than its record
+            log.error("PagerDuty %s %s not recorded: %s", action, key, self._scrub(f"{type(exc).__name__}: {exc}"))
 
     # -- transport -------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:

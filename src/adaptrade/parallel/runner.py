@@ -372,8 +372,10 @@ def run(
     workers: int | None = None,
     scheduler: str | None = None,
     fn: BatchFn = run_batch,
+    on_batch: Callable[[BatchOutcome, int], None] | None = None,
 ) -> tuple[BacktestResult, LoadedData]:
-    """Run the request in batches on an executor, calling `progress(done stocks)` as each batch ends.
+    """Run the request in batches on an executor, calling `progress(done stocks)` as each batch ends
+    (and `on_batch(outcome, done stocks)` first, e.g. to publish the batch's fills while the run goes on).
 
     Batches that fail are left out of the result and listed in its settings
     (`complete`, `failed_symbols`, `failed_batches`); everything else is kept.
@@ -395,6 +397,8 @@ def run(
     def on_done(o: BatchOutcome) -> None:
         nonlocal done
         done += len(o.symbols)
+        if on_batch is not None:
+            on_batch(o, done)
         if progress is not None:
             progress(done)
 

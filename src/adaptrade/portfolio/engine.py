@@ -7,6 +7,7 @@ they overflow, as in the per-stock engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from adaptrade.backtest.engine import Features, initial_states
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS
 from adaptrade.portfolio.fills import BOOK_SIZE
-from adaptrade.portfolio.kernel import run_portfolio
+from adaptrade.portfolio.kernel import portfolio_bar, portfolio_finish, portfolio_start, run_portfolio
 from adaptrade.portfolio.layout import (
     ACT_ID,
     ACT_FIELDS,
@@ -111,12 +112,15 @@ def run_portfolio_backtest(
     states: np.ndarray | None = None,
     capacity: int | None = None,
     sizes: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PortfolioOutput:
     """Run all symbols of `bars` against one account of `limits.initial_cash`.
 
     `states` / `sizes` ([symbol, 2]: EMA of winning and of losing trade returns) start the strategies and
     Kelly from statistics learned on an earlier period (`portfolio.warmup`); default: nothing learned.
     `capacity` (rows of the record buffers to start with) is for tests of the grow-and-rerun path.
+    `progress(bars stepped, bars)`: called about 20 times a run (the bars are then stepped from Python,
+    one compiled `portfolio_bar` call each, instead of inside `run_portfolio`; the same functions, the same result).
     """
     lim = limits if limits is not None else RiskLimits(initial_cash=config.initial_cash)
     if features is None:  # a fixed period outside the adaptive 10..21 stack gets its own RSI row (issue 11: RSI(2))
@@ -156,9 +160,14 @@ def run_portfolio_backtest(
             "events": np.zeros((caps["events"], RISK_EVENT_FIELDS)),
         }
         counts = np.zeros(N_COUNTERS)
-        run_portfolio(*arrs, valid, feats.base.rsi, feats.base.vol, feats.adv, feats.spread, feats.ret, params, risk,
-                      work, pos, act, np.zeros(BOOK_SIZE), np.zeros(ACCOUNT_SIZE), curves, pnl, in_market, signal,
-                      bufs["orders"], bufs["fills"], bufs["hist"], bufs["trades"], bufs["changes"], bufs["events"], counts)
+        book, acct = np.zeros(BOOK_SIZE), np.zeros(ACCOUNT_SIZE)
+        if progress is None:
+            run_portfolio(*arrs, valid, feats.base.rsi, feats.base.vol, feats.adv, feats.spread, feats.ret, params, risk,
+                          work, pos, act, book, acct, curves, pnl, in_market, signal,
+                          bufs["orders"], bufs["fills"], bufs["hist"], bufs["trades"], bufs["changes"], bufs["events"], counts)
+        else:
+            _stepped(progress, T, arrs, valid, feats, params, risk, work, pos, act, book, acct, curves, pnl, in_market, signal,
+                     bufs, counts)
         used = {"orders": counts[N_ORDERS], "fills": counts[N_FILLS], "hist": counts[N_HIST],
                 "trades": counts[N_TRADES], "changes": counts[N_CHANGES], "events": counts[N_EVENTS]}
         over = {k: int(v) for k, v in used.items() if v > caps[k]}
@@ -171,3 +180,20 @@ def run_portfolio_backtest(
                            signal=signal, orders=cut["orders"], fills=cut["fills"], history=cut["hist"],
                            trades=cut["trades"], changes=cut["changes"], events=cut["events"], final_states=work,
                            features=feats)
+
+
+def _stepped(progress: Callable[[int, int], None], T: int, arrs: list[np.ndarray], valid: np.ndarray, feats: PortfolioFeatures,
+             params: np.ndarray, risk: np.ndarray, work: np.ndarray, pos: np.ndarray, act: np.ndarray, book: np.ndarray,
+             acct: np.ndarray, curves: np.ndarray, pnl: np.ndarray, in_market: np.ndarray, signal: np.ndarray,
+             bufs: dict[str, np.ndarray], counts: np.ndarray) -> None:
+    """run_portfolio's loop, bar by bar from Python, reporting progress(t, T) every T/20 bars."""
+    every = max(1, T // 20)
+    portfolio_start(risk, book, acct)
+    for t in range(T):
+        portfolio_bar(t, T, *arrs, valid, feats.base.rsi, feats.base.vol, feats.adv, feats.spread, feats.ret, params, risk, work,
+                      pos, act, book, acct, curves, pnl, in_market, signal, bufs["orders"], bufs["fills"], bufs["hist"],
+                      bufs["trades"], bufs["changes"], bufs["events"], counts)
+        if (t + 1) % every == 0 and t + 1 < T:
+            progress(t + 1, T)
+    portfolio_finish(T, arrs[3], work, pos, act, book, bufs["orders"], bufs["hist"], bufs["trades"], counts)
+    progress(T, T)

@@ -1,0 +1,81 @@
+"""The events a backtest job publishes while it runs: after each batch of stocks its fills, parameter
+changes and the running mean equity, bounded per batch (the latest `BATCH_FILLS` fills and
+`BATCH_PARAMS` parameter changes by date), built in the job process from the batch's engine arrays and
+sent to the service, which adds the job id and publishes them on the stream. A run id does not exist
+until the finished run is stored, so these events carry `run_id: null`; the job's `done` event and the
+final `equity` event name it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from adaptrade.backtest.kernel import (C_NEW, C_OLD, C_PARAM, C_REASON, C_SYMBOL, C_T, T_ENTRY_PRICE, T_ENTRY_T, T_EXIT_PRICE, T_EXIT_T,
+                                       T_SHARES, T_SYMBOL)
+from adaptrade.strategy.state import PARAM_NAMES, REASONS
+
+BATCH_FILLS = 100  # latest fills of one batch sent to the stream
+BATCH_PARAMS = 50  # latest parameter changes of one batch
+Event = tuple[str, dict[str, Any]]
+
+
+def _day(dates: np.ndarray, t: float) -> str:
+    return str(np.datetime_as_string(dates[int(t)], unit="D"))
+
+
+def _num(x: float) -> float | None:
+    v = float(x)
+    return v if np.isfinite(v) else None
+
+
+def batch_fills(trades: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray, cap: int = BATCH_FILLS) -> list[dict[str, Any]]:
+    """The batch's fills (a buy at each trade's entry, a sell at each exit), the latest `cap` by date, oldest first."""
+    rows: list[tuple[int, int, dict[str, Any]]] = []
+    for k, tr in enumerate(trades):
+        sym, shares = symbols[int(tr[T_SYMBOL])], _num(tr[T_SHARES])
+        rows.append((int(tr[T_ENTRY_T]), 2 * k, {"symbol": sym, "side": "buy", "date": _day(dates, tr[T_ENTRY_T]),
+                                                 "price": _num(tr[T_ENTRY_PRICE]), "shares": shares}))
+        if tr[T_EXIT_T] >= 0:
+            rows.append((int(tr[T_EXIT_T]), 2 * k + 1, {"symbol": sym, "side": "sell", "date": _day(dates, tr[T_EXIT_T]),
+                                                        "price": _num(tr[T_EXIT_PRICE]), "shares": shares}))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows[-cap:]] if cap > 0 else []
+
+
+def batch_params(changes: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray, cap: int = BATCH_PARAMS) -> list[dict[str, Any]]:
+    """The batch's parameter changes (the params table's columns), the latest `cap` by date, oldest first."""
+    if cap <= 0 or len(changes) == 0:
+        return []
+    order = np.argsort(changes[:, C_T], kind="stable")[-cap:]
+    return [{"symbol": symbols[int(c[C_SYMBOL])], "date": _day(dates, c[C_T]), "parameter": PARAM_NAMES[int(c[C_PARAM])],
+             "old_value": _num(c[C_OLD]), "new_value": _num(c[C_NEW]), "reason": REASONS[int(c[C_REASON])]} for c in changes[order]]
+
+
+def last_multiples(equity: np.ndarray, initial_cash: float) -> np.ndarray:
+    """Each stock's last finite equity as a multiple of the start (NaN for a stock without any)."""
+    finite = np.isfinite(equity)
+    idx = equity.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    last = equity[np.arange(equity.shape[0]), idx]
+    return np.where(finite.any(axis=1), last / initial_cash, np.nan)
+
+
+@dataclass
+class JobEvents:
+    """Builds a per-stock job's events batch by batch (keeps the running mean equity of the stocks done)."""
+
+    dates: np.ndarray
+    initial_cash: float
+    _sum: float = 0.0
+    _n: int = 0
+
+    def batch(self, symbols: tuple[str, ...], result: Any, done: int) -> list[Event]:
+        """Events of one finished batch (engine BatchResult with local symbol indices)."""
+        out: list[Event] = [("fill", f) for f in batch_fills(result.trades, symbols, self.dates)]
+        out += [("param", p) for p in batch_params(result.changes, symbols, self.dates)]
+        m = last_multiples(result.equity, self.initial_cash)
+        m = m[np.isfinite(m)]
+        self._sum, self._n = self._sum + float(m.sum()), self._n + len(m)
+        out.append(("equity", {"stocks": done, "mean_equity_multiple": self._sum / self._n if self._n else None}))
+        return out
