@@ -20,9 +20,9 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
     assert r.stdout.strip() == f"adaptrade {__version__}"
 
 
-def test_ci_run_is_just_make_test() -> None:
+def test_ci_run_is_make_test_then_the_image_test() -> None:
     body = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert body == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "make test"]
+    assert body == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "make test", "make test-image"]
 
 
 def test_make_test_runs_the_browser_setup_first() -> None:
