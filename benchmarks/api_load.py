@@ -36,6 +36,8 @@ from typing import Any
 
 import requests
 
+from _report import replace_section  # benchmarks/_report.py (run as a script: its folder is on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
 HEADING = "## Service (`adaptrade serve`)"
@@ -323,17 +325,6 @@ def section(results: list[dict[str, Any]], stocks: int, bars: int, secs: float) 
     )
 
 
-def replace_section(doc: str, text: str) -> str:
-    """`doc` with the section under HEADING replaced by `text` (appended when absent)."""
-    lines = doc.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        return doc.rstrip("\n") + "\n\n" + text
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-
-
 NOTES = (
     "Profile of the `/runs/{id}/stocks` request path (single-thread ASGI calls with cProfile, a wall-clock sampler of the "
     "running server's threads, and the store calls timed alone; 500-stock run, pages of 100 rows x 19 columns, ~57 KB of JSON) "
@@ -387,7 +378,7 @@ def main() -> None:
                 finally:
                     pg[1]()
     if not args.quick and not args.no_write and not args.db:
-        DOC.write_text(replace_section(DOC.read_text(), section(results, stocks, bars, secs)))
+        DOC.write_text(replace_section(DOC.read_text(), HEADING, section(results, stocks, bars, secs)))
         print(f"\nwrote the '{HEADING}' section of {DOC}")
 
 

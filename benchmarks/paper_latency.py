@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import replace_section  # benchmarks/_report.py (run as a script: its folder is on sys.path)
+
 HEADING = "## Paper trading latency"
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
@@ -176,18 +178,6 @@ def _meta(folder: Path) -> dict:  # type: ignore[type-arg]
     return current_state(folder)["meta"]  # type: ignore[index]
 
 
-
-def replace_section(doc: str, text: str) -> str:
-    """`doc` with the section under HEADING replaced by `text` (appended when absent), as the other benchmarks do."""
-    lines = doc.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        return doc.rstrip("\n") + "\n\n" + text
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-
-
 def table(rows: list[dict[str, float]]) -> str:
     """Markdown table: symbols, fsync, batches, p50/p99/max (ms), orders, compactions."""
     lines = ["| symbols | fsync per batch | batches | p50 ms | p99 ms | max ms | orders sent | compactions (max ms) | p99 < 5 ms |",
@@ -278,7 +268,7 @@ def main() -> None:
     print(table(rows))
     print(recs, f"load {load0:.2f} -> {load1:.2f}")
     if not args.no_write:
-        DOC.write_text(replace_section(DOC.read_text(), section(rows, recs, (load0, load1))))
+        DOC.write_text(replace_section(DOC.read_text(), HEADING, section(rows, recs, (load0, load1))))
         print(f"wrote section '{HEADING}' in {DOC}")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import replace_section  # benchmarks/_report.py (run as a script: its folder is on sys.path)
+
 HEADING = "## Portfolio mode"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 SIZES, N_BARS, SEED = (100, 500), 2520, 42
@@ -108,18 +110,7 @@ def section(rows: list[dict[str, object]], repeats: int) -> str:
 def write_section(text: str, path: Path = DOC) -> None:
     """Replace (or append) only this benchmark's section of docs/performance.md, leaving others intact."""
     doc = path.read_text() if path.exists() else "# Performance\n"
-    path.write_text(replace_section(doc, text))
-
-
-def replace_section(doc: str, text: str) -> str:
-    """`doc` with the section under HEADING replaced by `text` (appended when absent)."""
-    lines = doc.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        return doc.rstrip("\n") + "\n\n" + text
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + text + ("\n" + tail if tail else "")
+    path.write_text(replace_section(doc, HEADING, text))
 
 
 def main() -> None:
