@@ -6,8 +6,6 @@ the real Redis stream and a counter in the session's metrics."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -61,24 +59,6 @@ class LiveReplay(ReplayFeed):
 
     def is_live(self, k: int) -> bool:
         return True
-
-
-@pytest.fixture()
-def bus() -> Iterator[object]:
-    import redis
-
-    from adaptrade.api.events import EventBus
-    from tests.api.conftest import REDIS_URL, ci
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        (pytest.fail if ci() else pytest.skip)(f"Redis not reachable at {REDIS_URL}: {exc}")
-    b = EventBus(REDIS_URL, f"adaptrade-test-{uuid.uuid4().hex[:12]}", 1000)
-    yield b
-    client.delete(b.stream)
-    b.close()
 
 
 def test_orders_too_late_for_the_open_are_held_not_sent(tmp_path: Path, bus: object) -> None:

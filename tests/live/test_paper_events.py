@@ -5,8 +5,6 @@ and the session's metrics count the same fills."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,24 +18,6 @@ from adaptrade.portfolio.layout import N_CHANGES, N_EVENTS, N_FILLS, RE_RULE
 from adaptrade.risk.limits import RULES, RiskLimits
 from adaptrade.strategy.params import StrategyConfig
 from tests.live.alpaca_standin.fixtures import sample_bars
-
-
-@pytest.fixture()
-def bus() -> Iterator[object]:
-    import redis
-
-    from adaptrade.api.events import EventBus
-    from tests.api.conftest import REDIS_URL, ci
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        (pytest.fail if ci() else pytest.skip)(f"Redis not reachable at {REDIS_URL}: {exc}")
-    b = EventBus(REDIS_URL, f"adaptrade-test-{uuid.uuid4().hex[:12]}", 100_000)
-    yield b
-    client.delete(b.stream)
-    b.close()
 
 
 def test_portfolio_session_publishes_every_fill_change_and_risk_alert(sample_dir: Path, tmp_path: Path, bus: object) -> None:

@@ -53,6 +53,17 @@ def order_dict(o: Any) -> dict[str, Any]:
             "avg_fill_price": _f(g("filled_avg_price")), "last_update": str(g("updated_at"))}
 
 
+def stop_stream(st: Any) -> None:
+    """Stop an alpaca-py websocket stream running on its own thread's loop: signal stop, then close the
+    socket so its receive does not wait out alpaca-py's 5 s poll (trading and market-data streams alike)."""
+    if st is not None and st._loop is not None and st._loop.is_running():
+        try:
+            asyncio.run_coroutine_threadsafe(st.stop_ws(), st._loop).result(5)
+            if st._ws is not None:
+                asyncio.run_coroutine_threadsafe(st._ws.close(), st._loop).result(5)
+        except (RuntimeError, TimeoutError, asyncio.CancelledError, AttributeError):
+            pass
+
 class AlpacaBroker:
     """The loop's broker on an Alpaca (paper) account, or on the loopback stand-in in the tests."""
 
@@ -260,14 +271,7 @@ class AlpacaBroker:
     def close(self) -> None:
         """Stop the stream thread now (the process exiting does it too): signal stop, then close the socket
         so alpaca-py's receive does not wait out its 5 s poll."""
-        st = self._stream
-        if st is not None and st._loop is not None and st._loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(st.stop_ws(), st._loop).result(5)
-                if st._ws is not None:
-                    asyncio.run_coroutine_threadsafe(st._ws.close(), st._loop).result(5)
-            except (RuntimeError, TimeoutError, asyncio.CancelledError):
-                pass
+        stop_stream(self._stream)
         if self._thread is not None:
             self._thread.join(5)
 

@@ -235,15 +235,8 @@ class AlpacaFeed:
 
     def close(self) -> None:
         """Stop the stream thread (the process exiting does it too)."""
-        import asyncio
+        from adaptrade.live.alpaca_broker import stop_stream
 
-        st = self._stream
-        if st is not None and st._loop is not None and st._loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(st.stop_ws(), st._loop).result(5)
-                if st._ws is not None:
-                    asyncio.run_coroutine_threadsafe(st._ws.close(), st._loop).result(5)
-            except (RuntimeError, TimeoutError, asyncio.CancelledError, AttributeError):
-                pass
+        stop_stream(self._stream)
         if self._thread is not None:
             self._thread.join(5)
