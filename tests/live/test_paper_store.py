@@ -124,3 +124,23 @@ def test_sigkilled_session_is_interrupted_then_completes_without_duplicates(samp
     assert rows == {"run_trades": len(run["trades"]), "run_params": len(run["params"]), "run_orders": len(run["orders"]),
                     "run_fills": len(run["fills"]), "runs": 1}
     assert rows["run_fills"] > 5
+
+
+def test_portfolio_session_with_db_stores_the_portfolio_backtests_rows(sample_dir: Path, in_tmp: Path, store_url: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADAPTRADE_KELLY_MIN_TRADES", "2")
+    monkeypatch.setenv("ADAPTRADE_PAPER_COMPACT_EVERY", "200")  # a write mid-session, then the final one
+    args = replay_args(sample_dir, "AAPL,MSFT,NVDA,AMZN", "2018-01-01", "2020-12-31")
+    r = CliRunner().invoke(app, ["backtest", "--mode", "portfolio", "--source", "archive", *args, "--db", store_url])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["paper", "run", "--mode", "portfolio", *args, "--out", "pp", "--session", "pf", "--db", store_url])
+    assert r.exit_code == 0 and "stored as run paper-pf" in r.output, r.output
+    with RunStore(store_url) as rs:
+        bt_id = next(i for i in rs.run_ids() if i != "paper-pf")
+        paper, bt = rs.load_run("paper-pf"), rs.load_run(bt_id)
+    assert paper["status"] == "complete" and paper["settings"]["paper_mode"] == "portfolio"
+    _assert_store_holds_the_csvs(paper, in_tmp / "pp")
+    assert len(paper["orders"]) > 5 and len(paper["fills"]) > 5
+    for name in ("trades", "params", "orders", "fills"):
+        pd.testing.assert_frame_equal(paper[name].astype({"symbol": str}), bt[name].astype({"symbol": str}), check_dtype=False)
+    assert _run_rows(store_url, "paper-pf")["runs"] == 1

@@ -137,10 +137,20 @@ def run(
                 "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
                 "price_basis": settings.price_basis, "broker": broker}
         if mode == "portfolio":
-            from adaptrade.live.portfolio_loop import run_portfolio_session
+            from adaptrade.live.portfolio_loop import portfolio_frames, run_portfolio_session
+            from adaptrade.live.session_store import SessionRecorder, run_info
+
+            def record(lp: Any) -> SessionRecorder:
+                nonlocal recorder
+                recorder = SessionRecorder(store_target(settings), settings, session, run_info(meta, session, folder, feed, mode),
+                                           console, tables=lambda x: portfolio_frames(x, loaded, settings))
+                return recorder
 
             run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease,
-                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus))
+                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus),
+                                  recorder=None if no_store else record)
+            if recorder is not None:
+                console.print(f"stored as run {recorder.run_id} in {display(recorder.target)}")
             return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker

@@ -7,8 +7,11 @@ error. The run id comes from the session name, so a restarted session rewrites i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from adaptrade.errors import ConfigError, StoreError
 from adaptrade.live.outputs import paper_frames, store_frames
@@ -35,8 +38,10 @@ def run_info(meta: dict[str, Any], session: str, folder: Path, feed: str, mode: 
 class SessionRecorder:
     """The store side of one paper session; called by the loop at each compaction (`loop.recorder`)."""
 
-    def __init__(self, target: str, settings: Any, session: str, info: dict[str, Any], console: Any) -> None:
+    def __init__(self, target: str, settings: Any, session: str, info: dict[str, Any], console: Any,
+                 tables: Callable[[Any], dict[str, pd.DataFrame]] | None = None) -> None:
         self.target, self.info, self.console = target, info, console
+        self._tables = tables or paper_frames  # portfolio mode: its own (live/portfolio_loop.py portfolio_frames)
         self.run_id = paper_run_id(session)
         self._check_owner(settings)
         self.rec = RecordedRun(target, "paper", settings, info, run_id=self.run_id)
@@ -60,7 +65,8 @@ class SessionRecorder:
         write before the end is a warning (the next compaction retries); at the end it is the command's error."""
         final = loop.doc["status"] in FINAL
         try:
-            self.rec.write(self.tables(loop), self.info, self.summary(loop), complete=final)
+            tables = self.tables(loop)
+            self.rec.write(tables, self.info, self.summary(loop, tables), complete=final)
         except StoreError as exc:
             if final:
                 raise
@@ -68,19 +74,17 @@ class SessionRecorder:
                 self.console.print(f"[yellow]warning:[/yellow] the store lags this session: {exc}")
                 self._warned = True
 
-    def tables(self, loop: Any) -> dict[str, Any]:
+    def tables(self, loop: Any) -> dict[str, pd.DataFrame]:
         """trades, params, orders, fills with the backtest's stored dtypes."""
-        return store_frames(paper_frames(loop))
+        return store_frames(self._tables(loop))
 
     @staticmethod
-    def summary(loop: Any) -> dict[str, Any]:
-        """Where the session stands: status, sessions played, the last one, counts of the stored rows."""
+    def summary(loop: Any, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+        """Where the session stands: status, sessions played, the last one, rows stored per table."""
         doc, sessions = loop.doc, loop.feed.sessions
         cur = int(doc["cursor"])
         return {"session_status": doc["status"], "sessions_played": cur,
-                "last_session": str(sessions[cur - 1]) if cur > 0 else None,
-                "trades": sum(len(v) for v in doc["trades"].values()), "fills": len(doc["fills"]),
-                "orders": len(doc["intents"])}
+                "last_session": str(sessions[cur - 1]) if cur > 0 else None, **{k: len(v) for k, v in tables.items()}}
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run failed (best effort: the session's own error is what the user sees)."""
