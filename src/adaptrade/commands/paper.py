@@ -71,7 +71,7 @@ def run(
 ) -> None:
     """Replay bars session by session through the strategy and the broker; restartable after a crash.
 
-    The session is recorded in the run store as run paper-SESSION (mode paper; per-stock mode): running while it
+    The session is recorded in the run store as run paper-SESSION (mode paper; per-stock and portfolio): running while it
     plays, complete at the end, interrupted if its process died; a restart rewrites the same run."""
     from adaptrade.commands.backtest import _request
     from adaptrade.errors import ConfigError
