@@ -26,8 +26,12 @@ def _from_run(run_id: str, settings: object) -> str:
     from adaptrade.errors import ConfigError
     from adaptrade.storage.runs import RunStore
 
-    with RunStore(settings.db_path, read_only=True) as rs:  # type: ignore[attr-defined]
-        stocks = rs.load_run(run_id)["stocks"]
+    from adaptrade.storage.backend import store_target
+
+    with RunStore(store_target(settings), read_only=True) as rs:
+        stocks = rs.load_run(run_id).get("stocks")
+    if stocks is None:
+        raise ConfigError(f"run {run_id} ranks no stocks (a paper session or an unfinished run)", field="from_run")
     chosen = stocks.loc[stocks["recommended"].astype(bool), "symbol"].astype(str).tolist()
     if not chosen:
         raise ConfigError(f"run {run_id} recommends no stock", field="from_run")
@@ -60,20 +64,29 @@ def run(
     prices: str | None = typer.Option(None, "--prices", help="Archive: adjusted (default) | raw."),
     policy: str | None = typer.Option(None, "--policy", help="Archive repair policy: error | drop | ffill."),
     paper_dir: Path | None = typer.Option(None, "--paper-dir", help="Folder of paper sessions (default ADAPTRADE_PAPER_DIR)."),
+    db: str | None = typer.Option(None, "--db", help="Run store: a DuckDB file or postgresql://USER@HOST:PORT/DB (default ./adaptrade.duckdb, "
+                                  "or ADAPTRADE_DB_URL). The session is run paper-SESSION: its trades, params, orders and fills "
+                                  "rewritten at every journal compaction (ADAPTRADE_PAPER_COMPACT_EVERY sessions) and at the end."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not record the session in the run store."),
 ) -> None:
-    """Replay bars session by session through the strategy and the broker; restartable after a crash."""
+    """Replay bars session by session through the strategy and the broker; restartable after a crash.
+
+    The session is recorded in the run store as run paper-SESSION (mode paper; per-stock and portfolio): running while it
+    plays, complete at the end, interrupted if its process died; a restart rewrites the same run."""
     from adaptrade.commands.backtest import _request
     from adaptrade.errors import ConfigError
     from adaptrade.live.broker import SimBroker
     from adaptrade.live.feeds import ReplayFeed
     from adaptrade.live.lease import with_cluster_lease
-    from adaptrade.live.loop import PaperLoop
+    from adaptrade.live.loop import PaperLoop, killed
     from adaptrade.live.outputs import write_paper_outputs
     from adaptrade.live.state import Lease
     from adaptrade.parallel.runner import load_data
     from adaptrade.settings import load_settings
 
-    settings = load_settings(price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
+    from adaptrade.storage.backend import db_overrides, display, store_target
+
+    settings = load_settings(**db_overrides(db), price_basis=prices, repair_policy=policy, paper_dir=paper_dir)
     if mode not in ("per-stock", "portfolio"):
         raise ConfigError(f"unknown mode '{mode}' (per-stock|portfolio)", field="mode")
     if feed not in ("replay", "alpaca"):
@@ -104,6 +117,7 @@ def run(
     from adaptrade.live.session_setup import SessionParts, alpaca_feed, session_hooks
 
     parts = SessionParts()
+    recorder = None
     bus = None
     if settings.paper_publish:  # fills, parameter changes, alerts on the Redis stream (api/events.py)
         from adaptrade.api.events import EventBus
@@ -123,10 +137,20 @@ def run(
                 "commission_bps": cfg.commission_bps, "slippage_bps": cfg.slippage_bps, "initial_cash": cfg.initial_cash,
                 "price_basis": settings.price_basis, "broker": broker}
         if mode == "portfolio":
-            from adaptrade.live.portfolio_loop import run_portfolio_session
+            from adaptrade.live.portfolio_loop import portfolio_frames, run_portfolio_session
+            from adaptrade.live.session_store import SessionRecorder, run_info
+
+            def record(lp: Any) -> SessionRecorder:
+                nonlocal recorder
+                recorder = SessionRecorder(store_target(settings), settings, session, run_info(meta, session, folder, feed, mode),
+                                           console, tables=lambda x: portfolio_frames(x, loaded, settings))
+                return recorder
 
             run_portfolio_session(folder, loaded, cfg, settings, {**meta, "mode": "portfolio"}, speed, out, session, console, lease,
-                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus))
+                                  attach=lambda lp: session_hooks(parts, settings, session, lp, lease, folder, bus),
+                                  recorder=None if no_store else record)
+            if recorder is not None:
+                console.print(f"stored as run {recorder.run_id} in {display(recorder.target)}")
             return
         if broker == "alpaca":
             from adaptrade.live.alpaca_broker import AlpacaBroker
@@ -143,6 +167,11 @@ def run(
                               f"{live_feed.sessions[live_feed.live_from]} that --start {start} catches up: start at the last "
                               "closed session or later, or use --broker sim", field="start")
         session_hooks(parts, settings, session, loop, lease, folder, bus)
+        if not no_store and loop.doc["status"] != "killed" and not killed(folder):  # a killed session refuses below
+            from adaptrade.live.session_store import SessionRecorder, run_info
+
+            recorder = loop.recorder = SessionRecorder(store_target(settings), settings, session,
+                                                       run_info(meta, session, folder, feed, mode), console)
         console.print(f"paper session '{session}': {len(meta['symbols'])} stocks, {meta['start']}..{meta['end']}, "
                       f"broker {broker}, costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")
         t0 = time.perf_counter()
@@ -151,6 +180,12 @@ def run(
         if out is not None:
             write_paper_outputs(loop, out)
             console.print(f"wrote {out}/ (trades.csv, params.csv, orders.csv, fills.csv)")
+        if recorder is not None:
+            console.print(f"stored as run {recorder.run_id} in {display(recorder.target)}")
+    except BaseException as exc:
+        if recorder is not None:
+            recorder.fail(exc)
+        raise
     finally:
         if "sim" in locals() and hasattr(sim, "close"):
             sim.close()  # the alpaca broker's trade-update stream

@@ -119,6 +119,12 @@ def runs_show(
         run = _load(path, run_id)
     except AdaptradeError as exc:
         raise fail(exc) from None
+    if "stocks" not in run:  # a paper session (or a run still running): no ranked stocks
+        import pandas as pd
+
+        from adaptrade.storage.schema import STOCKS
+
+        run["stocks"] = pd.DataFrame({c: pd.Series(dtype=object) for c in STOCKS})
     if fmt == "json":
         import json
         import sys
@@ -149,10 +155,14 @@ def runs_show(
             parts = [f"{name} {_runs_fmt(name, v.get(name))}" for name in ("total_return", "annual_return", "sharpe", "max_drawdown")
                      if name in v]
             head.add_row(escape(k), escape(", ".join(parts) or str(v)))
-    stored = [(label, run[name]) for name, label in (("orders", "orders"), ("fills", "fills"), ("risk_events", "risk events")) if name in run]
+    stored = [(label, run[name]) for name, label in (("trades", "trades"), ("params", "parameter changes"), ("orders", "orders"),
+                                                     ("fills", "fills"), ("risk_events", "risk events"))
+              if name in run and (s.get("mode") == "paper" or name not in ("trades", "params"))]
     if stored:
         head.add_row("stored tables", ", ".join(f"{label} {len(df):,}" for label, df in stored))
     console.print(head)
+    if s.get("mode") == "paper":
+        return  # a paper session ranks no stocks (its rows: trades, params, orders, fills)
     k_min = int(s.get("min_trades_rank") or 0)
     ranked = rank(run["stocks"], "sharpe", min_trades=k_min).head(top)
     if "recommended" in ranked:

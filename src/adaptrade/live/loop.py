@@ -86,6 +86,9 @@ class PaperLoop:
         # in perf_counter seconds once a batch's orders are at the broker; None = off, one check per batch
         self.on_batch: Callable[[int, float, float], None] | None = None
         self.hooks: Any = None  # live/session_hooks.py: market-hours guard, /metrics, Redis stream (None = off)
+        # optional store hook (live/session_store.py): called with the loop at every compaction, so the run store
+        # trails the session by at most compact_every sessions and the per-batch path stays as it is; None = off
+        self.recorder: Callable[[PaperLoop], None] | None = None
         self.symbols = feed.bars.symbols
         self.path = folder / STATE_FILE
         self.journal = Journal(folder, "state", fsync=fsync)
@@ -138,6 +141,8 @@ class PaperLoop:
         if hasattr(self.broker, "compact"):
             self.broker.compact()
         self._batches = 0
+        if self.recorder is not None:
+            self.recorder(self)
 
     def _replay(self, rec: dict[str, Any]) -> None:
         """Re-apply one journaled event after a restart (the close re-runs the strategies on its recorded bars)."""

@@ -52,16 +52,32 @@ def orders_frame(broker_orders: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ORDER_COLUMNS)
 
 
+def paper_frames(loop: Any) -> dict[str, pd.DataFrame]:
+    """The session's four tables (trades, params, orders, fills): what `--out` writes and the store holds."""
+    return {"trades": trades_frame(loop), "params": params_frame(loop), "orders": orders_frame(loop.broker.orders()),
+            "fills": pd.DataFrame(loop.doc["fills"], columns=FILL_COLUMNS)}
+
+
+def store_frames(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables with the backtest's stored dtypes: trade and parameter dates as timestamps (the CSVs hold ISO text)."""
+    out = dict(tables)
+    for name, cols in (("trades", ("entry_date", "exit_date")), ("params", ("date",))):
+        if name in out:
+            df = out[name].copy()
+            for c in cols:
+                df[c] = pd.to_datetime(df[c])
+            out[name] = df
+    return out
+
+
 def write_paper_outputs(loop: Any, out_dir: Path) -> list[Path]:
     """Write the four files into `out_dir` through a temporary sibling folder (nothing half-written)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        trades_frame(loop).to_csv(tmp / "trades.csv", index=False)
-        params_frame(loop).to_csv(tmp / "params.csv", index=False)
-        orders_frame(loop.broker.orders()).to_csv(tmp / "orders.csv", index=False)
-        pd.DataFrame(loop.doc["fills"], columns=FILL_COLUMNS).to_csv(tmp / "fills.csv", index=False)
+        for name, df in paper_frames(loop).items():
+            df.to_csv(tmp / f"{name}.csv", index=False)
         out_dir.mkdir(exist_ok=True)
         written = []
         for name in PAPER_FILES:

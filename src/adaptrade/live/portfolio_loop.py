@@ -11,7 +11,9 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,7 @@ class PortfolioPaperLoop:
     """One portfolio-mode paper session in `folder`: the feed, the account arrays, the persisted cursor."""
 
     def __init__(self, folder: Path, feed: ReplayFeed, config: StrategyConfig, limits: RiskLimits,
-                 meta: dict[str, Any], event_delay: float = 0.0) -> None:
+                 meta: dict[str, Any], event_delay: float = 0.0, compact_every: int = 64) -> None:
         if config.fill != "next_open":
             raise LiveError("portfolio mode fills orders from the next bar on; --fill close has no live equivalent", field="fill")
         if config.kind == "fixed" and not PERIODS[0] <= config.rsi_period <= PERIODS[-1]:
@@ -62,6 +64,9 @@ class PortfolioPaperLoop:
         self.T = self.bars.n_bars
         self.params, self.risk = config.to_vector(), limits.to_vector()
         self.hooks: Any = None  # live/session_hooks.py: /metrics and the Redis stream (None = off)
+        # optional store hook (live/session_store.py): every `compact_every` sessions and at the end (None = off)
+        self.recorder: Callable[[PortfolioPaperLoop], None] | None = None
+        self.compact_every = max(1, int(compact_every))
         self.params[P_RSI_ROW0] = 0
         doc = read_json(folder / STATE_FILE)
         if doc is None:
@@ -123,6 +128,7 @@ class PortfolioPaperLoop:
         if self.doc["status"] == "killed" or killed(self.folder):
             raise LiveError("this session's kill switch is on: no new orders; start a new --session", field="session")
         if self.doc["status"] == "done":
+            self._record()  # a kill after the last session's state, before its store write
             return "done"
         a, b = self.a, self.bars
         ohlcv = [np.ascontiguousarray(x, dtype=np.float64) for x in (b.open, b.high, b.low, b.close, b.volume)]
@@ -145,13 +151,20 @@ class PortfolioPaperLoop:
             self._persist("session", date=str(b.dates[t]), orders=int(a["counts"][N_ORDERS]), fills=int(a["counts"][N_FILLS]))
             if self.hooks is not None:
                 self.hooks.after_portfolio_session(self, t)
+            if self.doc["status"] == "done" or (t + 1) % self.compact_every == 0:
+                self._record()
             if time.monotonic() - last_beat > 1.0:
                 lease.beat(session_date=str(b.dates[t]))
                 last_beat = time.monotonic()
         if self.doc["status"] != "done":  # an empty replay
             self.doc["status"] = "done"
             self._persist("done")
+            self._record()
         return "done"
+
+    def _record(self) -> None:
+        if self.recorder is not None:
+            self.recorder(self)
 
     def _kill(self) -> str:
         """The kill switch: cancel every working order in the account's book, then stop (no new orders)."""
@@ -163,6 +176,7 @@ class PortfolioPaperLoop:
                 n += 1
         self.doc["status"] = "killed"
         self._persist("killed", cancelled=n)
+        self._record()
         return "killed"
 
     def book(self) -> dict[str, Any]:
@@ -189,19 +203,27 @@ class PortfolioPaperLoop:
                                final_states=a["states"], features=feats)
 
 
-def write_portfolio_paper_outputs(loop: PortfolioPaperLoop, loaded: Any, settings: Any, out_dir: Path) -> list[Path]:
-    """trades.csv, params.csv (the backtest's writers), orders.csv, fills.csv (portfolio mode's tables) into
-    `out_dir`, built from the session's arrays by the backtest's own result code."""
+def portfolio_frames(loop: PortfolioPaperLoop, loaded: Any, settings: Any) -> dict[str, Any]:
+    """trades, params (timestamps, as the backtest stores them), orders, fills of the session so far, built from
+    its arrays by the backtest's own result code (what --out writes and the store holds)."""
     from adaptrade.portfolio.results import build_portfolio_result
-    from adaptrade.reports.files import params_frame, trades_frame
 
     pr = build_portfolio_result(loop.output(), loaded.benchmark_close, loaded.benchmark_symbol,
                                 risk_free_rate=settings.risk_free_rate)
+    return {"trades": pr.result.trades, "params": pr.result.params, "orders": pr.orders, "fills": pr.fills}
+
+
+def write_portfolio_paper_outputs(loop: PortfolioPaperLoop, loaded: Any, settings: Any, out_dir: Path) -> list[Path]:
+    """trades.csv, params.csv (the backtest's writers), orders.csv, fills.csv (portfolio mode's tables) into `out_dir`."""
+    from adaptrade.reports.files import params_frame, trades_frame
+
+    f = portfolio_frames(loop, loaded, settings)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, df in (("trades.csv", trades_frame(pr.result)), ("params.csv", params_frame(pr.result)),
-                     ("orders.csv", pr.orders), ("fills.csv", pr.fills)):
+    for name, df in (("trades.csv", trades_frame(SimpleNamespace(trades=f["trades"]))),
+                     ("params.csv", params_frame(SimpleNamespace(params=f["params"]))),
+                     ("orders.csv", f["orders"]), ("fills.csv", f["fills"])):
         tmp = out_dir / f".{name}.tmp"
         df.to_csv(tmp, index=False)
         tmp.replace(out_dir / name)
@@ -211,7 +233,7 @@ def write_portfolio_paper_outputs(loop: PortfolioPaperLoop, loaded: Any, setting
 
 def run_portfolio_session(folder: Path, loaded: Any, cfg: StrategyConfig, settings: Any, meta: dict[str, Any],
                           speed: float, out: Path | None, session: str, console: Any, lease: Lease,
-                          attach: Any = None) -> str:
+                          attach: Any = None, recorder: Any = None) -> str:
     """`paper run --mode portfolio`: the account limits from settings (as `backtest --mode portfolio`), the loop, the files."""
     limits = RiskLimits.from_settings(settings).with_(initial_cash=cfg.initial_cash)
     meta = {**meta, "risk": json.loads(json.dumps(limits.describe(), default=str))}  # as read back
@@ -219,9 +241,11 @@ def run_portfolio_session(folder: Path, loaded: Any, cfg: StrategyConfig, settin
         raise LiveError("paper portfolio mode starts Kelly from its own paper trades; --warmup-from is not built here",
                         field="kelly_warmup_from")
     loop = PortfolioPaperLoop(folder, ReplayFeed(loaded.bars, speed, str(settings.cache_dir)), cfg, limits, meta,
-                              settings.paper_event_delay)
+                              settings.paper_event_delay, settings.paper_compact_every)
     if attach is not None:  # the session hooks (live/session_setup.py)
         attach(loop)
+    if recorder is not None and loop.doc["status"] != "killed" and not killed(folder):  # a killed session refuses below
+        loop.recorder = recorder(loop)  # the run store (live/session_store.py): recorded running from here
     console.print(f"paper session '{session}' (portfolio mode: one account of {limits.initial_cash:,.0f}): "
                   f"{len(loop.symbols)} stocks, {meta['start']}..{meta['end']}, broker sim (the portfolio book), "
                   f"costs {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage per side")

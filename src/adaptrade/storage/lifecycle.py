@@ -22,14 +22,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 class RecordedRun:
     """One run being recorded in the store `target`; `save` completes it."""
 
-    def __init__(self, target: str, kind: str, settings: Any, info: dict[str, Any] | None = None, key: str | None = None) -> None:
+    def __init__(self, target: str, kind: str, settings: Any, info: dict[str, Any] | None = None, key: str | None = None,
+                 run_id: str | None = None) -> None:
         from adaptrade.storage.runs import RunStore
 
         self.target, self.settings, self.key = target, settings, key
         self._timeout = float(getattr(settings, "store_lock_timeout", 30.0))
-        with RunStore(target, lock_timeout=self._timeout) as rs:
-            self.run_id = rs.start(kind, info, key)
+        with RunStore(target, lock_timeout=self._timeout) as rs:  # a fixed run_id (a paper session) resumes its own row
+            self.run_id = rs.start(kind, info, key) if run_id is None else rs.resume(run_id, kind, info)
         self._stop = threading.Event()
+        self._writing = threading.Lock()  # a beat never updates the row under a write's transaction (DuckDB conflicts)
         self._beat = threading.Thread(target=self._beating, args=(float(getattr(settings, "heartbeat_seconds", 5.0)),), daemon=True)
         self._beat.start()
         self.saved = False
@@ -40,7 +42,7 @@ class RecordedRun:
 
         while not self._stop.wait(every):
             try:
-                with RunStore(self.target, lock_timeout=min(every, 2.0)) as rs:
+                with self._writing, RunStore(self.target, lock_timeout=min(every, 2.0)) as rs:
                     rs.heartbeat(self.run_id)
             except Exception:  # noqa: BLE001 - a missed beat is not an error; staleness shows it
                 pass
@@ -59,6 +61,16 @@ class RecordedRun:
             rs.save(result, summary, extra=extra, run_id=self.run_id, key=self.key)
         self.saved = True
         return self.run_id
+
+    def write(self, tables: dict[str, pd.DataFrame], info: dict[str, Any], summary: dict[str, Any], complete: bool) -> None:
+        """Replace the run's rows by `tables` (RunStore.save_tables); `complete` also ends the heartbeat."""
+        from adaptrade.storage.runs import RunStore
+
+        if complete:
+            self.stop()
+        with self._writing, RunStore(self.target, lock_timeout=self._timeout) as rs:
+            rs.save_tables(self.run_id, tables, info, summary, complete)
+        self.saved = complete
 
     def fail(self, exc: BaseException) -> None:
         """Record the failure (best effort: the original error is what the user must see)."""

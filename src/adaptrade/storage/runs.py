@@ -85,6 +85,45 @@ class RunStore:
                              os.getpid(), now])
         return run_id
 
+    def resume(self, run_id: str, kind: str, settings: dict[str, Any] | None = None) -> str:
+        """Record the run with the fixed id `run_id` as `running` (host, pid, heartbeat now): a new row, or the
+        same row again when its process restarts (a paper session); its data rows stay until the next
+        `save_tables`. Committed at once; returns run_id."""
+        now = _now()
+        with self._b.transaction("cannot record the run"):
+            if self._b.fetchall("SELECT id FROM runs WHERE id = ?", [run_id]):
+                self._b.execute("UPDATE runs SET status = ?, kind = ?, host = ?, pid = ?, heartbeat = ?, finished = NULL, "
+                                "message = NULL, settings = ? WHERE id = ?",
+                                [LIVE, kind, socket.gethostname(), os.getpid(), now, _dumps(settings or {}), run_id])
+            else:
+                self._b.execute("INSERT INTO runs (id, created, settings, summary, status, dtypes, kind, host, pid, heartbeat) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [run_id, now, _dumps(settings or {}), _dumps({}), LIVE, _dumps({}), kind, socket.gethostname(),
+                                 os.getpid(), now])
+        return run_id
+
+    def save_tables(self, run_id: str, tables: dict[str, pd.DataFrame], settings: dict[str, Any], summary: dict[str, Any],
+                    complete: bool) -> None:
+        """Replace the rows of run `run_id` by `tables` (named as load_run names them), with its settings and
+        summary, in one transaction: marked `complete` when `complete`, else left `running` with a fresh
+        heartbeat. Idempotent: the same call twice leaves the same rows (a restarted paper session)."""
+        known = {**DATA_TABLES, **EXTRA_TABLES}
+        unknown = sorted(set(tables) - set(known))
+        if unknown:
+            raise ValueError(f"unknown run tables {unknown}; known: {sorted(known)}")
+        dtypes = {name: frames.dtypes_of(df) for name, df in tables.items()}
+        b, now = self._b, _now()
+        with b.transaction("cannot save the run"):
+            if not b.fetchall("SELECT id FROM runs WHERE id = ?", [run_id]):  # deleted under a running session
+                b.execute("INSERT INTO runs (id, created, status, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
+                          [run_id, now, LIVE, socket.gethostname(), os.getpid(), now])
+            self._delete(run_id, keep_row=True)
+            for name, df in tables.items():
+                _insert_frame(b, known[name], df, run_id)
+            b.execute("UPDATE runs SET settings = ?, summary = ?, status = ?, dtypes = ?, heartbeat = ?, finished = ? WHERE id = ?",
+                      [_dumps(settings), _dumps(summary), _status(summary) if complete else LIVE, _dumps(dtypes), now,
+                       now if complete else None, run_id])
+
     def heartbeat(self, run_id: str) -> None:
         """Refresh a running run's heartbeat."""
         self._b.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = ?", [_now(), run_id, LIVE])

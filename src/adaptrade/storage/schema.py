@@ -34,6 +34,7 @@ ORDERS = {"order_id": "text", "symbol": "text", "side": "text", "quantity": "dou
           "filled_quantity": "double", "avg_fill_price": "double", "reason": "text", "est_cost_bps": "double", "last_update": "text"}
 FILLS = {"order_id": "text", "symbol": "text", "side": "text", "quantity": "double", "price": "double", "timestamp": "text",
          "commission": "double", "impact_bps": "double"}
+ORDERS_V7 = {"filled_notional": "double"}  # was kept in `extra` as JSON text (rounded): a real column since version 7
 HISTORY = {"order_id": "text", "timestamp": "text", "status": "text", "filled_quantity": "double"}
 EVENTS = {"date": "text", "symbol": "text", "rule": "text", "before": "double", "after": "double"}
 SCORES = {"run_id": "text", "cycle": "int", "scored_at": "text", "period_start": "text", "period_end": "text", "symbol": "text",
@@ -49,7 +50,7 @@ TRIALS = {"sweep_id": "text", "data_key": "text", "trial": "bigint", "config_key
 # frame name -> (table, declared columns at the current version)
 RUN_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "stocks": ("run_stocks", STOCKS | STOCKS_V4), "trades": ("run_trades", TRADES), "params": ("run_params", PARAMS),
-    "equity": ("run_equity", EQUITY), "account": ("run_account", ACCOUNT), "orders": ("run_orders", ORDERS),
+    "equity": ("run_equity", EQUITY), "account": ("run_account", ACCOUNT), "orders": ("run_orders", ORDERS | ORDERS_V7),
     "fills": ("run_fills", FILLS), "order_history": ("run_order_history", HISTORY), "risk_events": ("run_risk_events", EVENTS),
 }
 TRIAL_TABLE = ("sweep_trials", TRIALS)
@@ -86,6 +87,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               (("quality_scores", SCORES_V5, ()),)),
     Migration(6, "alerts raised by the service or received from Alertmanager (one row per alert, its latest state)",
               (("alerts", ALERTS, ("id",)),)),
+    Migration(7, "orders: a filled_notional column (exact doubles; older rows keep theirs in extra)",
+              (("run_orders", ORDERS_V7, ()),)),
 )
 VERSION = MIGRATIONS[-1].version
 
