@@ -69,6 +69,14 @@ def test_session_with_db_stores_its_csv_rows_and_the_backtests(sample_dir: Path,
     assert listed.loc["paper-parity", "status"] == "complete" and listed.loc["paper-parity", "mode"] == "paper"
     assert listed.loc["paper-parity", "source"] == "archive" and listed.loc["paper-parity", "stocks"] == 3
     assert paper["settings"]["paper_mode"] == "per-stock" and paper["summary"]["session_status"] == "done"
+    from adaptrade.api.store_access import Page, RunFilters, StoreAccess  # what GET /runs?mode=paper reads
+
+    sa = StoreAccess(store_url)
+    try:
+        rows, total = sa.list_runs(RunFilters(mode="paper"), Page(0, 10))
+    finally:
+        sa.close()
+    assert [r["id"] for r in rows] == ["paper-parity"] and total == 1
     _assert_store_holds_the_csvs(paper, in_tmp / "pp")
     assert len(paper["trades"]) > 3 and len(paper["params"]) > 1 and len(paper["fills"]) > 5
     for name in ("trades", "params"):  # the backtest's stored rows, value for value

@@ -113,7 +113,7 @@ class RunRow(BaseModel):
     created: str = Field(..., description="When the run was stored (UTC, ISO 8601).")
     status: str = Field(..., description="complete | partial (some stocks failed).")
     source: str | None = Field(None, description="synthetic | archive.")
-    mode: str = Field(..., description="per-stock | portfolio.")
+    mode: str = Field(..., description="per-stock | portfolio (backtests) | paper (a paper session stored by `paper run --db`).")
     strategy: str | None = Field(None, description="adaptive | fixed.")
     stocks: int | None = Field(None, description="Stocks in the run.")
     start: str | None = Field(None, description="First date of the run.")

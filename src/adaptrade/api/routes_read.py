@@ -152,7 +152,7 @@ def score_history(request: Request, symbol: str = SYMBOL) -> ScoreHistory:
 @router.get("/runs", response_model=RunList, dependencies=read, responses=ERRORS, summary="Stored runs, newest first.")
 def runs(request: Request,
          source: Literal["synthetic", "archive"] | None = Query(None, description="Data source."),
-         mode: Literal["per-stock", "portfolio"] | None = Query(None, description="Backtest mode."),
+         mode: Literal["per-stock", "portfolio", "paper"] | None = Query(None, description="Run mode: a backtest's per-stock or portfolio, or a paper session (`paper run --db`)."),
          status: Literal["complete", "partial"] | None = Query(None, description="Run status."),
          date: IsoDate | None = Query(None, description="UTC day the run was stored (YYYY-MM-DD)."),
          offset: int = OFFSET, limit: int = LIMIT) -> RunList:
