@@ -121,7 +121,7 @@ def recovery(n: int, tmp: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "ADAPTRADE_PAPER_DIR": str(tmp / "paper")}
     cmd = [sys.executable, "-m", "adaptrade", "paper", "run", "--broker", "sim", "--feed", "replay", "--source", "archive",
            "--data-dir", str(data_dir()), "--symbols", syms, "--start", START, "--end", END, "--speed", "0",
-           "--session", "kill"]
+           "--session", "kill", "--no-store"]  # the store is written at compactions only, not on the measured path
     journal = tmp / "paper" / "kill" / "events.jsonl"
 
     def closes() -> int:
