@@ -95,11 +95,12 @@ class SessionHooks:
                     m.param_changes.labels(s, c["parameter"]).inc()
                 self.publish("param", {"symbol": sym, **c})
             seen[f"c:{sym}"] = len(rows)
-        sent = [it for it in doc["intents"] if it["status"] == "sent"]
-        for it in sent[seen["intents"]:]:
-            if m is not None:
-                m.orders.labels(s, "buy" if it["side"] > 0 else "sell").inc()
-        seen["intents"] = len(sent)
+        intents, k = doc["intents"], seen["intents"]
+        while k < len(intents) and intents[k]["status"] != "pending":  # sent or held, in the order they were made
+            if m is not None and intents[k]["status"] == "sent":
+                m.orders.labels(s, "buy" if intents[k]["side"] > 0 else "sell").inc()
+            k += 1
+        seen["intents"] = k  # the first intent not yet settled: each batch looks only at the new ones
         if m is not None:
             now = time.time()
             m.bars.labels(s).inc(int(bars.valid.sum()))
@@ -123,7 +124,8 @@ class SessionHooks:
             self._seen = {"fills": int(c[N_FILLS]), "changes": int(c[N_CHANGES]), "events": int(c[N_EVENTS])}
             return
         doc = loop.doc
-        self._seen = {"fills": len(doc["fills"]), "intents": sum(it["status"] == "sent" for it in doc["intents"]),
+        settled = next((k for k, it in enumerate(doc["intents"]) if it["status"] == "pending"), len(doc["intents"]))
+        self._seen = {"fills": len(doc["fills"]), "intents": settled,
                       **{f"c:{k}": len(v) for k, v in doc["changes"].items()}}
 
     def after_portfolio_session(self, loop: Any, t: int) -> None:

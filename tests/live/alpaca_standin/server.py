@@ -242,30 +242,8 @@ class StandinServer:
                 self.data_subscriptions.append(sub)
                 await ws.send_bytes(msgpack.packb([{"T": "subscription", **{k: list(sub.get(k, [])) for k in (
                     "trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds", "corrections", "cancelErrors")}}]))
-                q: asyncio.Queue[Any] = asyncio.Queue()
-                self.data_queues.append(q)
                 self.data_connections += 1
-
-                async def reader() -> None:
-                    try:
-                        while True:
-                            await ws.receive_bytes()
-                    except (WebSocketDisconnect, RuntimeError, KeyError):
-                        q.put_nowait(None)
-
-                task = asyncio.create_task(reader())
-                try:
-                    while True:
-                        msg = await q.get()
-                        if msg is None:
-                            return
-                        if msg is _DROP:
-                            await ws.close(code=1011)
-                            return
-                        await ws.send_bytes(msgpack.packb(msg, datetime=False))
-                finally:
-                    task.cancel()
-                    self.data_queues.remove(q)
+                await pump(ws, self.data_queues, ws.receive_bytes, lambda m: ws.send_bytes(msgpack.packb(m, datetime=False)))
             except WebSocketDisconnect:
                 return
 
@@ -286,34 +264,41 @@ class StandinServer:
                 listen = json.loads(await ws.receive_text())
                 streams = listen.get("data", {}).get("streams", [])
                 await ws.send_text(json.dumps({"stream": "listening", "data": {"streams": streams}}))
-                q: asyncio.Queue[Any] = asyncio.Queue()
-                self.queues.append(q)
                 self.stream_connections += 1
-
-                async def reader() -> None:  # reads the client's frames, so its close handshake is answered
-                    try:
-                        while True:
-                            await ws.receive_text()
-                    except (WebSocketDisconnect, RuntimeError):
-                        q.put_nowait(None)
-
-                task = asyncio.create_task(reader())
-                try:
-                    while True:
-                        msg = await q.get()
-                        if msg is None:
-                            return
-                        if msg is _DROP:
-                            await ws.close(code=1011)
-                            return
-                        await ws.send_text(json.dumps(msg))
-                finally:
-                    task.cancel()
-                    self.queues.remove(q)
+                await pump(ws, self.queues, ws.receive_text, lambda m: ws.send_text(json.dumps(m)))
             except WebSocketDisconnect:
                 return
 
         return app
+
+
+async def pump(ws: Any, queues: list[Any], receive: Any, send: Any) -> None:
+    """Send what the test queues to one connected client until it goes away or the test drops it; the
+    client's frames are read meanwhile, so its close handshake is answered. The queue is listed in `queues`
+    while the client is connected."""
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    queues.append(q)
+
+    async def reader() -> None:
+        try:
+            while True:
+                await receive()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            q.put_nowait(None)
+
+    task = asyncio.create_task(reader())
+    try:
+        while True:
+            msg = await q.get()
+            if msg is None:
+                return
+            if msg is _DROP:
+                await ws.close(code=1011)
+                return
+            await send(msg)
+    finally:
+        task.cancel()
+        queues.remove(q)
 
 
 def daily_bar(symbol: str, day: str, o: float, h: float, low: float, c: float, v: float) -> dict[str, Any]:
