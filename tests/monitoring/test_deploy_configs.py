@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 from adaptrade.monitoring.metrics import Metrics, exported_names
@@ -49,17 +51,24 @@ def test_every_rule_has_unit_tests_that_pass_and_see_it_fire() -> None:
     assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
 
 
-def test_a_broken_rule_fails_its_unit_test(tmp_path: Path) -> None:
-    """The unit tests can fail: with the comparison flipped the drawdown case no longer passes."""
+@pytest.mark.parametrize(("old", "new", "alert"), [
+    # with the comparison flipped the drawdown case no longer passes
+    ("adaptrade_drawdown_ratio > on", "adaptrade_drawdown_ratio < on", "AdaptradeDrawdownPastLimit"),
+    # the paper feed's case: compared with the heartbeat instead of the due time, it never fires
+    ("time() - adaptrade_paper_bar_due_timestamp_seconds >", "time() - adaptrade_paper_heartbeat_timestamp_seconds >",
+     "AdaptradePaperFeedQuiet"),
+], ids=["drawdown", "quiet-feed"])
+def test_a_broken_rule_fails_its_unit_test(tmp_path: Path, old: str, new: str, alert: str) -> None:
+    """The unit tests can fail: a rule broken on purpose makes its case fail."""
     promtool = require("promtool")
-    text = RULES.read_text().replace("adaptrade_drawdown_ratio > on", "adaptrade_drawdown_ratio < on")
+    text = RULES.read_text().replace(old, new)
     assert text != RULES.read_text()
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "adaptrade.rules.yml").write_text(text)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "t.yml").write_text(RULE_TESTS.read_text())
     r = run(promtool, "test", "rules", str(tmp_path / "tests" / "t.yml"))
-    assert r.returncode != 0 and "AdaptradeDrawdownPastLimit" in r.stdout + r.stderr
+    assert r.returncode != 0 and alert in r.stdout + r.stderr
 
 
 def test_rules_read_only_exported_metrics() -> None:
@@ -93,15 +102,3 @@ def test_amtool_refuses_a_broken_config(tmp_path: Path) -> None:
     assert r.returncode != 0 and "nobody" in r.stdout + r.stderr
 
 
-def test_a_broken_quiet_feed_rule_fails_its_unit_test(tmp_path: Path) -> None:
-    """The paper feed's case can fail too: compared with the heartbeat instead of the due time, it never fires."""
-    promtool = require("promtool")
-    text = RULES.read_text().replace("time() - adaptrade_paper_bar_due_timestamp_seconds >",
-                                     "time() - adaptrade_paper_heartbeat_timestamp_seconds >")
-    assert text != RULES.read_text()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "adaptrade.rules.yml").write_text(text)
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "t.yml").write_text(RULE_TESTS.read_text())
-    r = run(promtool, "test", "rules", str(tmp_path / "tests" / "t.yml"))
-    assert r.returncode != 0 and "AdaptradePaperFeedQuiet" in r.stdout + r.stderr
