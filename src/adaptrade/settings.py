@@ -187,6 +187,7 @@ class Settings(BaseSettings):
     api_job_starts_per_minute: int = Field(10, ge=1, description="Backtest starts per client per minute (429 above).")
     api_job_workers: int = Field(2, ge=1, le=64, description="Backtest jobs running at once, each in its own process.")
     api_store_read_connections: int = Field(4, ge=1, le=64, description="Read connections of the service's store pool (besides its writer).")
+    api_page_cache_entries: int = Field(512, ge=0, le=100_000, description="Pages of finished runs' tables kept encoded in memory (LRU, at most 64 MB); 0: off.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Event bus (Redis Streams) and latest-state cache.")
     redis_prefix: str = Field("adaptrade", min_length=1, description="Key prefix of the service's Redis streams and cache.")
     redis_stream_maxlen: int = Field(10_000, ge=10, description="Events the stream keeps (older ones trimmed).")

@@ -100,6 +100,23 @@ def test_run_tables_paginate_and_filter(server: Server, store: Store, table: str
     assert one["page"]["total"] == sum(r["symbol"] == sym for r in full["rows"])
 
 
+def test_finished_run_pages_are_cached_and_equal_to_the_store(server: Server, store: Store) -> None:
+    """A page of a finished run is served from the page cache the second time, byte for byte what the store
+    gave; a new finished time (a re-save) is a new key, so a stale page is never served."""
+    pages = server.service.pages
+    path = f"/runs/{store.synthetic_run}/trades"
+    first = get(server, path, offset=3, limit=7, symbol=None)
+    hits = pages.hits
+    second = get(server, path, offset=3, limit=7)
+    assert second.status_code == 200 and second.content == first.content and pages.hits == hits + 1
+    finished = server.service.store.finished_at(store.synthetic_run)
+    assert finished is not None
+    assert pages.get((store.synthetic_run, finished, "trades", None, 3, 7)) == first.content
+    assert pages.get((store.synthetic_run, "another finished time", "trades", None, 3, 7)) is None
+    assert server.service.store.finished_at("no-such-run") is None
+    is_problem(get(server, "/runs/no-such-run/trades"), 404)  # unknown runs are never cached
+
+
 def test_stocks_match_the_store(server: Server, store: Store) -> None:
     run = server.service.store.load_run(store.synthetic_run)  # through the service's own connection, not a second one
     rows = get(server, f"/runs/{store.synthetic_run}/stocks").json()["rows"]

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from adaptrade.api import problems
 from adaptrade.api.events import EventBus
 from adaptrade.api.jobs import Job, JobManager
+from adaptrade.api.page_cache import PageCache
 from adaptrade.api.security import RateLimit, redact_logs
 from adaptrade.api.store_access import StoreAccess
 from adaptrade.monitoring.metrics import Metrics
@@ -34,6 +35,7 @@ class Service:
     metrics: Metrics
     jobs: JobManager
     job_starts: RateLimit
+    pages: PageCache
     redis_was_down: bool = False
 
     def job_changed(self, job: Job, old: str | None) -> None:
@@ -137,7 +139,8 @@ def build_service(settings: Settings) -> Service:
     holder: dict[str, Service] = {}
     jobs = JobManager(settings.api_job_workers, lambda j, o: holder["s"].job_changed(j, o),
                       lambda j, r, d, t: holder["s"].job_result(j, r, d, t), on_events=lambda j, e: holder["s"].job_events(j, e))
-    svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute))
+    svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute),
+                  PageCache(settings.api_page_cache_entries))
     holder["s"] = svc
     return svc
 

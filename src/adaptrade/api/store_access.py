@@ -212,6 +212,11 @@ class StoreAccess:
         """Whether the store holds run `run_id` (one indexed lookup)."""
         return bool(self._fetch("SELECT 1 FROM runs WHERE id = ?", [run_id]))
 
+    def finished_at(self, run_id: str) -> str | None:
+        """When run `run_id` was last saved complete (its cache version); None when unknown or still being written."""
+        rows = self._fetch("SELECT finished FROM runs WHERE id = ?", [run_id])
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def ping(self) -> None:
         """Raise StoreError when the store cannot answer a query."""
         self._fetch("SELECT 1")
