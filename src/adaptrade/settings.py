@@ -179,6 +179,7 @@ class Settings(BaseSettings):
     pagerduty_source: str = Field("adaptrade", min_length=1, description="payload.source of direct pages.")
     pagerduty_timeout: float = Field(10.0, gt=0, description="Seconds per request to the Events API.")
     pagerduty_max_attempts: int = Field(5, ge=1, le=20, description="Tries per event (timeouts, 5xx, 429) before giving up.")
+    pagerduty_direct: bool = Field(False, description="adaptrade serve pages its own alerts (job failed, drawdown past limit, breaker) through the direct notifier; for use without Alertmanager.")
     # the service: adaptrade serve (docs/service.md)
     api_token: SecretStr | None = Field(None, description="Bearer token of endpoints that start or cancel work (never logged).")
     api_read_protected: bool = Field(False, description="Read endpoints need the token too.")

@@ -194,3 +194,45 @@ def test_direct_pagerduty_pages_are_recorded_and_streamed(server: Server, store:
         assert c["state"] == "firing" and c["labels"]["delivery"] == "failed" and "HTTP 400" in c["labels"]["delivery_error"]
     finally:
         rec.close()
+
+
+def test_the_service_pages_its_own_alerts_with_pagerduty_direct(server: Server, store: Store) -> None:
+    """Setting pagerduty_direct: a failed job's AdaptradeJobFailed goes to the Events API (stand-in) from the
+    pager's thread, with a dedup key naming the alert, its severity, class and summary, and the page is recorded."""
+    import random
+
+    from adaptrade.api.alerts import pagerduty_recorder
+    from adaptrade.api.direct_pages import ServicePager
+    from adaptrade.monitoring.pagerduty import PagerDutyNotifier
+    from tests.monitoring.receiver import EventsReceiver
+
+    rec = EventsReceiver()
+    svc = server.service
+    notifier = PagerDutyNotifier("D1RECTKEYD1RECTKEYD1RECTKEY00032", url=rec.url, timeout=2.0, max_attempts=2, sleep=lambda s: None,
+                                 rng=random.Random(2), record=pagerduty_recorder(svc.store, svc.bus))
+    svc.pager = ServicePager(notifier)
+    try:
+        r = requests.post(server.url + API + "/backtests", json={"source": "archive", "symbols": "ZZZZQ"}, headers=auth(), timeout=10)
+        job_id = r.json()["id"]
+        assert wait_job(server.url, job_id)["state"] == "failed"
+        assert svc.pager.drain(30)
+        [page] = [e for e in rec.events if e["event_action"] == "trigger" and e["dedup_key"].endswith(job_id)]
+        assert page["dedup_key"] == f"adaptrade/service/AdaptradeJobFailed/{job_id}" and page["routing_key"] == "D1RECTKEYD1RECTKEYD1RECTKEY00032"
+        p = page["payload"]
+        assert p["severity"] == "error" and p["class"] == "AdaptradeJobFailed" and p["component"] == "jobs" and job_id in p["summary"]
+        rows = {a["id"]: a for a in get(server, "/alerts", source="pagerduty", limit=1000).json()["alerts"]}
+        mine = rows[f"pagerduty:{page['dedup_key']}"]
+        assert mine["state"] == "firing" and mine["labels"]["delivery"] == "delivered" and mine["job_id"] == job_id
+    finally:
+        svc.pager.close()
+        svc.pager = None
+        rec.close()
+
+
+def test_pagerduty_direct_without_a_routing_key_is_a_config_error() -> None:
+    from adaptrade.api.direct_pages import ServicePager
+    from adaptrade.errors import ConfigError
+    from adaptrade.settings import Settings
+
+    with pytest.raises(ConfigError, match="routing key"):
+        ServicePager.from_service(Settings(pagerduty_direct=True), None, None)

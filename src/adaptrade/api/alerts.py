@@ -87,6 +87,9 @@ def record(svc: Any, row: dict[str, Any], strict: bool = False) -> dict[str, Any
             raise
         log.error("alert %s not recorded: %s", row["id"], exc.describe())
     svc.bus.publish("alert", row)
+    pager = getattr(svc, "pager", None)
+    if pager is not None and row.get("source") == "service":  # setting pagerduty_direct: the service pages its own alerts
+        pager.page(row)
     return row
 
 

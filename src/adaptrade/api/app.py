@@ -36,6 +36,7 @@ class Service:
     jobs: JobManager
     job_starts: RateLimit
     pages: PageCache
+    pager: Any = None  # api.direct_pages.ServicePager when settings.pagerduty_direct
     redis_was_down: bool = False
 
     def job_changed(self, job: Job, old: str | None) -> None:
@@ -142,6 +143,10 @@ def build_service(settings: Settings) -> Service:
     svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute),
                   PageCache(settings.api_page_cache_entries))
     holder["s"] = svc
+    if settings.pagerduty_direct:
+        from adaptrade.api.direct_pages import ServicePager
+
+        svc.pager = ServicePager.from_service(settings, store, bus)
     return svc
 
 
@@ -159,6 +164,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         svc.jobs.shutdown()
+        if svc.pager is not None:
+            svc.pager.close()
         svc.bus.close()
         svc.store.close()
 
