@@ -1,5 +1,5 @@
 """Fixtures of the monitoring tests: one small per-stock and one portfolio result (synthetic data), and the
-real alerting stack (started only by the tests that ask for it)."""
+real alerting stack around a running `adaptrade serve` (started only by the tests that ask for it)."""
 
 from __future__ import annotations
 
@@ -39,31 +39,15 @@ def portfolio_result() -> PortfolioResult:
 
 
 @pytest.fixture(scope="session")
-def alerting_stack(tmp_path_factory: pytest.TempPathFactory, stock_result: BacktestResult,
-                   portfolio_result: PortfolioResult) -> Iterator[Stack]:
-    """The real Prometheus + Alertmanager + local PagerDuty stand-in, scraping a registry that holds a
-    recorded per-stock run, a recorded portfolio run, a finished job, API requests and a data load."""
-    from adaptrade.data.validate import QualityReport, SymbolQuality
-    from adaptrade.monitoring.metrics import Metrics
-    from adaptrade.monitoring.record import (
-        record_backtest,
-        record_portfolio,
-        record_quality,
-    )
-    from adaptrade.settings import Settings
-    from tests.monitoring.stack import StackProcesses
+def serve_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real Prometheus + Alertmanager + local PagerDuty stand-in, scraping a running `adaptrade serve`
+    (one per session; the tests make their conditions through its API)."""
+    from tests.monitoring.stack import TOKEN, StackProcesses
 
-    metrics = Metrics(Settings(alert_drawdown_limit=0.15))
-    record_backtest(metrics, stock_result, run="stocks-run", seconds=4.0)
-    record_portfolio(metrics, portfolio_result, run="portfolio-run", seconds=6.0)
-    record_quality(metrics, QualityReport("drop", 3.0, (SymbolQuality("AAA", "a.csv", 10, "2020-01-02", "2020-01-15", 1, 0, 1, 0, 2),)))
-    metrics.job_moved(None, "queued")
-    metrics.job_moved("queued", "running")
-    metrics.job_moved("running", "done")
-    metrics.observe_request("GET", "/api/v1/runs", 200, 0.004)
-    metrics.observe_request("GET", "/api/v1/runs/{run_id}", 500, 0.02)
-    procs = StackProcesses(tmp_path_factory.mktemp("alerting"), metrics)
+    procs = StackProcesses(tmp_path_factory.mktemp("alerting"))
     try:
         yield procs.start()
     finally:
         procs.stop()
+        serve_log = (procs.work / "serve.log").read_text(errors="replace") if (procs.work / "serve.log").exists() else ""
+        assert TOKEN not in serve_log, "the API token leaked into the service's log"

@@ -1,6 +1,7 @@
 """deploy/grafana: the committed dashboards are what generate.py writes, every panel's PromQL names
 metrics adaptrade exports, the panels use the provisioned datasource, and (against the real Prometheus
-of the end-to-end stack) every query returns data."""
+of the end-to-end stack, scraping a running `adaptrade serve`) every query names metrics the service
+serves and returns data."""
 
 from __future__ import annotations
 
@@ -82,26 +83,50 @@ def test_panels_are_laid_out_and_use_the_provisioned_datasource() -> None:
 
 @pytest.mark.service
 @pytest.mark.slow
-def test_every_panel_query_returns_data_from_the_real_prometheus(alerting_stack: Stack) -> None:
-    from tests.monitoring.stack import wait_until
+def test_every_panel_query_returns_data_from_the_real_prometheus(serve_stack: Stack) -> None:
+    """Activity made through the running service within the last minute (a portfolio job, an archive job whose
+    file is repaired at load, server errors), then every panel's query against the Prometheus scraping it."""
+    from adaptrade.data.archive import check_archive
+    from tests.monitoring.stack import ARCHIVE_JOB, QUIET_JOB, wait_until
+
+    s, q = serve_stack, serve_stack.query
+    repairs_before = s.metric("adaptrade_data_repairs_total", policy="drop") or 0.0
+    defects_before = {k: s.metric("adaptrade_data_defects_total", kind=k) or 0.0 for k in ("missing_sessions", "zero_volume")}
+    portfolio, archive = s.start_job(QUIET_JOB), s.start_job(ARCHIVE_JOB)
+    run_p, run_a = (s.wait_job(j)["run_id"] for j in (portfolio, archive))
+    assert run_p and run_a
+    # the archive job's load was counted: what check_archive finds in the same file (at least the defects put there)
+    report = check_archive(s.data_dir, ["AAPL"], policy="drop").totals
+    assert report["missing_sessions"] >= 1 and report["zero_volume"] >= 1 and report["repaired"] >= 1
+    assert s.metric("adaptrade_data_repairs_total", policy="drop") == repairs_before + report["repaired"]
+    for kind, before in defects_before.items():
+        assert s.metric("adaptrade_data_defects_total", kind=kind) == before + report[kind]
+
+    # server errors: /ready answers 503 while the service's Redis is stopped; twice, a scrape apart, so the
+    # error counter rises inside the rate window
+    errors = 'sum(adaptrade_api_errors_total{route="/api/v1/ready", code="503"})'
+    s.redis.stop()
+    try:
+        for _ in range(2):
+            before = s.value(errors) or 0.0
+            status, body = s.api("GET", "/api/v1/ready")
+            assert status == 503 and body["redis"]["ok"] is False, body
+            wait_until(lambda b=before: (s.value(errors) or 0.0) > b, 30, "a scrape of the 503", s.logs)
+    finally:
+        s.redis.start()
+    wait_until(lambda: s.api("GET", "/api/v1/ready")[0] == 200, 30, "Redis back", s.logs)
+    wait_until(lambda: q(f'adaptrade_equity_dollars{{run="{run_p}"}}') and q(f'adaptrade_sharpe_ratio{{run="{run_a}"}}'), 30,
+               "the jobs' runs scraped", s.logs)
 
     def substituted(expr: str) -> str:
         for var, value in LIVE.items():
             expr = expr.replace(var, value)
         return expr
 
-    # activity between scrapes, so rates and quantiles over the last minute have something to show
-    m, q = alerting_stack.metrics, alerting_stack.query
-    wait_until(lambda: q("count_over_time(adaptrade_orders_total[1m]) >= 2"), 30, "two scrapes")
-    before = float(q("sum(adaptrade_api_requests_total)")[0]["value"][1])
-    for mode, seconds in (("per_stock", 2.0), ("portfolio", 5.0)):
-        m.duration.labels(mode).observe(seconds)
-        m.bars_processed(1000, mode)
-    m.observe_request("GET", "/api/v1/runs", 200, 0.003)
-    m.observe_request("GET", "/api/v1/runs/{run_id}", 503, 0.05)
-    wait_until(lambda: q(f"sum(adaptrade_api_requests_total) > {before}"), 30, "a scrape after the activity")
+    served = s.served_names() | PROMETHEUS_OWN
     no_data = []
     for dash, title, expr in targets():
+        assert metric_names(expr) <= served, (dash, title, metric_names(expr) - served)  # what the running service exports
         result = q(substituted(expr))
         if not any(math.isfinite(float(r["value"][1])) for r in result):
             no_data.append((dash, title, substituted(expr), result))
@@ -109,5 +134,5 @@ def test_every_panel_query_returns_data_from_the_real_prometheus(alerting_stack:
     for d in dashboards().values():
         for var in d["templating"]["list"]:
             metric, label = re.findall(r"label_values\((\w+), (\w+)\)", var["query"]["query"])[0]
-            values = {r["metric"][label] for r in alerting_stack.query(metric)}
-            assert "portfolio-run" in values or "portfolio" in values, (metric, label, values)
+            values = {r["metric"][label] for r in q(metric)}
+            assert (run_p if label == "run" else "portfolio") in values, (metric, label, values)

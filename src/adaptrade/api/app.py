@@ -72,6 +72,12 @@ class Service:
         publish_run_events(self.bus, run_id, job.id, result, trades=False)  # its fills and parameter changes went out per batch
         return run_id
 
+    def job_quality(self, job: Job, report: Any) -> None:
+        """Count what a job's archive load found and repaired (data defects and repairs in /metrics)."""
+        from adaptrade.monitoring.record import record_quality
+
+        record_quality(self.metrics, report)
+
     def job_events(self, job: Job, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Publish the fills, parameter changes and equity a running job sent after a batch (run_id: not stored yet)."""
         for kind, data in events:
@@ -139,7 +145,8 @@ def build_service(settings: Settings) -> Service:
     metrics = Metrics(settings)
     holder: dict[str, Service] = {}
     jobs = JobManager(settings.api_job_workers, lambda j, o: holder["s"].job_changed(j, o),
-                      lambda j, r, d, t: holder["s"].job_result(j, r, d, t), on_events=lambda j, e: holder["s"].job_events(j, e))
+                      lambda j, r, d, t: holder["s"].job_result(j, r, d, t), on_events=lambda j, e: holder["s"].job_events(j, e),
+                      on_quality=lambda j, q: holder["s"].job_quality(j, q))
     svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute),
                   PageCache(settings.api_page_cache_entries))
     holder["s"] = svc

@@ -131,6 +131,8 @@ def _child(req: Any, settings: Settings, sector: str | None, mode: str, conn: An
 
         t0 = time.perf_counter()
         loaded = runner.load_data(req, settings)
+        if loaded.quality is not None:  # archive data: what the load found and repaired, for /metrics
+            conn.send(("quality", loaded.quality))
         n = loaded.bars.n_symbols
         conn.send(("progress", 0, n))
         if mode == "portfolio":  # one account, all stocks step together: progress is the share of bars stepped, in stocks
@@ -164,13 +166,16 @@ def _child(req: Any, settings: Settings, sector: str | None, mode: str, conn: An
 class JobManager:
     """Queue, run, follow and cancel backtest jobs; `on_change(job)` is called on every state or progress change,
     `on_events(job, [(kind, data)])` with the events a running job sends after each batch (job_events),
+    `on_quality(job, report)` with the data-quality report of a job's archive load (data.validate.QualityReport),
     `on_result(job, result, summary, seconds) -> run_id` stores a finished job's result."""
 
     def __init__(self, workers: int, on_change: Callable[[Job, str | None], None],
                  on_result: Callable[[Job, Any, dict[str, Any], float], str], keep: int = 1000,
-                 on_events: Callable[[Job, list[tuple[str, dict[str, Any]]]], None] | None = None) -> None:
+                 on_events: Callable[[Job, list[tuple[str, dict[str, Any]]]], None] | None = None,
+                 on_quality: Callable[[Job, Any], None] | None = None) -> None:
         self.workers = workers
         self._on_change, self._on_result, self._on_events = on_change, on_result, on_events
+        self._on_quality = on_quality
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: list[tuple[Job, Any, Settings, str | None, str]] = []
         self._running = 0
@@ -252,6 +257,9 @@ class JobManager:
                             continue
                     if self._on_events is not None:
                         self._on_events(job, msg[1])
+                elif msg[0] == "quality":
+                    if self._on_quality is not None:
+                        self._on_quality(job, msg[1])
                 else:
                     outcome = msg
                     break

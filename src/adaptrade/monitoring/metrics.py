@@ -92,8 +92,9 @@ class Metrics:
             self.jobs.labels(state).set(0)
         for state in FINISHED_STATES:
             self.jobs_finished.labels(state)
-        for mode in MODES:
+        for mode in MODES:  # and the first backtest of each mode shows in rate() / increase() too
             self.bars.labels(mode)
+            self.duration.labels(mode)
 
     # -- per-run gauges ------------------------------------------------------------------
     def set_run(self, run: str, account: str, values: Mapping[str, float | None]) -> None:
