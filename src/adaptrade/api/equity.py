@@ -103,4 +103,5 @@ def equity_doc(store: Any, run_id: str, sym: str | None, symbols: list[str]) -> 
     trades = store.trade_returns(run_id)
     if sym is not None:
         trades = trades[trades["symbol"] == sym]
-    return {"basis": "realised_at_exit", "view": view, "benchmark_symbol": bench_symbol, "points": realised(trades, symbols)}
+    return {"basis": "realised_at_exit", "view": "stock" if sym is not None else "mean_of_stocks", "benchmark_symbol": bench_symbol,
+            "points": realised(trades, symbols)}  # a portfolio run's too: the mean of its stocks' realised trades

@@ -168,7 +168,8 @@ class Equity(BaseModel):
                                                              "version 8), the curve steps at each trade exit (open positions "
                                                              "not marked) and buy_hold / benchmark are only the end returns below.")
     view: Literal["mean_of_stocks", "account", "stock"] = Field(..., description="What `equity` is: the mean over a per-stock run's "
-                                                                "stocks, a portfolio run's one account, or one stock (symbol filter).")
+                                                                "stocks, a portfolio run's one account, or one stock (symbol filter); basis "
+                                                                "realised_at_exit is always the mean of stocks or one stock.")
     benchmark_symbol: str | None = Field(None, description="The run's benchmark (SPY, ^GSPC, or a synthetic index).")
     page: PageInfo = Field(..., description="Which points these are.")
     points: list[EquityPoint] = Field(..., description="The curve, oldest first.")
