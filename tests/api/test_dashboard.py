@@ -56,6 +56,16 @@ def test_dashboard_shows_runs_charts_jobs_and_events(browser, server: Server, st
     page.wait_for_selector("#equity .main-svg")
     page.wait_for_selector("#drawdown .main-svg")
     assert page.locator("#equity .scatterlayer .trace").count() >= 2  # strategy line + buy & hold / benchmark
+    # bar by bar: average equity, buy & hold and the benchmark as three lines of every bar, the drawdown of the first
+    page.wait_for_function("(document.getElementById('equity').data || []).length === 3 && "
+                           "document.getElementById('equity').data[0].x.length === 1260")
+    traces = page.evaluate("document.getElementById('equity').data.map(t => ({name: t.name, mode: t.mode, n: t.y.length, "
+                           "nulls: t.y.filter(v => v === null).length}))")
+    assert [t["n"] for t in traces] == [1260] * 3 and all(t["mode"] == "lines" and t["nulls"] == 0 for t in traces), traces
+    assert [t["name"] for t in traces] == ["average equity (mean of stocks)", "buy & hold (mean of stocks)", "SYNTH-SP500"], traces
+    assert page.locator("#equity .scatterlayer .trace").count() == 3
+    dd = page.evaluate("document.getElementById('drawdown').data[0].y")
+    assert len(dd) == 1260 and max(dd) == 0.0 and min(dd) < -0.01
     page.locator("#ranking tbody tr").first.click()
     page.wait_for_selector("#params .main-svg")
 

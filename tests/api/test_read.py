@@ -127,21 +127,95 @@ def test_stocks_match_the_store(server: Server, store: Store) -> None:
             assert (r[col] is None and not math.isfinite(v)) or r[col] == pytest.approx(float(v))
 
 
-def test_equity_is_realised_at_exits(server: Server, store: Store) -> None:
-    e = get(server, f"/runs/{store.synthetic_run}/equity").json()
-    assert e["basis"] == "realised_at_exit" and e["points"]
+def _json(a: object) -> list:
+    """An array as the API writes it: NaN as null."""
+    return [float(v) if math.isfinite(v) else None for v in a]  # type: ignore[attr-defined]
+
+
+def test_equity_is_bar_by_bar_as_the_report_draws(server: Server, store: Store, made_runs: tuple) -> None:
+    import numpy as np
+
+    from adaptrade.reports.html import _drawdown, _normalised, mean_curves
+
+    syn, _ = made_runs
+    e = get(server, f"/runs/{store.synthetic_run}/equity", limit=10000).json()
+    assert e["basis"] == "bar_by_bar" and e["view"] == "mean_of_stocks" and e["benchmark_symbol"] == syn.benchmark_symbol
+    strat, bh, bench = mean_curves(*_normalised(syn))  # report.html's average curves of the same result
+    dates = np.datetime_as_string(syn.output.bars.dates, unit="D").tolist()
+    assert e["page"]["total"] == len(dates) == 1260 and [p["date"] for p in e["points"]] == dates
+    assert [p["equity"] for p in e["points"]] == _json(strat)
+    assert [p["buy_hold"] for p in e["points"]] == _json(bh)
+    assert [p["benchmark"] for p in e["points"]] == _json(bench)
+    assert [p["drawdown"] for p in e["points"]] == _json(_drawdown(strat))
+    assert min(p["drawdown"] for p in e["points"]) < -0.01 and e["points"][0]["equity"] == 1.0
+    page = get(server, f"/runs/{store.synthetic_run}/equity", offset=100, limit=50).json()
+    assert page["page"] == {"offset": 100, "limit": 50, "total": 1260} and page["points"] == e["points"][100:150]
+    assert e["benchmark_return"] is not None and e["buy_hold_return"] is not None  # the end returns, as before
+    # one stock: its stored equity and the benchmark normalised at its first bar, as the report's figure of that stock
+    i = 2
+    sym = syn.output.bars.symbols[i]
+    one = get(server, f"/runs/{store.synthetic_run}/equity", symbol=sym.lower(), limit=10000).json()
+    s_strat, _, s_bench = (a[i] for a in _normalised(syn))
+    valid = syn.output.bars.valid[i]
+    assert one["symbol"] == sym and one["view"] == "stock" and one["basis"] == "bar_by_bar"
+    assert [p["equity"] for p in one["points"]] == _json(s_strat[valid])
+    assert [p["benchmark"] for p in one["points"]] == _json(s_bench[valid])
+    assert [p["drawdown"] for p in one["points"]] == _json(_drawdown(s_strat[valid]))
+    assert {p["buy_hold"] for p in one["points"]} == {None}  # not stored per stock
+    assert one["points"][-1]["equity"] == pytest.approx(1.0 + float(syn.stocks["total_return"].iloc[i]))
+
+
+def test_a_run_stored_without_curves_shows_realised_equity(server: Server, store: Store, made_runs: tuple) -> None:
+    """A run as stored before schema version 8 (no curves): the mean is realised at trade exits, as before."""
+    from adaptrade.reports.files import summary
+
+    syn, _ = made_runs
+    rid = server.service.store.save_run(syn, summary(syn), extra={"curves": None})
+    assert get(server, f"/runs/{rid}").json()["counts"]["curves"] == 0
+    e = get(server, f"/runs/{rid}/equity").json()
+    assert e["basis"] == "realised_at_exit" and e["view"] == "mean_of_stocks" and e["points"]
     dates = [p["date"] for p in e["points"]]
-    assert dates == sorted(dates)
-    trades = get(server, f"/runs/{store.synthetic_run}/trades", limit=1000).json()["rows"]
+    assert dates == sorted(dates) and len(dates) < 1260
+    trades = get(server, f"/runs/{rid}/trades", limit=1000).json()["rows"]
     closed = [t for t in trades if t["exit_date"]]
     # the last point is the mean over the stocks of the product of their closed trades' (1 + return)
     per = {s: 1.0 for s in store.symbols}
     for t in closed:
         per[t["symbol"]] *= 1 + t["return"]
     assert e["points"][-1]["equity"] == pytest.approx(sum(per.values()) / len(per))
-    one = get(server, f"/runs/{store.synthetic_run}/equity", symbol=closed[0]["symbol"]).json()
-    assert one["points"][-1]["equity"] == pytest.approx(per[closed[0]["symbol"]])
+    assert {(p["buy_hold"], p["benchmark"]) for p in e["points"]} == {(None, None)}
+    assert all(p["drawdown"] <= 0 for p in e["points"])
     assert e["benchmark_return"] is not None and e["buy_hold_return"] is not None
+    one = get(server, f"/runs/{rid}/equity", symbol=closed[0]["symbol"], limit=10000).json()  # its stored equity, no benchmark
+    assert one["basis"] == "bar_by_bar" and len(one["points"]) == 1260
+    assert one["points"][-1]["equity"] == pytest.approx(1.0 + next(float(r.total_return) for r in syn.stocks.itertuples()
+                                                                   if r.symbol == closed[0]["symbol"]))
+    assert {p["benchmark"] for p in one["points"]} == {None}
+
+
+def test_portfolio_equity_is_the_account(server: Server, store: Store) -> None:
+    from adaptrade.data.synthetic import generate, synthetic_benchmark
+    from adaptrade.portfolio.engine import run_portfolio_backtest
+    from adaptrade.portfolio.results import build_portfolio_result
+    from adaptrade.reports.files import summary
+    from adaptrade.risk.limits import RiskLimits
+    from adaptrade.strategy.params import StrategyConfig
+
+    bars = generate(["AAA", "BBB", "CCC", "DDD"], 600, seed=3)
+    cfg = StrategyConfig()
+    pr = build_portfolio_result(run_portfolio_backtest(bars, cfg, RiskLimits(kelly_fraction=0.0, max_position=0.5)),
+                                synthetic_benchmark(bars.dates, 3), "^SYNTH-SPX", settings={"mode": "portfolio", "source": "synthetic"})
+    rid = server.service.store.save_run(pr.result, summary(pr.result), extra={"orders": pr.orders, "fills": pr.fills,
+                                                                              "account": pr.account})
+    e = get(server, f"/runs/{rid}/equity", limit=10000).json()
+    assert e["basis"] == "bar_by_bar" and e["view"] == "account" and e["page"]["total"] == 600
+    account = server.service.store.load_run(rid)["account"]  # the run_account table as stored
+    cash = pr.output.limits.initial_cash
+    assert [p["equity"] for p in e["points"]] == [float(v) / cash for v in account["equity"]]
+    assert [p["drawdown"] for p in e["points"]] == [float(v) for v in account["drawdown"]]
+    assert [p["date"] for p in e["points"]] == account["date"].tolist()
+    assert all(p["buy_hold"] is not None and p["benchmark"] is not None for p in e["points"])
+    assert e["points"][0]["buy_hold"] == e["points"][0]["benchmark"] == 1.0 and e["points"][-1]["equity"] != 1.0
 
 
 def test_universe_and_symbol(server: Server) -> None:

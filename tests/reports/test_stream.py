@@ -98,7 +98,8 @@ def test_streamed_estimate_does_not_grow_with_batches() -> None:
 
 
 def test_streamed_run_stores_like_the_whole_run(tmp_path: Path, store_url: str) -> None:
-    """The run store gets a streamed run's equity a row group at a time, in order; it loads back as the whole run's tables."""
+    """The run store gets a streamed run's equity a row group at a time, in order, and its bar-by-bar curves from the running
+    sums; it loads back as the whole run's tables."""
     from adaptrade.reports.files import summary
     from adaptrade.storage.runs import RunStore
 
@@ -115,5 +116,11 @@ def test_streamed_run_stores_like_the_whole_run(tmp_path: Path, store_url: str) 
         folder = streamed.folder
         streamed.close()
     assert not folder.exists()  # no --out: the temporary files are gone after the store has them
-    for name in ("stocks", "trades", "params", "equity"):
+    for name in ("stocks", "trades", "params", "equity", "curves"):  # curves: the streamed running sums = the whole run's means
         pd.testing.assert_frame_equal(b[name], a[name], obj=name)
+    from adaptrade.backtest.curves import mean_curves
+    from adaptrade.reports.html import _normalised
+
+    want = mean_curves(*_normalised(result))
+    for col, curve in zip(("strategy", "buy_hold", "benchmark"), want):
+        np.testing.assert_array_equal(b["curves"][col].to_numpy(), curve)

@@ -131,7 +131,8 @@ class RunList(BaseModel):
 class RunDetail(RunRow):
     settings: dict[str, Any] = Field(..., description="Settings the run was made with (strategy, costs, data, executor).")
     summary: dict[str, Any] = Field(..., description="summary.json of the run (aggregate block, failures).")
-    counts: dict[str, int] = Field(..., description="Rows stored per table (stocks, trades, params, orders, fills, risk_events).")
+    counts: dict[str, int] = Field(..., description="Rows stored per table (stocks, trades, params, equity, orders, fills, risk_events, "
+                                                    "order_history, account, curves).")
 
 
 class RunTable(BaseModel):
@@ -144,15 +145,32 @@ class RunTable(BaseModel):
 
 
 class EquityPoint(BaseModel):
-    date: str = Field(..., description="Exit date of a trade.")
-    equity: float = Field(..., description="Mean realised equity over the stocks, as a multiple of the start (1.0).")
+    date: str = Field(..., description="Date of the point (YYYY-MM-DD): a bar (basis bar_by_bar) or a trade exit (basis realised_at_exit).")
+    equity: float = Field(..., description="Strategy equity as a multiple of the start (1.0): the mean over stocks of each stock's "
+                                           "normalised equity, the account equity / its first value, or one stock's equity (see `view`).")
+    buy_hold: float | None = Field(None, description="Buy-and-hold on the same date, 1.0 at the start: the mean over stocks of each stock's "
+                                                     "normalised close, or (portfolio run) an equal-weight buy-and-hold of the universe "
+                                                     "after costs. Null for one stock (not stored per stock) and for basis realised_at_exit.")
+    benchmark: float | None = Field(None, description="Benchmark close (S&P 500: SPY or ^GSPC; synthetic runs a synthetic index) on the "
+                                                      "same date, 1.0 at the start (per-stock run: the mean over stocks of the benchmark "
+                                                      "normalised at each stock's first bar; one stock: at its first bar). Null where "
+                                                      "the run has no benchmark data and for basis realised_at_exit.")
+    drawdown: float | None = Field(None, description="Drawdown of `equity` from its running peak on this date (0 at a high, negative "
+                                                     "below; portfolio run: the account's own drawdown from its high-water mark).")
 
 
 class Equity(BaseModel):
     run_id: str = Field(..., description="Run id.")
-    symbol: str | None = Field(None, description="One stock, or null for the mean over the run's stocks.")
-    basis: Literal["realised_at_exit"] = Field("realised_at_exit", description="The store keeps trades, not bar-by-bar "
-                                               "equity: the curve steps at each trade exit (open positions are not marked).")
+    symbol: str | None = Field(None, description="One stock, or null for the mean over the run's stocks (or a portfolio run's account).")
+    basis: Literal["bar_by_bar", "realised_at_exit"] = Field(..., description="bar_by_bar: one point per bar, from the curves "
+                                                             "stored with the run (or, for one stock, its stored equity); "
+                                                             "realised_at_exit: a run stored before the curves were (schema "
+                                                             "version 8), the curve steps at each trade exit (open positions "
+                                                             "not marked) and buy_hold / benchmark are only the end returns below.")
+    view: Literal["mean_of_stocks", "account", "stock"] = Field(..., description="What `equity` is: the mean over a per-stock run's "
+                                                                "stocks, a portfolio run's one account, or one stock (symbol filter); basis "
+                                                                "realised_at_exit is always the mean of stocks or one stock.")
+    benchmark_symbol: str | None = Field(None, description="The run's benchmark (SPY, ^GSPC, or a synthetic index).")
     page: PageInfo = Field(..., description="Which points these are.")
     points: list[EquityPoint] = Field(..., description="The curve, oldest first.")
     strategy_return: float | None = Field(None, description="Mean total return of the strategy (marked at the last bar).")

@@ -224,31 +224,24 @@ for _t in ("stocks", "trades", "params", "orders", "fills"):
 
 
 @router.get("/runs/{run_id}/equity", response_model=Equity, dependencies=read, responses=ERRORS,
-            summary="Realised equity at trade exits (mean over stocks, or one stock) and the run's buy-and-hold and benchmark returns.")
+            summary="Bar-by-bar equity (mean of normalised stocks, a portfolio run's account, or one stock) vs buy-and-hold vs the "
+                    "benchmark, with its drawdown; runs stored before the curves were: realised equity at trade exits.")
 def run_equity(request: Request, run_id: str = RUN_ID,
                symbol: str | None = Query(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9.^\-]+$", description="Only this symbol."),
                offset: int = OFFSET, limit: int = Query(1000, ge=1, le=10_000, description="Most points to return.")) -> Equity:
+    from adaptrade.api.equity import equity_doc
+
     svc = _svc(request)
     _known(svc, run_id)
     sym = _check_symbol(svc, run_id, symbol)
     _, stocks, _ = svc.store.run_table(run_id, "stocks", sym, Page(0, 100_000))
-    trades = svc.store.trade_returns(run_id)
-    if sym is not None:
-        trades = trades[trades["symbol"] == sym]
-    points: list[EquityPoint] = []
-    if len(trades):
-        t = trades.assign(mult=1.0 + trades["return"].astype(float))
-        t["equity"] = t.groupby("symbol")["mult"].cumprod()
-        last = t.groupby(["exit_date", "symbol"])["equity"].last().unstack("symbol").sort_index().ffill()
-        names = [str(s["symbol"]) for s in stocks]
-        wide = last.reindex(columns=names).ffill().fillna(1.0)
-        curve = wide.mean(axis=1)
-        points = [EquityPoint(date=str(d)[:10], equity=float(v)) for d, v in curve.items()]
+    doc = equity_doc(svc.store, run_id, sym, [str(s["symbol"]) for s in stocks])
 
     def mean(col: str) -> float | None:
         vals = [s[col] for s in stocks if s.get(col) is not None]
         return float(sum(vals) / len(vals)) if vals else None
 
+    points = doc.pop("points")
     return Equity(run_id=run_id, symbol=sym, page=PageInfo(offset=offset, limit=limit, total=len(points)),
-                  points=points[offset:offset + limit], strategy_return=mean("total_return"),
-                  buy_hold_return=mean("buy_hold_return"), benchmark_return=mean("benchmark_return"))
+                  points=[EquityPoint(**p) for p in points[offset:offset + limit]], strategy_return=mean("total_return"),
+                  buy_hold_return=mean("buy_hold_return"), benchmark_return=mean("benchmark_return"), **doc)

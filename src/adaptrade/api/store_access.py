@@ -330,6 +330,26 @@ class StoreAccess:
                            f"WHERE run_id = ? AND exit_date IS NOT NULL ORDER BY exit_date, {ROW}", [run_id])
         return pd.DataFrame(rows, columns=cols)
 
+    def run_labels(self, run_id: str) -> tuple[str, str | None]:
+        """(mode, benchmark symbol) of one run from its settings (mode per-stock when not stored)."""
+        t = self._b.json_text
+        rows = self._fetch(f"SELECT {t('settings', 'mode')}, {t('settings', 'benchmark')} FROM runs WHERE id = ?", [run_id])
+        return (rows[0][0] or "per-stock", rows[0][1]) if rows else ("per-stock", None)
+
+    def run_curves(self, run_id: str) -> list[tuple[Any, ...]]:
+        """The run's stored bar-by-bar curves (date, strategy, buy_hold, benchmark, drawdown, benchmark_close), oldest
+        first; empty for a run stored before schema version 8."""
+        if not self._has("run_curves"):
+            return []
+        return self._fetch(f"SELECT date, strategy, buy_hold, benchmark, drawdown, benchmark_close FROM run_curves WHERE run_id = ? "
+                           f"ORDER BY {ROW}", [run_id])
+
+    def symbol_equity(self, run_id: str, symbol: str) -> list[tuple[Any, ...]]:
+        """(date, equity) of one stock of the run at each of its bars, oldest first (empty: no equity stored)."""
+        if not self._has("run_equity"):
+            return []
+        return self._fetch(f"SELECT date, equity FROM run_equity WHERE run_id = ? AND symbol = ? ORDER BY date, {ROW}", [run_id, symbol])
+
     def load_run(self, run_id: str) -> dict[str, Any]:
         """Every stored frame of one run (RunStore.load_run, through the service's own connection)."""
         with self._lock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.backtest.aggregate import aggregate, rank
+from adaptrade.backtest.curves import drawdown as _drawdown
+from adaptrade.backtest.curves import mean_curves
+from adaptrade.backtest.curves import normalised as _normalised
 from adaptrade.backtest.results import BacktestResult
 from adaptrade.reports.html_tables import SORT_JS, ranking_tables, yearly_table
 
@@ -68,12 +70,7 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     chosen: str | None = symbol if symbol is not None else (str(eligible["symbol"].iloc[0]) if len(eligible) else None)
     strat, bh, bench = _normalised(result)
     x = np.datetime_as_string(bars.dates, unit="D")
-    if average is not None:
-        avg = list(average)
-    else:
-        with warnings.catch_warnings():  # "mean of empty slice" for dates no stock covers
-            warnings.simplefilter("ignore", RuntimeWarning)
-            avg = [np.nanmean(a, axis=0) if a is not None else None for a in (strat, bh, bench)]
+    avg = list(average) if average is not None else mean_curves(strat, bh, bench)
     n_stocks = len(result.stocks)
     bname = result.benchmark_symbol or "benchmark"
     # no benchmark coverage: the title does not promise a line that is not drawn
@@ -157,39 +154,6 @@ def _min_trades(result: BacktestResult) -> int:
     return int(v) if v is not None else 10  # type: ignore[call-overload]
 
 
-def _ffill(a: np.ndarray) -> np.ndarray:
-    """Forward-fill NaNs along the last axis (leading NaNs stay NaN)."""
-    ok = np.isfinite(a)
-    pos = np.where(ok, np.arange(a.shape[-1]), -1)
-    j = np.maximum.accumulate(pos, axis=-1)
-    out = np.take_along_axis(a, np.maximum(j, 0), axis=-1) if a.ndim > 1 else a[np.maximum(j, 0)]
-    return np.where(j >= 0, out, np.nan)
-
-
-def _normalised(result: BacktestResult) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Strategy, buy & hold and benchmark curves [symbol, t], 1.0 at each stock's first valid bar."""
-    bars = result.output.bars
-    valid = bars.valid
-    n, t = valid.shape
-    has = valid.any(axis=1)
-    first = valid.argmax(axis=1)
-    last = t - 1 - valid[:, ::-1].argmax(axis=1)
-    tt = np.arange(t)
-    span = (tt >= first[:, None]) & (tt <= last[:, None]) & has[:, None]
-    rows = np.arange(n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        eq = result.output.equity
-        strat = np.where(span, eq / eq[rows, first][:, None], np.nan)
-        close = _ffill(np.where(valid, bars.close, np.nan))
-        bh = np.where(span, close / close[rows, first][:, None], np.nan)
-        bench = None
-        if result.benchmark_close is not None and np.isfinite(result.benchmark_close).any():
-            b = _ffill(np.asarray(result.benchmark_close, dtype=np.float64))
-            base = np.where(np.isfinite(b[first]), b[first], _ffill(b[::-1])[::-1][first])  # else first value after
-            bench = np.where(span, b[None, :] / base[:, None], np.nan)
-    return strat, bh, bench
-
-
 def _downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Min/max bucket decimation to <= ~max_points finite points, keeping peaks and troughs."""
     keep = np.isfinite(y)
@@ -255,13 +219,6 @@ def _curve_figure(x: np.ndarray, strat: np.ndarray, bh: np.ndarray, bench: np.nd
     )
 
 
-def _drawdown(curve: np.ndarray) -> np.ndarray:
-    """Drawdown from the running peak (0 at highs, negative below)."""
-    peak = np.fmax.accumulate(np.where(np.isfinite(curve), curve, -np.inf))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(np.isfinite(curve), curve / peak - 1.0, np.nan)
-
-
 def _drawdown_figure(x: np.ndarray, chosen: str, strat: np.ndarray, bh: np.ndarray, avg_strat: np.ndarray, avg_bh: np.ndarray) -> dict[str, Any]:
     """Drawdowns of the chosen stock, its x axis spanning the stock's own dates (not the run's)."""
     own = np.flatnonzero(np.isfinite(strat))
@@ -322,37 +279,19 @@ def _heatmap_figure(x: np.ndarray, curve: np.ndarray, name: str) -> dict[str, An
 
 
 def _account_figures(account: pd.DataFrame, result: BacktestResult, bname: str) -> list[dict[str, Any]]:
-    """Portfolio mode: the account equity (1.0 at its first bar) vs the benchmark over the same dates,
-    and the account drawdown (the account's own `drawdown` column, from its high-water mark)."""
-    x = pd.to_datetime(account["date"]).to_numpy().astype("datetime64[D]")
-    xs = np.datetime_as_string(x, unit="D")
-    eq = account["equity"].to_numpy(dtype=np.float64)
-    ok = np.flatnonzero(np.isfinite(eq) & (eq > 0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        curve = eq / eq[ok[0]] if ok.size else np.full(eq.shape, np.nan)
-    bench = None
-    bc = result.benchmark_close
-    if bc is not None and len(bc) and np.isfinite(bc).any():
-        b = pd.Series(np.asarray(bc, dtype=np.float64), index=result.output.bars.dates.astype("datetime64[D]"))
-        b = b[~b.index.duplicated()].reindex(x).ffill().to_numpy()
-        fin = np.flatnonzero(np.isfinite(b))
-        if fin.size:
-            bench = b / b[fin[0]]
-    if "drawdown" in account:
-        dd = -np.abs(account["drawdown"].to_numpy(dtype=np.float64))
-    else:
-        dd = _drawdown(curve)
-    from adaptrade.portfolio.account import equal_weight_buy_hold
+    """Portfolio mode: the account equity (1.0 at its first bar) vs equal-weight buy & hold and the benchmark
+    over the same dates, and the account drawdown (the account's own `drawdown` column, from its high-water mark)."""
+    from adaptrade.portfolio.curves import account_curves
 
-    cfg = result.output.config
-    ew = equal_weight_buy_hold(result.output.bars, 1.0, cfg.slippage_bps / 1e4, cfg.commission_bps / 1e4)
-    ew = ew / ew[0] if len(ew) == len(xs) and len(ew) and ew[0] > 0 else None
+    c = account_curves(account, result)
+    xs = np.datetime_as_string(c.dates, unit="D")
     return [
-        _figure([_trace(xs, curve, "account equity", STRATEGY), _trace(xs, ew, "equal-weight buy & hold", BUY_HOLD),
-                 _trace(xs, bench, bname, BENCH)],
+        _figure([_trace(xs, c.equity, "account equity", STRATEGY), _trace(xs, c.buy_hold, "equal-weight buy & hold", BUY_HOLD),
+                 _trace(xs, c.benchmark, bname, BENCH)],
                 ACCOUNT_TITLE.format(bname=bname), yaxis={"title": {"text": "growth of 1.0"}, "type": "linear"},
                 updatemenus=[LOG_TOGGLE]),
-        _figure([_trace(xs, dd, "account", STRATEGY), _trace(xs, None if bench is None else _drawdown(bench), bname, BENCH)],
+        _figure([_trace(xs, c.drawdown, "account", STRATEGY),
+                 _trace(xs, None if c.benchmark is None else _drawdown(c.benchmark), bname, BENCH)],
                 ACCOUNT_DRAWDOWN_TITLE, height=300, yaxis={"tickformat": ".0%"}),
     ]
 

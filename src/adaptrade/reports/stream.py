@@ -91,7 +91,8 @@ class StreamedResult:
     """A finished streamed run: summary rows in memory, everything per bar or per trade in its files.
 
     Quacks like BacktestResult for the terminal tables, summary.json and the run store: `trades`,
-    `params` read the CSVs back; `equity_frames()` yields equity.parquet a row group at a time.
+    `params` read the CSVs back; `equity_frames()` yields equity.parquet a row group at a time; `average` holds the
+    cross-stock mean curves.
     """
 
     stocks: pd.DataFrame
@@ -100,6 +101,9 @@ class StreamedResult:
     settings: dict[str, object]
     output: StreamOutput
     folder: Path  # where trades.csv, params.csv and equity.parquet are (--out, or a temporary folder)
+    # the mean over stocks of the normalised strategy, buy & hold and benchmark curves (the running sums): the
+    # report's average figures and the curves stored with the run (storage/curves.py)
+    average: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
     _cleanup: Path | None = field(default=None, repr=False)
 
     @property
@@ -152,9 +156,9 @@ class StreamedResult:
 
 def _prepare(result: BacktestResult) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The batch's normalised curves (on the worker thread)."""
-    from adaptrade.reports.html import _normalised
+    from adaptrade.backtest.curves import normalised
 
-    return _normalised(result)
+    return normalised(result)
 
 
 def run_streamed(plan: StreamPlan, settings: Settings, out: Path | None, report_symbol: str | None = None,
@@ -235,13 +239,15 @@ def _write(plan: StreamPlan, settings: Settings, tmp: Path, report_symbol: str |
 
         stocks = pd.DataFrame(columns=STOCK_COLUMNS + ["excess_vs_buy_hold"] + STOCK_EXTRA_COLUMNS)
     kept = tuple(s for s in plan.symbols if s not in set(info["failed_symbols"]))  # type: ignore[arg-type]
+    avg = [m.mean() for m in means]
     res = StreamedResult(stocks, plan.benchmark_close, plan.benchmark_symbol, info,
-                         StreamOutput(StreamBars(kept, plan.dates, plan.source), plan.req.strategy), tmp)
+                         StreamOutput(StreamBars(kept, plan.dates, plan.source), plan.req.strategy), tmp,
+                         average=(avg[0], avg[1], avg[2] if has_bench else None) if rows else None)
     doc = summary(res)  # type: ignore[arg-type]  # reads stocks, settings, benchmark, dates
     (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
     stocks_frame(res).to_csv(tmp / "stocks.csv", index=False)  # type: ignore[arg-type]
     if with_report and len(stocks):
-        _report(plan, settings, res, tmp / "report.html", report_symbol, [m.mean() for m in means], has_bench, doc)
+        _report(plan, settings, res, tmp / "report.html", report_symbol, avg, has_bench, doc)
     return res, doc
 
 

@@ -1,5 +1,5 @@
-"""The run store: every backtest run (runs, per-stock metrics, trades, params, equity; for portfolio
-runs also the account, orders, fills, order history and risk events) in a DuckDB file or a
+"""The run store: every backtest run (runs, per-stock metrics, trades, params, equity, bar-by-bar curves; for
+portfolio runs also the account, orders, fills, order history and risk events) in a DuckDB file or a
 PostgreSQL database, one schema (storage/schema.py).
 
 A run's life: `start` records it `running` (host, pid, heartbeat) before work begins; `save`
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the engine (numba) is not needed to read runs back
 SCHEMA_VERSION = schema.VERSION
 DATA_TABLES = {"stocks": "run_stocks", "trades": "run_trades", "params": "run_params", "equity": "run_equity"}
 EXTRA_TABLES = {"orders": "run_orders", "fills": "run_fills", "risk_events": "run_risk_events",
-                "order_history": "run_order_history", "account": "run_account"}  # optional, per run
+                "order_history": "run_order_history", "account": "run_account", "curves": "run_curves"}  # optional, per run
 LIST_COLUMNS = ["id", "created", "mode", "source", "strategy", "stocks", "dates", "mean_return", "account_return", "beat_share",
                 "mean_sharpe", "status"]
 LIVE = "running"
@@ -140,11 +140,18 @@ class RunStore:
 
         `run_id`: a run recorded by `start` (its row is completed in the same transaction). `key`: an
         idempotent key; an earlier run with the same key is replaced. `extra` (portfolio mode): frames
-        named orders, fills, risk_events, order_history, account.
+        named orders, fills, risk_events, order_history, account. The run's bar-by-bar curves (storage/curves.py:
+        the average, or with `account` the account's) are stored with it unless `extra` gives `curves` (None: none, as a
+        run stored before schema version 8).
         """
         unknown = sorted(set(extra or {}) - set(EXTRA_TABLES))
         if unknown:
             raise ValueError(f"unknown extra run tables {unknown}; known: {sorted(EXTRA_TABLES)}")
+        extra = dict(extra or {})
+        if "curves" not in extra:
+            from adaptrade.storage.curves import run_curves
+
+            extra["curves"] = run_curves(result, extra.get("account"))
         frames_ = {name: getattr(result, name) for name in ("stocks", "trades", "params")}
         # a streamed run (reports.stream) hands equity over a row group at a time: never the whole table at once
         parts = result.equity_frames() if hasattr(result, "equity_frames") else iter([result.equity_long()])

@@ -35,6 +35,8 @@ ORDERS = {"order_id": "text", "symbol": "text", "side": "text", "quantity": "dou
 FILLS = {"order_id": "text", "symbol": "text", "side": "text", "quantity": "double", "price": "double", "timestamp": "text",
          "commission": "double", "impact_bps": "double"}
 ORDERS_V7 = {"filled_notional": "double"}  # was kept in `extra` as JSON text (rounded): a real column since version 7
+CURVES = {"date": "timestamp", "strategy": "double", "buy_hold": "double", "benchmark": "double", "drawdown": "double",
+          "benchmark_close": "double"}  # one row per bar (storage/curves.py): the curves the report draws, since version 8
 HISTORY = {"order_id": "text", "timestamp": "text", "status": "text", "filled_quantity": "double"}
 EVENTS = {"date": "text", "symbol": "text", "rule": "text", "before": "double", "after": "double"}
 SCORES = {"run_id": "text", "cycle": "int", "scored_at": "text", "period_start": "text", "period_end": "text", "symbol": "text",
@@ -52,6 +54,7 @@ RUN_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "stocks": ("run_stocks", STOCKS | STOCKS_V4), "trades": ("run_trades", TRADES), "params": ("run_params", PARAMS),
     "equity": ("run_equity", EQUITY), "account": ("run_account", ACCOUNT), "orders": ("run_orders", ORDERS | ORDERS_V7),
     "fills": ("run_fills", FILLS), "order_history": ("run_order_history", HISTORY), "risk_events": ("run_risk_events", EVENTS),
+    "curves": ("run_curves", CURVES),
 }
 TRIAL_TABLE = ("sweep_trials", TRIALS)
 
@@ -89,6 +92,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               (("alerts", ALERTS, ("id",)),)),
     Migration(7, "orders: a filled_notional column (exact doubles; older rows keep theirs in extra)",
               (("run_orders", ORDERS_V7, ()),)),
+    Migration(8, "bar-by-bar curves of a run (average or account equity, buy-and-hold, benchmark, drawdown per date; "
+                 "older runs have none)",
+              (_data("run_curves", CURVES),)),
 )
 VERSION = MIGRATIONS[-1].version
 

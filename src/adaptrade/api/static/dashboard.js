@@ -32,6 +32,7 @@ async function selectRun(id) {
   Plotly.purge("params");
   document.getElementById("param-symbol").textContent = "(click a stock)";
   const t = await getJSON(`/runs/${encodeURIComponent(id)}/stocks?limit=1000`);
+  if (id !== currentRun) return;  // another run was selected meanwhile
   rankCols = t.columns.filter(c => ["symbol", "total_return", "buy_hold_return", "benchmark_return", "outperformance", "win_rate", "sharpe", "max_drawdown", "trades"].includes(c));
   rankRows = t.rows;
   drawRanking();
@@ -66,15 +67,27 @@ function drawRanking() {
 
 async function drawEquity(id) {
   const e = await getJSON(`/runs/${encodeURIComponent(id)}/equity?limit=10000`);
+  if (id !== currentRun) return;
   const x = e.points.map(p => p.date), y = e.points.map(p => p.equity);
-  const end = x.length ? x[x.length - 1] : null;
-  const traces = [{x, y, name: "strategy (realised, mean)", mode: "lines"}];
-  if (end && e.buy_hold_return !== null) traces.push({x: [end], y: [1 + e.buy_hold_return], name: "buy & hold (mean, end)", mode: "markers", marker: {size: 10}});
-  if (end && e.benchmark_return !== null) traces.push({x: [end], y: [1 + e.benchmark_return], name: "benchmark (end)", mode: "markers", marker: {size: 10, symbol: "diamond"}});
+  const bench = e.benchmark_symbol || "benchmark";
+  const what = {mean_of_stocks: "average equity (mean of stocks)", account: "account equity", stock: "equity"}[e.view] || "equity";
+  const traces = [];
+  if (e.basis === "bar_by_bar") {  // one point per bar: strategy, buy & hold and benchmark as lines
+    traces.push({x, y, name: what, mode: "lines", line: {color: "#1f77b4"}});
+    const bh = e.points.map(p => p.buy_hold), bm = e.points.map(p => p.benchmark);
+    const bhName = {account: "equal-weight buy & hold", mean_of_stocks: "buy & hold (mean of stocks)"}[e.view] || "buy & hold";
+    if (bh.some(v => v !== null)) traces.push({x, y: bh, name: bhName, mode: "lines", line: {color: "#7f7f7f"}});
+    if (bm.some(v => v !== null)) traces.push({x, y: bm, name: bench, mode: "lines", line: {color: "#ff7f0e"}});
+  } else {  // a run stored before the curves were: realised at exits, buy & hold and benchmark as end points
+    const end = x.length ? x[x.length - 1] : null;
+    traces.push({x, y, name: "strategy (realised at exits, mean)", mode: "lines"});
+    if (end && e.buy_hold_return !== null) traces.push({x: [end], y: [1 + e.buy_hold_return], name: "buy & hold (mean, end)", mode: "markers", marker: {size: 10}});
+    if (end && e.benchmark_return !== null) traces.push({x: [end], y: [1 + e.benchmark_return], name: bench + " (end)", mode: "markers", marker: {size: 10, symbol: "diamond"}});
+  }
+  document.getElementById("equity-note").textContent = e.basis === "bar_by_bar" ? `(${what}, 1.0 at the start, every bar)` : "(realised at trade exits: a run stored before bar-by-bar curves)";
   Plotly.newPlot("equity", traces, {margin: {t: 10}, yaxis: {title: "x start"}, legend: {orientation: "h"}}, {responsive: true});
-  let peak = -Infinity;
-  const dd = y.map(v => { peak = Math.max(peak, v); return v / peak - 1; });
-  Plotly.newPlot("drawdown", [{x, y: dd, fill: "tozeroy", name: "drawdown", mode: "lines"}], {margin: {t: 10}, yaxis: {tickformat: ".0%"}}, {responsive: true});
+  const dd = e.points.map(p => p.drawdown);
+  Plotly.newPlot("drawdown", [{x, y: dd, fill: "tozeroy", name: `drawdown of the ${what}`, mode: "lines"}], {margin: {t: 10}, yaxis: {tickformat: ".0%"}}, {responsive: true});
 }
 
 async function drawParams(symbol) {
