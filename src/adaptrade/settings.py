@@ -130,7 +130,8 @@ class Settings(BaseSettings):
         "auto", description="auto: dask with a scheduler, else threads (numba kernels release the GIL; batches share the bars)."
     )
     workers: int | None = Field(None, ge=1, description="Worker threads or processes (default: one per core).")
-    scheduler: str | None = Field(None, description="Dask scheduler address tcp://HOST:PORT (implies dask).")
+    scheduler: str | None = Field(None, description="Dask scheduler address tcp://HOST:PORT (implies dask; `serve`: jobs run "
+                                  "as tasks on that cluster).")
     # universe: liquidity filter and quality score (docs/universe.md)
     liquidity_window: int = Field(20, ge=1, le=2520, description="Sessions of average daily volume before the start.")
     min_volume: float = Field(1_000_000.0, ge=0, description="Minimum average daily volume (shares).")
@@ -192,6 +193,8 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Event bus (Redis Streams) and latest-state cache.")
     redis_prefix: str = Field("adaptrade", min_length=1, description="Key prefix of the service's Redis streams and cache.")
     redis_stream_maxlen: int = Field(10_000, ge=10, description="Events the stream keeps (older ones trimmed).")
+    redis_check_seconds: float = Field(5.0, ge=0, le=3600, description="How often the service checks Redis (0: only /ready "
+                                       "does); when it answers again, or without the cache (restarted empty), the cache is rebuilt.")
 
 
 def load_settings(**overrides: object) -> Settings:

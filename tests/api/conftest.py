@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -79,6 +81,48 @@ def start_server(settings: Any) -> Server:
         except requests.ConnectionError:
             time.sleep(0.05)
     raise RuntimeError("uvicorn did not start")
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class OwnRedis:
+    """redis-server on 127.0.0.1:port, started and stopped by a test: with an append-only file in `folder`
+    (`persist`: a restart keeps what it held), else empty after every restart. Not installed: skipped
+    locally, failed under CI=true."""
+
+    def __init__(self, folder: Path, persist: bool = True) -> None:
+        binary = REDIS_SERVER if Path(REDIS_SERVER).exists() else shutil.which("redis-server")
+        if binary is None:
+            if ci():
+                pytest.fail("redis-server not installed (required when CI=true)")
+            pytest.skip("redis-server not installed")
+        self.binary, self.port, self.folder, self.persist, self.proc = binary, free_port(), folder, persist, None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "yes" if self.persist else "no", "--dir", str(self.folder)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,6 @@ stream resumes from the last id seen once Redis is back."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,46 +12,14 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.api.conftest import Server, Store, ci, free_port, start_server
+from tests.api.conftest import OwnRedis, Server, Store, start_server
 
 pytestmark = pytest.mark.service
-REDIS = "/usr/bin/redis-server"
-
-
-class OwnRedis:
-    """redis-server on 127.0.0.1:port with an append-only file in `folder` (so a restart keeps the stream)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port, self.folder, self.proc = free_port(), folder, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                                      "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @pytest.fixture()
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if not Path(REDIS).exists() and not shutil.which("redis-server"):
-        if ci():
-            pytest.fail("redis-server not installed (required when CI=true)")
-        pytest.skip("redis-server not installed")
-    r = OwnRedis(tmp_path)
+    r = OwnRedis(tmp_path)  # append-only: a restart keeps the stream
     r.start()
     yield r
     r.stop()

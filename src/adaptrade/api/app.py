@@ -4,10 +4,11 @@ jobs) behind the routes, problem-JSON errors, body limit, metrics middleware, op
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,7 +38,8 @@ class Service:
     job_starts: RateLimit
     pages: PageCache
     pager: Any = None  # api.direct_pages.ServicePager when settings.pagerduty_direct
-    redis_was_down: bool = False
+    redis_was_down: bool = False  # Redis was seen down (api/cache.check_redis): the cache is rebuilt when it answers
+    cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def job_changed(self, job: Job, old: str | None) -> None:
         """Publish a job's progress or state change, cache it, count it."""
@@ -137,16 +139,19 @@ class MetricsMiddleware:
 
 
 def build_service(settings: Settings) -> Service:
-    """Open the store and the bus; the job manager reports to both."""
+    """Open the store and the bus; the job manager reports to both (jobs on Dask when `scheduler` is set)."""
+    from adaptrade.errors import ConfigError
     from adaptrade.storage.backend import store_target
 
+    if settings.scheduler and settings.executor not in ("auto", "dask"):
+        raise ConfigError(f"scheduler needs executor dask or auto (got {settings.executor})", field="scheduler")
     store = StoreAccess(store_target(settings), settings.store_lock_timeout, settings.api_store_read_connections)
     bus = EventBus(settings.redis_url, settings.redis_prefix, settings.redis_stream_maxlen)
     metrics = Metrics(settings)
     holder: dict[str, Service] = {}
     jobs = JobManager(settings.api_job_workers, lambda j, o: holder["s"].job_changed(j, o),
                       lambda j, r, d, t: holder["s"].job_result(j, r, d, t), on_events=lambda j, e: holder["s"].job_events(j, e),
-                      on_quality=lambda j, q: holder["s"].job_quality(j, q))
+                      on_quality=lambda j, q: holder["s"].job_quality(j, q), scheduler=settings.scheduler)
     svc = Service(settings, store, bus, metrics, jobs, RateLimit(settings.api_job_starts_per_minute),
                   PageCache(settings.api_page_cache_entries))
     holder["s"] = svc
@@ -169,7 +174,16 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from adaptrade.api.cache import RedisWatch, check_redis
+
+        try:
+            check_redis(svc, force=True)  # the cache written at start (jobs, latest scores, paper positions)
+        except Exception:  # noqa: BLE001  the cache is best effort: the service starts without it (logged)
+            log.exception("the Redis cache was not built at start")
+        watch = RedisWatch(svc, settings.redis_check_seconds)
+        watch.start()
         yield
+        watch.stop()
         svc.jobs.shutdown()
         if svc.pager is not None:
             svc.pager.close()

@@ -1,9 +1,14 @@
-"""The event bus on Redis Streams (one bounded stream) and the latest-job-state cache.
+"""The event bus on Redis Streams (one bounded stream) and the latest-state cache beside it.
 
 Events (job progress, fills, parameter changes, equity updates, alerts) are JSON in field `data`
 of stream `<prefix>:events`, trimmed to about `maxlen` entries. When Redis is down, published
 events wait in a bounded in-memory outbox and are sent, in order, once it is back; the store stays
 the record of runs.
+
+The cache holds JSON documents under `<prefix>:<name>`, each with a TTL: job states (`job:<id>`),
+the latest scores (`scores:latest`) and paper positions (`paper:<session>:positions`); what writes
+and reads them, and how it is rebuilt when Redis comes back, is api/cache.py. Every cache call is best
+effort: Redis down means a miss, never an error.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ log = logging.getLogger("adaptrade.api")
 EVENT_KINDS = ("job", "fill", "param", "equity", "alert")
 OUTBOX_MAX = 10_000
 _TIMEOUT = 0.5
+JOB_TTL = 7 * 86400  # seconds a cached job state is kept
+POSITIONS_TTL = 7 * 86400  # a paper session's cached positions
 
 
 def redacted(url: str) -> str:
@@ -76,20 +83,45 @@ class EventBus:
         """Events waiting for Redis."""
         return len(self._outbox)
 
-    def cache_job(self, job: dict[str, Any]) -> None:
-        """Keep the latest state of a job in `<prefix>:job:<id>` (best effort)."""
+    def put(self, name: str, doc: Any, ttl: int) -> bool:
+        """Cache `doc` as JSON in `<prefix>:<name>` for `ttl` seconds; False when Redis is down."""
         try:
-            self._client.set(f"{self.prefix}:job:{job['id']}", json.dumps(job, default=str), ex=7 * 86400)
+            self._client.set(f"{self.prefix}:{name}", json.dumps(doc, default=str), ex=ttl)
         except redis.RedisError:
-            pass
+            return False
+        return True
 
-    def cached_job(self, job_id: str) -> dict[str, Any] | None:
-        """A job's cached state (e.g. from before a restart), or None."""
+    def get(self, name: str) -> Any:
+        """The cached document `<prefix>:<name>`, or None (absent, expired, or Redis down)."""
         try:
-            raw = self._client.get(f"{self.prefix}:job:{job_id}")
+            raw = self._client.get(f"{self.prefix}:{name}")
         except redis.RedisError:
             return None
         return json.loads(raw) if raw else None
+
+    def has(self, name: str) -> bool:
+        """Whether `<prefix>:<name>` exists (False when Redis is down)."""
+        try:
+            return bool(self._client.exists(f"{self.prefix}:{name}"))
+        except redis.RedisError:
+            return False
+
+    def cache_job(self, job: dict[str, Any]) -> None:
+        """Keep the latest state of a job in `<prefix>:job:<id>` (best effort)."""
+        self.put(f"job:{job['id']}", job, JOB_TTL)
+
+    def cached_job(self, job_id: str) -> dict[str, Any] | None:
+        """A job's cached state (e.g. from before a restart), or None."""
+        return self.get(f"job:{job_id}")
+
+    def cache_positions(self, session: str, doc: dict[str, Any]) -> None:
+        """Keep a paper session's GET /paper/positions document in `<prefix>:paper:<session>:positions` (best
+        effort; called by the service when it serves one, and by a `paper run` process as it trades)."""
+        self.put(f"paper:{session}:positions", doc, POSITIONS_TTL)
+
+    def cached_positions(self, session: str) -> dict[str, Any] | None:
+        """A paper session's cached positions document, or None."""
+        return self.get(f"paper:{session}:positions")
 
     def close(self) -> None:
         self._client.close()

@@ -1,15 +1,15 @@
 """Paper trading from the service: a session's positions and orders (read from its persisted files,
-as `paper status` does) and the kill switch (`paper stop`; needs the bearer token like job endpoints)."""
+as `paper status` does; positions are cached in Redis, api/cache.py) and the kill switch (`paper stop`;
+needs the bearer token like job endpoints)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from adaptrade.api.models import Problem
-from adaptrade.api.models_paper import PaperKill, PaperOrder, PaperOrders, PaperPosition, PaperPositions, PaperSession
+from adaptrade.api.models_paper import PaperKill, PaperOrder, PaperOrders, PaperPositions, PaperSession
 from adaptrade.api.security import require_read, require_write
 
 router = APIRouter(prefix="/api/v1/paper", responses={401: {"model": Problem, "description": "No bearer token."},
@@ -29,34 +29,34 @@ def _view(request: Request, session: str) -> dict[str, Any]:
         raise HTTPException(404, f"no paper session '{session}'") from None
 
 
-def _num(value: Any) -> float | None:
-    """A JSON-safe number: NaN/inf/absent -> None."""
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def _session(v: dict[str, Any]) -> PaperSession:
-    meta = v["meta"]
-    return PaperSession(session=v["session"], running=v["running"], status=v["status"], kill_switch=v["killed"],
-                        broker=meta.get("broker"), mode=meta.get("mode", "per-stock"), symbols=list(meta["symbols"]),
-                        cursor=int(v["cursor"]), last_session_date=v["heartbeat_date"])
+    from adaptrade.live.session_view import session_header
+
+    return PaperSession(**session_header(v))
 
 
 def _order(o: dict[str, Any]) -> PaperOrder:
+    from adaptrade.live.session_view import finite_number
+
     side = o.get("side")
     return PaperOrder(client_order_id=o["client_order_id"], symbol=o.get("symbol"),
                       side=None if side is None else ("buy" if side in (1, "buy") else "sell"), status=o["status"],
-                      open=o["status"] in ("new", "partially_filled"), quantity=_num(o.get("quantity")),
-                      notional=_num(o.get("notional")), filled_quantity=_num(o.get("filled_quantity")),
-                      avg_fill_price=_num(o.get("avg_fill_price")), time_in_force=o.get("time_in_force"),
+                      open=o["status"] in ("new", "partially_filled"), quantity=finite_number(o.get("quantity")),
+                      notional=finite_number(o.get("notional")), filled_quantity=finite_number(o.get("filled_quantity")),
+                      avg_fill_price=finite_number(o.get("avg_fill_price")), time_in_force=o.get("time_in_force"),
                       reason=o.get("reason"), created=o.get("created") or None, last_update=o.get("last_update"))
 
 
 @router.get("/positions", response_model=PaperPositions, dependencies=[Depends(require_read)],
-            summary="A paper session's cash and non-zero positions (its persisted broker book).")
+            summary="A paper session's cash and non-zero positions (its persisted broker book; a session not in this "
+                    "service's paper folder: as its `paper run` process last cached them in Redis).")
 def paper_positions(request: Request, session: str = SESSION) -> PaperPositions:
-    v = _view(request, session)
-    return PaperPositions(session=_session(v), cash=_num(v["cash"]),
-                          positions=[PaperPosition(symbol=s, quantity=q) for s, q in sorted(v["positions"].items())])
+    from adaptrade.api.cache import paper_positions as positions
+
+    doc = positions(request.app.state.service, session)
+    if doc is None:
+        raise HTTPException(404, f"no paper session '{session}'")
+    return PaperPositions(**doc)
 
 
 @router.get("/orders", response_model=PaperOrders, dependencies=[Depends(require_read)],

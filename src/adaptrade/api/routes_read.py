@@ -62,6 +62,7 @@ def health() -> Health:
 def ready(request: Request) -> Any:
     from fastapi.responses import JSONResponse
 
+    from adaptrade.api.cache import check_redis
     from adaptrade.api.events import redacted
 
     svc = _svc(request)
@@ -70,12 +71,7 @@ def ready(request: Request) -> Any:
         store = Dependency(ok=True, detail=f"run store {svc.store.path} answers")
     except StoreError as exc:
         store = Dependency(ok=False, detail=exc.describe())
-    up = svc.bus.ping()
-    if up and svc.redis_was_down:  # Redis is back: send what waited, rebuild the job cache
-        svc.bus.publish("alert", {"name": "redis_back", "state": "resolved", "detail": "Redis answers again"})
-        for job in svc.jobs.all():
-            svc.bus.cache_job(job.view())
-    svc.redis_was_down = not up
+    up = check_redis(svc)  # Redis back: send what waited, rebuild the cache from the store
     redis = Dependency(ok=up, detail=f"{redacted(svc.settings.redis_url)} {'answers' if up else 'does not answer'}")
     body = Ready(ready=store.ok and up, store=store, redis=redis, pending_events=svc.bus.pending)
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
@@ -134,9 +130,11 @@ def universe_symbol(request: Request, symbol: str = SYMBOL) -> SymbolInfo:
                       latest_score=latest, **info)
 
 
-@router.get("/scores", response_model=ScoreList, dependencies=read, responses=ERRORS, summary="Latest quality score per symbol.")
+@router.get("/scores", response_model=ScoreList, dependencies=read, responses=ERRORS, summary="Latest quality score per symbol (from the Redis cache when it holds the store's current scores).")
 def scores(request: Request, source: Literal["synthetic", "archive"] | None = Query(None, description="Only scores of runs on this data source.")) -> ScoreList:
-    return ScoreList(source=source, scores=[Score(**r) for r in _svc(request).store.latest_scores(source)])
+    from adaptrade.api.cache import latest_scores
+
+    return ScoreList(source=source, scores=[Score(**r) for r in latest_scores(_svc(request), source)])
 
 
 @router.get("/scores/{symbol}/history", response_model=ScoreHistory, dependencies=read, responses=ERRORS,

@@ -361,6 +361,14 @@ class StoreAccess:
             df = self._scores.latest(source)
         return _records(df)
 
+    def scores_version(self) -> list[Any]:
+        """[rows, latest scored_at] of the score table: it changes whenever scores are saved (a save stamps
+        its rows with the time it ran) or removed, so a cached copy of the latest scores can be checked with it."""
+        if not self._has("quality_scores"):
+            return [0, None]
+        count, last = self._fetch("SELECT count(*), max(scored_at) FROM quality_scores")[0]
+        return [int(count), clean(last)]
+
     def score_history(self, symbol: str) -> list[dict[str, Any]]:
         """Every stored score of one symbol, oldest first."""
         with self._lock:

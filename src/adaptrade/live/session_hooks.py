@@ -1,8 +1,10 @@
 """What a per-stock paper session reports and guards besides trading (called by `PaperLoop` at two points):
 before a live session's orders go out, the market-hours guard; after every session, its fills, parameter
 changes and orders to `/metrics` (monitoring/paper.py) and to the Redis stream (api/events.py, kinds
-`fill`, `param`, `alert`, with `source: paper`), and the heartbeat. Stream delivery is at most once across
-a crash (the counters restart at what the state holds); the session's files and state are the record."""
+`fill`, `param`, `alert`, with `source: paper`), the session's positions to the Redis cache (what GET
+/api/v1/paper/positions answers, at most once a second and when the session ends), and the heartbeat.
+Stream delivery is at most once across a crash (the counters restart at what the state holds); the
+session's files and state are the record."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from adaptrade.monitoring.paper import PaperMetrics
 
 log = logging.getLogger("adaptrade.live")
 ALERT_RULES = ("breaker_tripped", "breaker_reset", "stop_pct", "stop_vol")  # portfolio risk events that are alerts
+POSITIONS_EVERY = 1.0  # seconds between the positions a running session caches in Redis
 
 
 def _now() -> str:
@@ -29,6 +32,8 @@ class SessionHooks:
                  clock: Clock | None = None, hours: MarketHours | None = None) -> None:
         self.session, self.metrics, self.bus, self.clock, self.hours = session, metrics, bus, clock, hours
         self._seen: dict[str, int] | None = None
+        self._loop: Any = None
+        self._cached_at = -float("inf")
         if metrics is not None:
             metrics.start(session)
 
@@ -47,6 +52,29 @@ class SessionHooks:
                                "summary": summary[:2000], "labels": {"alertname": name, "severity": severity,
                                                                      "session": self.session, **labels},
                                "started": t, "ended": None, "updated": t})
+
+    def cache_positions(self, loop: Any, running: bool = True, force: bool = False) -> None:
+        """The session's GET /paper/positions document into the Redis cache (the bus's `cache_positions`), read
+        from the files the loop has just written, as the API reads them (`running` is this process's own
+        answer: the API asks whether another process holds the lease); at most once a second unless `force`."""
+        put = getattr(self.bus, "cache_positions", None)
+        now = time.monotonic()
+        if put is None or (not force and now - self._cached_at < POSITIONS_EVERY):
+            return
+        self._cached_at = now
+        from adaptrade.live.session_view import positions_doc, session_view
+
+        try:
+            view = session_view(self.session, loop.folder.parent)
+        except Exception as exc:  # noqa: BLE001  the cache is best effort; the session's files stay the record
+            log.debug("paper session %s: positions not cached: %s", self.session, exc)
+            return
+        put(self.session, positions_doc({**view, "running": running}))
+
+    def finish(self) -> None:
+        """The session is ending (or failed): its last positions into the cache, no longer running."""
+        if self._loop is not None:
+            self.cache_positions(self._loop, running=False, force=True)
 
     def beat(self) -> None:
         if self.metrics is not None:
@@ -113,10 +141,12 @@ class SessionHooks:
                     m.feed_lag.labels(s).set(info[0])
                     m.bar_due.labels(s).set(info[1])
         self.drain(loop.feed)
+        self.cache_positions(loop)
 
     def attach(self, loop: Any) -> None:
         """Hook into `loop` (before it runs): what its state already holds is not published again."""
         loop.hooks = self
+        self._loop = loop
         if hasattr(loop, "a"):  # portfolio mode: the record buffers' counters
             from adaptrade.portfolio.layout import N_CHANGES, N_EVENTS, N_FILLS
 
@@ -164,6 +194,7 @@ class SessionHooks:
                                        f"({float(e[RE_BEFORE]):g} -> {float(e[RE_AFTER]):g})",
                        "critical" if rule == "breaker_tripped" else "warning", symbol=sym)
         seen.update(fills=int(c[N_FILLS]), changes=int(c[N_CHANGES]), events=int(c[N_EVENTS]))
+        self.cache_positions(loop)
         if m is not None:
             now = time.time()
             m.bars.labels(s).inc(int(loop.bars.valid[:, t].sum()))

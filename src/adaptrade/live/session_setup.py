@@ -23,6 +23,10 @@ class SessionParts:
         self.bus: Any = None
 
     def close(self) -> None:
+        """The session's last positions into the Redis cache (hooks.finish), then stop the feed, /metrics, Redis."""
+        if self.hooks is not None:
+            with suppress(Exception):
+                self.hooks.finish()
         for part, how in ((self.feed, "close"), (self.server, "shutdown"), (self.bus, "close")):
             if part is not None:
                 with suppress(Exception):

@@ -57,6 +57,26 @@ def session_view(session: str, paper_dir: Path) -> dict[str, Any]:
             "orders": orders, "open_orders": [o for o in orders if o["status"] in OPEN_STATUSES]}
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON-safe number: NaN/inf/absent -> None."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def session_header(view: dict[str, Any]) -> dict[str, Any]:
+    """Where the session stands, as the API's `session` object (models_paper.PaperSession)."""
+    meta = view["meta"]
+    return {"session": view["session"], "running": view["running"], "status": view["status"], "kill_switch": view["killed"],
+            "broker": meta.get("broker"), "mode": meta.get("mode", "per-stock"), "symbols": list(meta["symbols"]),
+            "cursor": int(view["cursor"]), "last_session_date": view["heartbeat_date"]}
+
+
+def positions_doc(view: dict[str, Any]) -> dict[str, Any]:
+    """GET /paper/positions of a session view as JSON (models_paper.PaperPositions): its header, cash and
+    non-zero positions by symbol. One function for the API and the positions the paper process caches."""
+    return {"session": session_header(view), "cash": finite_number(view["cash"]),
+            "positions": [{"symbol": s, "quantity": q} for s, q in sorted(view["positions"].items())]}
+
+
 def kill_session(session: str, settings: Any) -> int:
     """The kill switch (`paper stop`): mark the session killed so the loop sends no new order and stops,
     and cancel its open orders at the broker. Returns how many were cancelled."""
