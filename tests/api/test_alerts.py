@@ -215,8 +215,10 @@ def test_the_service_pages_its_own_alerts_with_pagerduty_direct(server: Server, 
         r = requests.post(server.url + API + "/backtests", json={"source": "archive", "symbols": "ZZZZQ"}, headers=auth(), timeout=10)
         job_id = r.json()["id"]
         assert wait_job(server.url, job_id)["state"] == "failed"
+        # the job's state can show failed a moment before its alert is recorded and queued for the pager
+        found = rec.wait_for(lambda ev: [e for e in ev if e["event_action"] == "trigger" and e["dedup_key"].endswith(job_id)], timeout=30)
         assert svc.pager.drain(30)
-        [page] = [e for e in rec.events if e["event_action"] == "trigger" and e["dedup_key"].endswith(job_id)]
+        [page] = [e for e in found if e["event_action"] == "trigger" and e["dedup_key"].endswith(job_id)]
         assert page["dedup_key"] == f"adaptrade/service/AdaptradeJobFailed/{job_id}" and page["routing_key"] == "D1RECTKEYD1RECTKEYD1RECTKEY00032"
         p = page["payload"]
         assert p["severity"] == "error" and p["class"] == "AdaptradeJobFailed" and p["component"] == "jobs" and job_id in p["summary"]
