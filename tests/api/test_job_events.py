@@ -58,3 +58,58 @@ def test_portfolio_stepped_with_progress_is_the_same_run() -> None:
     assert calls[-1] == (400, 400) and len(calls) == 20 and [t for t, _ in calls] == sorted(t for t, _ in calls)
     for name in ("curves", "pnl", "orders", "fills", "trades", "changes", "events"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("capacity", [None, 8])  # 8: full buffers make the loop start over with larger ones
+def test_portfolio_checkpoints_send_every_fill_once_and_the_account(capacity) -> None:  # noqa: ANN001
+    from adaptrade.api import job_events
+    from adaptrade.api.job_events import PortfolioJobEvents
+    from adaptrade.data.synthetic import generate
+    from adaptrade.portfolio.engine import run_portfolio_backtest
+    from adaptrade.portfolio.results import build_portfolio_result
+    from adaptrade.risk.limits import RiskLimits
+    from adaptrade.strategy.params import StrategyConfig
+
+    bars = generate(["AAA", "BBB", "CCC", "DDD"], 800, seed=3)  # trades from the start (monitoring's portfolio fixture)
+    cfg = StrategyConfig(fill="next_open")
+    lim = RiskLimits(kelly_fraction=0.0, max_position=0.5, initial_cash=cfg.initial_cash)
+    live = PortfolioJobEvents(bars.symbols, bars.dates, cfg.initial_cash)
+    got: list[tuple[str, dict]] = []
+    old = job_events.CHECKPOINT_FILLS, job_events.CHECKPOINT_PARAMS
+    job_events.CHECKPOINT_FILLS = job_events.CHECKPOINT_PARAMS = 10**6  # no cap: every row must come exactly once
+    try:
+        out = run_portfolio_backtest(bars, cfg, lim, capacity=capacity, checkpoint=lambda t, b, c, cv: got.extend(live.checkpoint(t, b, c, cv)))
+    finally:
+        job_events.CHECKPOINT_FILLS, job_events.CHECKPOINT_PARAMS = old
+    assert out.curves.tolist() == run_portfolio_backtest(bars, cfg, lim).curves.tolist()  # the checkpoints change nothing
+    pr = build_portfolio_result(out, None, "SPY")
+    fills = [d for k, d in got if k == "fill"]
+    stored = [(r.symbol, r.side, str(r.timestamp)[:10], r.price, r.quantity) for r in pr.fills.itertuples()]
+    assert [(f["symbol"], f["side"], f["date"], f["price"], f["shares"]) for f in fills] == stored and stored
+    params = [d for k, d in got if k == "param"]
+    assert len(params) == len(pr.result.params) > 0
+    acct = [d for k, d in got if k == "equity"]
+    assert [a["bars"] for a in acct] == sorted({a["bars"] for a in acct}) and acct[-1]["bars"] == 800
+    last = pr.account.iloc[-1]
+    assert acct[-1]["equity"] == pytest.approx(float(last["equity"])) and acct[-1]["date"] == str(last["date"])[:10]
+    assert acct[-1]["breaker"] == bool(last["breaker"]) and acct[-1]["drawdown"] == pytest.approx(abs(float(last["drawdown"])))
+
+
+def test_portfolio_checkpoint_caps_what_it_sends() -> None:
+    from adaptrade.api.job_events import CHECKPOINT_FILLS, PortfolioJobEvents
+    from adaptrade.portfolio.engine import CURVES
+    from adaptrade.portfolio.layout import F_PX, F_QTY, F_SIDE, F_SYM, F_T, FILL_FIELDS, N_COUNTERS, N_FILLS
+
+    dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
+    n = CHECKPOINT_FILLS + 30
+    fills = np.zeros((n, FILL_FIELDS))
+    fills[:, F_SYM], fills[:, F_SIDE], fills[:, F_T] = 0, 1, 1
+    fills[:, F_QTY], fills[:, F_PX] = 1.0, np.arange(n, dtype=float)
+    counts = np.zeros(N_COUNTERS)
+    counts[N_FILLS] = n
+    curves = np.ones((len(CURVES), 2))
+    live = PortfolioJobEvents(("AAA",), dates, 1.0)
+    first = live.checkpoint(2, {"fills": fills, "changes": np.zeros((0, 6))}, counts, curves)
+    sent = [d for k, d in first if k == "fill"]
+    assert len(sent) == CHECKPOINT_FILLS and sent[-1]["price"] == n - 1 and sent[0]["price"] == 30  # the latest ones
+    assert live.checkpoint(2, {"fills": fills, "changes": np.zeros((0, 6))}, counts, curves) == []  # nothing twice

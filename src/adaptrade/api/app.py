@@ -66,7 +66,7 @@ class Service:
             run_id = self.store.save_run(pr.result, summary, extra={"orders": pr.orders, "fills": pr.fills, "risk_events": pr.events,
                                                                     "order_history": pr.history, "account": pr.account})
             record_portfolio(self.metrics, pr, run=run_id, seconds=seconds)
-            publish_run_events(self.bus, run_id, job.id, pr.result)
+            publish_run_events(self.bus, run_id, job.id, pr.result, trades=False)  # its fills went out at each checkpoint
             alerts.account_alerts(self, run_id, pr.account)
             return run_id
         run_id = self.store.save_run(result, summary)

@@ -79,3 +79,48 @@ class JobEvents:
         self._sum, self._n = self._sum + float(m.sum()), self._n + len(m)
         out.append(("equity", {"stocks": done, "mean_equity_multiple": self._sum / self._n if self._n else None}))
         return out
+
+
+CHECKPOINT_FILLS = 100  # latest new fills of one portfolio checkpoint sent to the stream
+CHECKPOINT_PARAMS = 50  # latest new parameter changes of one checkpoint
+
+
+@dataclass
+class PortfolioJobEvents:
+    """Builds a portfolio job's events at each checkpoint of the account loop (about 20 a run): the fills and
+    parameter changes recorded since the previous checkpoint (the latest CHECKPOINT_FILLS / CHECKPOINT_PARAMS
+    of them) and the account at the checkpoint's bar. Read from the loop's record buffers by row index, so a
+    row (and an account checkpoint) is sent once even when a full buffer makes the loop start over (its rows
+    repeat in the same order)."""
+
+    symbols: tuple[str, ...]
+    dates: np.ndarray
+    initial_cash: float
+    _fills: int = 0
+    _changes: int = 0
+    _bars: int = 0
+
+    def checkpoint(self, t: int, bufs: dict[str, np.ndarray], counts: np.ndarray, curves: np.ndarray) -> list[Event]:
+        """Events of the bars up to `t` (bars stepped) not sent yet; the account event names bar t-1."""
+        from adaptrade.portfolio.engine import CURVES
+        from adaptrade.portfolio.layout import F_PX, F_QTY, F_SIDE, F_SYM, F_T, N_CHANGES, N_FILLS
+
+        nf = min(int(counts[N_FILLS]), len(bufs["fills"]))
+        new = bufs["fills"][self._fills:nf]
+        self._fills = max(self._fills, nf)
+        out: list[Event] = [("fill", {"symbol": self.symbols[int(f[F_SYM])], "side": "buy" if f[F_SIDE] > 0 else "sell",
+                                      "date": _day(self.dates, f[F_T]), "price": _num(f[F_PX]), "shares": _num(f[F_QTY])})
+                            for f in new[-CHECKPOINT_FILLS:]]
+        nc = min(int(counts[N_CHANGES]), len(bufs["changes"]))
+        changes = bufs["changes"][self._changes:nc]
+        self._changes = max(self._changes, nc)
+        out += [("param", p) for p in batch_params(changes, self.symbols, self.dates, CHECKPOINT_PARAMS)]
+        if t > self._bars:  # a loop that starts over repeats its earlier checkpoints: their account went out already
+            self._bars = t
+            last = t - 1
+            eq = float(curves[CURVES.index("equity"), last])
+            out.append(("equity", {"account": "portfolio", "date": _day(self.dates, last), "bars": t, "equity": _num(eq),
+                                   "equity_multiple": _num(eq / self.initial_cash),
+                                   "drawdown": _num(abs(curves[CURVES.index("drawdown"), last])),
+                                   "breaker": bool(curves[CURVES.index("breaker"), last] > 0)}))
+        return out

@@ -52,7 +52,8 @@ def build_request(body: dict[str, Any], settings: Settings) -> tuple[Any, Settin
     return req, job_settings
 
 
-def run_portfolio(req: Any, settings: Settings, loaded: Any, progress: Callable[[int, int], None] | None = None) -> Any:
+def run_portfolio(req: Any, settings: Settings, loaded: Any, progress: Callable[[int, int], None] | None = None,
+                  checkpoint: Callable[..., None] | None = None) -> Any:
     """A portfolio-mode run of loaded data (one account, risk limits from settings), as `adaptrade backtest
     --mode portfolio` does it; Kelly sizing learns from paper trades on the run's own data (no warm-up source)."""
     from adaptrade.parallel import runner
@@ -61,7 +62,8 @@ def run_portfolio(req: Any, settings: Settings, loaded: Any, progress: Callable[
     from adaptrade.risk.limits import RiskLimits
 
     limits = RiskLimits.from_settings(settings).with_(initial_cash=req.strategy.initial_cash)
-    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None, sizes=None, progress=progress)
+    out = run_portfolio_backtest(loaded.bars, req.strategy, limits, states=None, sizes=None, progress=progress,
+                                 checkpoint=checkpoint)
     info = runner.run_settings(req, settings, loaded)
     info.update(mode="portfolio", risk=limits.describe(), complete=True, failed_symbols=[],
                 kelly_warmup_source="paper trades on the run's own data")
@@ -96,7 +98,12 @@ def run_job(req: Any, settings: Settings, sector: str | None, mode: str, send: C
     n = loaded.bars.n_symbols
     send(("progress", 0, n))
     if mode == "portfolio":  # one account, all stocks step together: progress is the share of bars stepped, in stocks
-        payload = run_portfolio(req, settings, loaded, progress=lambda t, T: send(("progress", n * int(t) // max(int(T), 1), n)))
+        from adaptrade.api.job_events import PortfolioJobEvents
+
+        live = PortfolioJobEvents(loaded.bars.symbols, loaded.bars.dates, req.strategy.initial_cash)
+        # at each checkpoint the fills, parameter changes and account since the last one, then the progress
+        payload = run_portfolio(req, settings, loaded, progress=lambda t, T: send(("progress", n * int(t) // max(int(T), 1), n)),
+                                checkpoint=lambda t, bufs, counts, curves: send(("events", live.checkpoint(t, bufs, counts, curves))))
         doc = summary(payload.result)
         doc["aggregate"] = payload.aggregate()  # the account's figures, as `adaptrade backtest --mode portfolio`
         doc["portfolio"] = payload.account_summary()

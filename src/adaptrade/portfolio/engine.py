@@ -113,6 +113,7 @@ def run_portfolio_backtest(
     capacity: int | None = None,
     sizes: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[int, dict[str, np.ndarray], np.ndarray, np.ndarray], None] | None = None,
 ) -> PortfolioOutput:
     """Run all symbols of `bars` against one account of `limits.initial_cash`.
 
@@ -121,6 +122,9 @@ def run_portfolio_backtest(
     `capacity` (rows of the record buffers to start with) is for tests of the grow-and-rerun path.
     `progress(bars stepped, bars)`: called about 20 times a run (the bars are then stepped from Python,
     one compiled `portfolio_bar` call each, instead of inside `run_portfolio`; the same functions, the same result).
+    `checkpoint(bars stepped, record buffers, counters, curves)`: called just before each progress call with the
+    buffers as they stand (read them, never write; rows at or past a buffer's length were not recorded and come
+    again when a full buffer makes the run start over with larger ones).
     """
     lim = limits if limits is not None else RiskLimits(initial_cash=config.initial_cash)
     if features is None:  # a fixed period outside the adaptive 10..21 stack gets its own RSI row (issue 11: RSI(2))
@@ -161,13 +165,13 @@ def run_portfolio_backtest(
         }
         counts = np.zeros(N_COUNTERS)
         book, acct = np.zeros(BOOK_SIZE), np.zeros(ACCOUNT_SIZE)
-        if progress is None:
+        if progress is None and checkpoint is None:
             run_portfolio(*arrs, valid, feats.base.rsi, feats.base.vol, feats.adv, feats.spread, feats.ret, params, risk,
                           work, pos, act, book, acct, curves, pnl, in_market, signal,
                           bufs["orders"], bufs["fills"], bufs["hist"], bufs["trades"], bufs["changes"], bufs["events"], counts)
         else:
             _stepped(progress, T, arrs, valid, feats, params, risk, work, pos, act, book, acct, curves, pnl, in_market, signal,
-                     bufs, counts)
+                     bufs, counts, checkpoint)
         used = {"orders": counts[N_ORDERS], "fills": counts[N_FILLS], "hist": counts[N_HIST],
                 "trades": counts[N_TRADES], "changes": counts[N_CHANGES], "events": counts[N_EVENTS]}
         over = {k: int(v) for k, v in used.items() if v > caps[k]}
@@ -182,11 +186,19 @@ def run_portfolio_backtest(
                            features=feats)
 
 
-def _stepped(progress: Callable[[int, int], None], T: int, arrs: list[np.ndarray], valid: np.ndarray, feats: PortfolioFeatures,
+def _stepped(progress: Callable[[int, int], None] | None, T: int, arrs: list[np.ndarray], valid: np.ndarray, feats: PortfolioFeatures,
              params: np.ndarray, risk: np.ndarray, work: np.ndarray, pos: np.ndarray, act: np.ndarray, book: np.ndarray,
              acct: np.ndarray, curves: np.ndarray, pnl: np.ndarray, in_market: np.ndarray, signal: np.ndarray,
-             bufs: dict[str, np.ndarray], counts: np.ndarray) -> None:
-    """run_portfolio's loop, bar by bar from Python, reporting progress(t, T) every T/20 bars."""
+             bufs: dict[str, np.ndarray], counts: np.ndarray,
+             checkpoint: Callable[[int, dict[str, np.ndarray], np.ndarray, np.ndarray], None] | None = None) -> None:
+    """run_portfolio's loop, bar by bar from Python, reporting checkpoint(t, ...) then progress(t, T) every T/20 bars."""
+
+    def report(t: int) -> None:
+        if checkpoint is not None:
+            checkpoint(t, bufs, counts, curves)
+        if progress is not None:
+            progress(t, T)
+
     every = max(1, T // 20)
     portfolio_start(risk, book, acct)
     for t in range(T):
@@ -194,6 +206,6 @@ def _stepped(progress: Callable[[int, int], None], T: int, arrs: list[np.ndarray
                       pos, act, book, acct, curves, pnl, in_market, signal, bufs["orders"], bufs["fills"], bufs["hist"],
                       bufs["trades"], bufs["changes"], bufs["events"], counts)
         if (t + 1) % every == 0 and t + 1 < T:
-            progress(t + 1, T)
+            report(t + 1)
     portfolio_finish(T, arrs[3], work, pos, act, book, bufs["orders"], bufs["hist"], bufs["trades"], counts)
-    progress(T, T)
+    report(T)
