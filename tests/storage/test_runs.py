@@ -285,7 +285,7 @@ def _store_at(db: str, version: int, small: BacktestResult) -> str:
 
             frames.write(b, table, getattr(small, name), {c: t for c, t in declared.items() if c in b.columns(table)}, {"run_id": "old"})
         dtypes = json.dumps({n: frames.dtypes_of(getattr(small, n)) for n in ("stocks", "trades", "params")})
-        b.execute("INSERT INTO runs VALUES ('old', '2020-01-01T00:00:00+00:00', ?, '{}', 'complete', ?)",
+        b.execute("INSERT INTO runs (id, created, settings, summary, status, dtypes) VALUES ('old', '2020-01-01T00:00:00+00:00', ?, '{}', 'complete', ?)",
                   [json.dumps({"source": "synthetic", "stocks": 6}), dtypes])
     b.close()
     return "old"
