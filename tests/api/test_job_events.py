@@ -81,11 +81,13 @@ def test_portfolio_checkpoints_send_every_fill_once_and_the_account(capacity) ->
         out = run_portfolio_backtest(bars, cfg, lim, capacity=capacity, checkpoint=lambda t, b, c, cv: got.extend(live.checkpoint(t, b, c, cv)))
     finally:
         job_events.CHECKPOINT_FILLS, job_events.CHECKPOINT_PARAMS = old
-    assert out.curves.tolist() == run_portfolio_backtest(bars, cfg, lim).curves.tolist()  # the checkpoints change nothing
+    plain = run_portfolio_backtest(bars, cfg, lim)  # the checkpoints change nothing
+    for name in ("curves", "orders", "fills", "trades", "changes"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(plain, name), err_msg=name)
     pr = build_portfolio_result(out, None, "SPY")
     fills = [d for k, d in got if k == "fill"]
-    stored = [(r.symbol, r.side, str(r.timestamp)[:10], r.price, r.quantity) for r in pr.fills.itertuples()]
-    assert [(f["symbol"], f["side"], f["date"], f["price"], f["shares"]) for f in fills] == stored and stored
+    stored = [(r.order_id, r.symbol, r.side, str(r.timestamp)[:10], r.price, r.quantity) for r in pr.fills.itertuples()]
+    assert [(f["order_id"], f["symbol"], f["side"], f["date"], f["price"], f["shares"]) for f in fills] == stored and stored
     params = [d for k, d in got if k == "param"]
     assert len(params) == len(pr.result.params) > 0
     acct = [d for k, d in got if k == "equity"]
@@ -98,18 +100,20 @@ def test_portfolio_checkpoints_send_every_fill_once_and_the_account(capacity) ->
 def test_portfolio_checkpoint_caps_what_it_sends() -> None:
     from adaptrade.api.job_events import CHECKPOINT_FILLS, PortfolioJobEvents
     from adaptrade.portfolio.engine import CURVES
-    from adaptrade.portfolio.layout import F_PX, F_QTY, F_SIDE, F_SYM, F_T, FILL_FIELDS, N_COUNTERS, N_FILLS
+    from adaptrade.portfolio.layout import F_PX, F_QTY, F_SIDE, F_SYM, F_T, FILL_FIELDS, N_COUNTERS, N_FILLS, ORDER_FIELDS
 
     dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
     n = CHECKPOINT_FILLS + 30
     fills = np.zeros((n, FILL_FIELDS))
     fills[:, F_SYM], fills[:, F_SIDE], fills[:, F_T] = 0, 1, 1
     fills[:, F_QTY], fills[:, F_PX] = 1.0, np.arange(n, dtype=float)
+    orders = np.zeros((1, ORDER_FIELDS))  # every fill is of order 0 (AAA, created on the first day)
     counts = np.zeros(N_COUNTERS)
     counts[N_FILLS] = n
     curves = np.ones((len(CURVES), 2))
     live = PortfolioJobEvents(("AAA",), dates, 1.0)
-    first = live.checkpoint(2, {"fills": fills, "changes": np.zeros((0, 6))}, counts, curves)
+    first = live.checkpoint(2, {"fills": fills, "orders": orders, "changes": np.zeros((0, 6))}, counts, curves)
     sent = [d for k, d in first if k == "fill"]
     assert len(sent) == CHECKPOINT_FILLS and sent[-1]["price"] == n - 1 and sent[0]["price"] == 30  # the latest ones
-    assert live.checkpoint(2, {"fills": fills, "changes": np.zeros((0, 6))}, counts, curves) == []  # nothing twice
+    assert {f["order_id"] for f in sent} == {"AT-AAA-20240102-000000"}
+    assert live.checkpoint(2, {"fills": fills, "orders": orders, "changes": np.zeros((0, 6))}, counts, curves) == []  # nothing twice

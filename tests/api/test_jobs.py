@@ -133,13 +133,12 @@ def test_a_portfolio_job_stores_its_account_and_orders(server: Server, store: St
     mine = [m for m in seen if m["data"].get("job_id", m["data"].get("id")) == job_id]
     done_at = next(i for i, m in enumerate(mine) if m["kind"] == "job" and m["data"]["state"] == "done")
     live = [m["data"] for m in mine[:done_at] if m["kind"] == "fill"]
-    assert live and all(f["run_id"] is None for f in live)
-    keys = [(f["symbol"], f["side"], f["date"], f["price"], f["shares"]) for f in live]
+    assert live and all(f["run_id"] is None for f in live)  # none from the end of the job (it publishes before `done`)
+    keys = [(f["order_id"], f["symbol"], f["side"], f["date"], f["price"], f["shares"]) for f in live]
     assert len(keys) == len(set(keys))  # nothing published twice
     stored = requests.get(f"{server.url}{API}/runs/{job['run_id']}/fills", params={"limit": 1000}, timeout=5).json()["rows"]
     # a few fills per checkpoint here, under the cap of CHECKPOINT_FILLS: every stored fill went out, in order
-    assert keys == [(r["symbol"], r["side"], r["timestamp"][:10], r["price"], r["quantity"]) for r in stored]
-    assert not [m for m in mine[done_at:] if m["kind"] == "fill"]  # the end of the job sends none again
+    assert keys == [(r["order_id"], r["symbol"], r["side"], r["timestamp"][:10], r["price"], r["quantity"]) for r in stored]
     account = [m["data"] for m in mine[:done_at] if m["kind"] == "equity" and m["data"].get("account") == "portfolio"]
     assert len(account) >= 10 and [a["date"] for a in account] == sorted({a["date"] for a in account})
     assert account[-1]["bars"] == 1260 and account[-1]["equity"] == pytest.approx(run["summary"]["portfolio"]["final_equity"])

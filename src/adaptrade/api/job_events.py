@@ -91,7 +91,8 @@ class PortfolioJobEvents:
     parameter changes recorded since the previous checkpoint (the latest CHECKPOINT_FILLS / CHECKPOINT_PARAMS
     of them) and the account at the checkpoint's bar. Read from the loop's record buffers by row index, so a
     row (and an account checkpoint) is sent once even when a full buffer makes the loop start over (its rows
-    repeat in the same order)."""
+    repeat in the same order). A fill names its order by the stored run's client order id; a fill whose order
+    row did not fit the order buffer waits for that rerun."""
 
     symbols: tuple[str, ...]
     dates: np.ndarray
@@ -102,14 +103,24 @@ class PortfolioJobEvents:
 
     def checkpoint(self, t: int, bufs: dict[str, np.ndarray], counts: np.ndarray, curves: np.ndarray) -> list[Event]:
         """Events of the bars up to `t` (bars stepped) not sent yet; the account event names bar t-1."""
+        from adaptrade.execution.orders import client_order_id
         from adaptrade.portfolio.engine import CURVES
-        from adaptrade.portfolio.layout import F_PX, F_QTY, F_SIDE, F_SYM, F_T, N_CHANGES, N_FILLS
+        from adaptrade.portfolio.layout import F_ORDER, F_PX, F_QTY, F_SIDE, F_SYM, F_T, N_CHANGES, N_FILLS, O_CREATED_T, O_SYM
 
+        orders = bufs["orders"]
         nf = min(int(counts[N_FILLS]), len(bufs["fills"]))
         new = bufs["fills"][self._fills:nf]
-        self._fills = max(self._fills, nf)
+        missing = np.flatnonzero(new[:, F_ORDER] >= len(orders))  # the order's row did not fit: it comes in the rerun
+        if len(missing):
+            new = new[: missing[0]]
+        self._fills += len(new)
+
+        def oid(k: int) -> str:  # the id build_portfolio_result gives the order
+            return client_order_id(self.symbols[int(orders[k, O_SYM])], str(self.dates[int(orders[k, O_CREATED_T])]), k)
+
         out: list[Event] = [("fill", {"symbol": self.symbols[int(f[F_SYM])], "side": "buy" if f[F_SIDE] > 0 else "sell",
-                                      "date": _day(self.dates, f[F_T]), "price": _num(f[F_PX]), "shares": _num(f[F_QTY])})
+                                      "date": _day(self.dates, f[F_T]), "price": _num(f[F_PX]), "shares": _num(f[F_QTY]),
+                                      "order_id": oid(int(f[F_ORDER]))})
                             for f in new[-CHECKPOINT_FILLS:]]
         nc = min(int(counts[N_CHANGES]), len(bufs["changes"]))
         changes = bufs["changes"][self._changes:nc]
