@@ -126,5 +126,13 @@ def test_a_job_failing_on_the_worker_is_reported(dask_server: Server, cluster: A
     assert r.status_code == 202, r.text
     job = wait_job(dask_server.url, r.json()["id"], timeout=60)
     assert job["state"] == "failed" and "ZZZZ" in job["error"] and "Traceback" not in job["error"], job
-    alerts = requests.get(f"{dask_server.url}{API}/alerts", params={"source": "service", "limit": 1000}, timeout=5).json()["alerts"]
-    assert any(a["job_id"] == job["id"] and a["name"] == "AdaptradeJobFailed" for a in alerts)
+    import time
+
+    def raised() -> bool:  # the job shows failed a moment before its alert is recorded (JobManager._finish, then on_change)
+        alerts = requests.get(f"{dask_server.url}{API}/alerts", params={"source": "service", "limit": 1000}, timeout=5).json()["alerts"]
+        return any(a["job_id"] == job["id"] and a["name"] == "AdaptradeJobFailed" for a in alerts)
+
+    deadline = time.monotonic() + 10
+    while not raised() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert raised()

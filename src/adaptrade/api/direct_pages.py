@@ -43,7 +43,7 @@ class ServicePager:
             log.error("PagerDuty page of %s dropped: 1000 pages are waiting", alert.get("id"))
 
     def _run(self) -> None:
-        from adaptrade.monitoring.pagerduty import dedup_key
+        from adaptrade.monitoring.pagerduty import SEVERITIES, dedup_key
 
         while (alert := self._queue.get()) is not None:
             key = dedup_key(*str(alert["id"]).split(":"))
@@ -52,7 +52,7 @@ class ServicePager:
                     self.notifier.resolve(key)
                 else:
                     details = {k: v for k, v in (("run", alert.get("run_id")), ("job_id", alert.get("job_id"))) if v}
-                    sev = alert.get("severity") if alert.get("severity") in ("critical", "error", "warning", "info") else "error"
+                    sev = alert.get("severity") if alert.get("severity") in SEVERITIES else "error"
                     self.notifier.trigger(key, f"{alert['name']}: {alert.get('summary') or alert['name']}", sev,
                                           component=COMPONENTS.get(alert["name"]), group=alert.get("run_id") or alert.get("job_id"),
                                           event_class=alert["name"], details=details or None)

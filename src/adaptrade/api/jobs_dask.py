@@ -20,7 +20,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
+
+from pydantic import SecretStr
 
 from adaptrade.errors import ConfigError
 from adaptrade.settings import Settings
@@ -32,14 +34,18 @@ class JobCancelled(Exception):
     """The job's cancel Event is set: the task stops between batches."""
 
 
+# every secret field of Settings (SecretStr), so a secret added to the settings is never sent to the cluster
+SECRET_FIELDS = tuple(name for name, f in Settings.model_fields.items() if SecretStr in (get_args(f.annotation) or (f.annotation,)))
+
+
 def task_settings(settings: Settings) -> Settings:
-    """The job's settings as sent to the cluster: no scheduler, batches on threads (serial stays serial), no secrets."""
+    """The job's settings as sent to the cluster: no scheduler, batches on threads (serial stays serial), no secrets
+    (the SecretStr fields, the store URL, the Redis URL's password)."""
     from adaptrade.api.events import redacted
 
     return settings.model_copy(update={
-        "scheduler": None, "executor": "serial" if settings.executor == "serial" else "threads", "api_token": None,
-        "alpaca_key_id": None, "alpaca_secret_key": None, "pagerduty_routing_key": None, "db_url": None,
-        "redis_url": redacted(settings.redis_url)})
+        "scheduler": None, "executor": "serial" if settings.executor == "serial" else "threads",
+        **dict.fromkeys(SECRET_FIELDS), "db_url": None, "redis_url": redacted(settings.redis_url)})
 
 
 def _plain(value: Any) -> Any:
