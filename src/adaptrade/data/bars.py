@@ -95,23 +95,31 @@ class Bars:
             source=self.source,
         )
 
-    def adjusted(self) -> "Bars":
+    def adjusted(self, in_place: bool = False) -> "Bars":
         """Total-return OHLC: every price scaled by adj_close / close (identity when no adj_close).
 
         The factor is constant between ex-dates, so price *differences* within a segment only
         rescale and RSI decisions use the total return, which is known at each bar (no look-ahead).
+        `in_place`: overwrite this object's price arrays (a loader that owns them; saves 3 copies of the universe).
         """
         if self.adj_close is None:
             return self
         with np.errstate(invalid="ignore", divide="ignore"):
             f = self.adj_close / self.close
+        if in_place:
+            for a in (self.open, self.high, self.low):
+                np.multiply(a, f, out=a)
+            np.copyto(self.close, self.adj_close)
+            opn, high, low, close = self.open, self.high, self.low, self.close
+        else:
+            opn, high, low, close = self.open * f, self.high * f, self.low * f, self.adj_close.copy()
         return Bars(
             dates=self.dates,
             symbols=self.symbols,
-            open=self.open * f,
-            high=self.high * f,
-            low=self.low * f,
-            close=self.adj_close.copy(),
+            open=opn,
+            high=high,
+            low=low,
+            close=close,
             volume=self.volume,
             valid=self.valid,
             adj_close=self.adj_close,

@@ -168,7 +168,7 @@ def load_batch(batch: Batch) -> Bars:
                                cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
                                start=spec.start, end=spec.end, jump_threshold=spec.jump_threshold)
         if spec.price_basis == "adjusted":
-            bars = bars.adjusted()
+            bars = bars.adjusted(in_place=True)  # freshly loaded: nothing else holds the raw arrays
     if batch.dates is not None:
         if len(batch.dates):  # the driver's window may be shorter than what the spec regenerates
             bars = bars.slice_dates(batch.dates[0], batch.dates[-1])

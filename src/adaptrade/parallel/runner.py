@@ -238,7 +238,7 @@ def _archive_sessions_bound(req: RunRequest, settings: Settings) -> int:
     from adaptrade.data.calendar import nyse_sessions_between
 
     try:
-        return len(nyse_sessions_between(req.start or "1990-01-02", req.end or settings.data_end))
+        return len(nyse_sessions_between(req.start or "1990-01-02", req.end or settings.data_end, settings.cache_dir))
     except Exception:  # a bad date is reported by the loader with its own message
         return 0
 
@@ -309,7 +309,7 @@ def _load(req: RunRequest, settings: Settings, on_file: Callable[[int, int], Non
                 "pass --prices raw (traded prices, compared with the ^GSPC price index) or add adj_close",
                 field="prices",
             )
-        bars = bars.adjusted()
+        bars = bars.adjusted(in_place=True)  # freshly loaded: nothing else holds the raw arrays
         notes.append("prices: split- and dividend-adjusted (adj_close basis), compared with SPY total return")
     else:
         notes.append("prices: raw traded prices (no dividends), compared with the ^GSPC price index")
