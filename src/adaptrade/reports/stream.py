@@ -142,6 +142,17 @@ class StreamedResult:
             df["symbol"] = df["symbol"].astype(cats)
             yield df
 
+    @property
+    def equity_path(self) -> Path:
+        """equity.parquet (date, symbol, equity; rows stock by stock): what the store reads in bulk."""
+        return self.folder / "equity.parquet"
+
+    def equity_dtypes(self) -> pd.DataFrame:
+        """An empty frame with the dtypes of `equity_frames()`' frames (what a load of the stored run rebuilds)."""
+        return pd.DataFrame({"date": np.array([], dtype="datetime64[ns]"),
+                             "symbol": pd.Categorical([], categories=list(self.output.bars.symbols)),
+                             "equity": np.array([], dtype=np.float64)})
+
     def equity_long(self) -> pd.DataFrame:
         """The whole equity table (memory grows with the universe: prefer equity_frames)."""
         parts = list(self.equity_frames())

@@ -54,6 +54,54 @@ def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], r
     return pa.table(cols)
 
 
+def write_table(b: Backend, table: str, data: Any, declared: dict[str, str], tags: dict[str, Any], row0: int = 0) -> None:
+    """Append the Arrow table `data` (declared columns only) to `table`, cast to the schema's types, with `_row`
+    from `row0` and the constant `tags`: the bulk path of frames already in Arrow (no pandas round trip)."""
+    import pyarrow as pa
+
+    n = data.num_rows
+    if not n:
+        return
+    unknown = [c for c in data.column_names if c not in declared or c in tags or c in (ROW, EXTRA)]
+    if unknown:
+        raise ValueError(f"{table}: columns {unknown} are not declared in the schema")
+    cols: dict[str, Any] = {k: pa.repeat(pa.scalar(str(v), pa.string()), n) for k, v in tags.items()}
+    for name in data.column_names:
+        arr = data.column(name)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        cols[name] = arr.cast(arrow_type(declared[name]))
+    cols[ROW] = pa.array(np.arange(row0, row0 + n, dtype=np.int64))
+    cols[EXTRA] = pa.nulls(n, type=pa.string())
+    b.write_arrow(table, pa.table(cols))
+
+
+def write_parquet(b: Backend, table: str, path: Any, declared: dict[str, str], tags: dict[str, Any]) -> int:
+    """Append the Parquet file `path` (declared columns only) to `table` as `write_table` would, its `_row` the
+    file's row number; returns its rows. DuckDB reads the file itself (in parallel, no Python per row group);
+    PostgreSQL gets it row group by row group."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    names = f.schema_arrow.names
+    if b.kind != "duckdb":
+        row0 = 0
+        for g in range(f.num_row_groups):
+            part = f.read_row_group(g)
+            write_table(b, table, part, declared, tags, row0)
+            row0 += part.num_rows
+        return row0
+    unknown = [c for c in names if c not in declared or c in tags or c in (ROW, EXTRA)]
+    if unknown:
+        raise ValueError(f"{table}: columns {unknown} are not declared in the schema")
+    sql_type = {"text": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+    cols = [f'?::VARCHAR AS "{k}"' for k in tags] + [f'CAST("{c}" AS {sql_type[declared[c]]}) AS "{c}"' for c in names]
+    cols += [f'file_row_number AS "{ROW}"', f'NULL::VARCHAR AS "{EXTRA}"']
+    b.execute(f'INSERT INTO "{table}" BY NAME SELECT {", ".join(cols)} FROM read_parquet(?, file_row_number = true)',
+              [*(str(v) for v in tags.values()), str(path)])
+    return int(f.metadata.num_rows)
+
+
 def write(b: Backend, table: str, df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], row0: int = 0) -> None:
     """Append `df` to `table` in one bulk write (nothing when it is empty); `row0`: its first `_row` (a table written in parts)."""
     if len(df):

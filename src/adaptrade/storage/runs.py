@@ -153,10 +153,10 @@ class RunStore:
 
             extra["curves"] = run_curves(result, extra.get("account"))
         frames_ = {name: getattr(result, name) for name in ("stocks", "trades", "params")}
-        # a streamed run (reports.stream) hands equity over a row group at a time: never the whole table at once
-        parts = result.equity_frames() if hasattr(result, "equity_frames") else iter([result.equity_long()])
-        first = next(parts, None)
-        frames_["equity"] = first if first is not None else result.equity_long()
+        # a streamed run (reports.stream) hands equity over as its Parquet file: never the whole table in memory,
+        # and never through pandas (its dtypes, for the load, come from an empty frame of the same columns)
+        streamed = hasattr(result, "equity_dtypes")
+        frames_["equity"] = result.equity_dtypes() if streamed else result.equity_long()
         frames_.update({k: v for k, v in (extra or {}).items() if v is not None})
         dtypes = {name: frames.dtypes_of(df) for name, df in frames_.items()}
         b, now = self._b, _now()
@@ -173,10 +173,8 @@ class RunStore:
                 self._delete(run_id, keep_row=True)
             for name, df in frames_.items():
                 _insert_frame(b, {**DATA_TABLES, **EXTRA_TABLES}[name], df, run_id)
-            row0 = len(frames_["equity"])
-            for df in parts:  # the rest of a streamed run's equity
-                _insert_frame(b, DATA_TABLES["equity"], df, run_id, row0)
-                row0 += len(df)
+            if streamed:  # a streamed run's equity.parquet, read by the store itself
+                frames.write_parquet(b, DATA_TABLES["equity"], result.equity_path, schema.EQUITY, {"run_id": run_id})
             b.execute("UPDATE runs SET settings = ?, summary = ?, status = ?, dtypes = ?, finished = ?, heartbeat = ?, "
                       "run_key = COALESCE(?, run_key) WHERE id = ?",
                       [_dumps(_run_settings(result)), _dumps(summary), _status(summary), _dumps(dtypes), now, now, key, run_id])
