@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS, run_all_in
+from adaptrade.backtest.kernel import C_SYMBOL, CHANGE_LOG_FIELDS, T_SYMBOL, TRADE_FIELDS, run_all_in
 from adaptrade.data.bars import Bars
 from adaptrade.strategy.kernel import initial_state
 from adaptrade.strategy.params import P_RSI_ROW0, PERIODS, StrategyConfig
@@ -64,50 +66,95 @@ def initial_states(n: int, config: StrategyConfig) -> np.ndarray:
     return np.repeat(row[None, :], n, axis=0)
 
 
+MIN_BARS_PER_THREAD = 250_000  # below this a thread's start-up and the split cost more than the second core gives
+
+
+def default_threads(n_symbols: int, n_bars: int) -> int:
+    """Threads `run_backtest` uses when not told: every core for a large universe called from the main thread, one
+    when called from a worker thread (a batch of the parallel runner: no pool inside a pool) or for a small one."""
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    return max(1, min(os.cpu_count() or 1, n_symbols, (n_symbols * n_bars) // MIN_BARS_PER_THREAD))
+
+
+def _rows_features(bars: Bars, config: StrategyConfig, lo: int, hi: int, features: Features | None) -> Features:
+    """The features of stocks lo..hi-1: views of the given ones, or computed for those rows only (what `for_config` reads)."""
+    if features is not None:
+        return Features(rsi=features.rsi[lo:hi], vol=features.vol[lo:hi], first_period=features.first_period)
+    from adaptrade.data.features import rolling_volatility, rsi_stack
+
+    periods = (config.rsi_period,) if config.kind == "fixed" else PERIODS
+    close, valid = bars.close[lo:hi], bars.valid[lo:hi]
+    return Features(rsi=rsi_stack(close, valid, periods), vol=rolling_volatility(close, valid, 20), first_period=int(periods[0]))
+
+
 def run_backtest(
     bars: Bars,
     config: StrategyConfig,
     features: Features | None = None,
     states: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> EngineOutput:
     """Run every symbol of `bars` on its own all-in account with `config`.
 
     `states` ([symbol, STATE_SIZE]) starts each stock from a given strategy state (e.g. what
     was learned in-sample); it is not modified. The final states come back in the output.
+    `threads` (default: `default_threads`) splits the stocks into that many contiguous blocks run side by side
+    (features and kernel release the GIL; each block writes its rows of the outputs in place); the result is
+    identical to one thread's, bit for bit.
     """
-    feats = features if features is not None else Features.for_config(bars, config)
-    if not feats.covers(config):
-        raise ValueError(f"features hold RSI {feats.first_period}..{feats.first_period + feats.rsi.shape[1] - 1}, not what {config.kind} RSI({config.rsi_period}) reads")
+    if features is not None and not features.covers(config):
+        raise ValueError(f"features hold RSI {features.first_period}..{features.first_period + features.rsi.shape[1] - 1}, "
+                         f"not what {config.kind} RSI({config.rsi_period}) reads")
     n, t = bars.close.shape
     equity = np.empty((n, t), dtype=np.float64)
     signal = np.empty((n, t), dtype=np.int8)
     in_market = np.empty((n, t), dtype=np.bool_)
-    cap_tr = max(64, n * max(t // 8, 8))
-    cap_ch = cap_tr
-    params = config.to_vector()
-    params[P_RSI_ROW0] = feats.first_period - PERIODS[0]
     open_ = np.ascontiguousarray(bars.open)
     close = np.ascontiguousarray(bars.close)
     valid = np.ascontiguousarray(bars.valid)
     start = initial_states(n, config) if states is None else np.array(states, dtype=np.float64)
     if start.shape != (n, STATE_SIZE):
         raise ValueError(f"states must have shape {(n, STATE_SIZE)}, got {start.shape}")
-    while True:
-        work = start.copy()
-        trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
-        changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
-        nt, nc = run_all_in(open_, close, valid, feats.rsi, feats.vol, params, work, equity, signal, in_market, trades, changes, np.zeros(EVENT_SIZE))
-        if nt <= cap_tr and nc <= cap_ch:
-            break
-        cap_tr = max(cap_tr, nt)
-        cap_ch = max(cap_ch, nc)
+    final = np.empty_like(start)
+
+    def rows(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stocks lo..hi-1: their trade and change records (stock indices of the whole universe)."""
+        feats = _rows_features(bars, config, lo, hi, features)
+        params = config.to_vector()
+        params[P_RSI_ROW0] = feats.first_period - PERIODS[0]
+        cap_tr = cap_ch = max(64, (hi - lo) * max(t // 8, 8))
+        while True:
+            work = start[lo:hi].copy()
+            trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
+            changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
+            nt, nc = run_all_in(open_[lo:hi], close[lo:hi], valid[lo:hi], feats.rsi, feats.vol, params, work, equity[lo:hi],
+                                signal[lo:hi], in_market[lo:hi], trades, changes, np.zeros(EVENT_SIZE))
+            if nt <= cap_tr and nc <= cap_ch:
+                break
+            cap_tr, cap_ch = max(cap_tr, nt), max(cap_ch, nc)
+        final[lo:hi] = work
+        trades, changes = trades[:nt].copy(), changes[:nc].copy()
+        trades[:, T_SYMBOL] += lo
+        changes[:, C_SYMBOL] += lo
+        return trades, changes
+
+    k = max(1, min(int(threads) if threads is not None else default_threads(n, t), n))
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    if k == 1:
+        parts = [rows(0, n)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(k, thread_name_prefix="adaptrade-backtest") as pool:
+            parts = list(pool.map(rows, bounds[:-1], bounds[1:]))
     return EngineOutput(
         bars=bars,
         config=config,
         equity=equity,
         signal=signal,
         in_market=in_market,
-        trades=trades[:nt].copy(),
-        changes=changes[:nc].copy(),
-        final_states=work,
+        trades=np.concatenate([p[0] for p in parts]) if k > 1 else parts[0][0],
+        changes=np.concatenate([p[1] for p in parts]) if k > 1 else parts[0][1],
+        final_states=final,
     )

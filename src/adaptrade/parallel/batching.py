@@ -182,7 +182,7 @@ def run_batch(batch: Batch) -> BatchResult:
     """Load the batch's data and run the engine on it (the function every executor maps)."""
     from adaptrade.backtest.engine import run_backtest
 
-    out = run_backtest(load_batch(batch), batch.config)
+    out = run_backtest(load_batch(batch), batch.config, threads=1)  # the executor spreads the batches
     return BatchResult(batch.symbols, out.equity, out.signal, out.in_market, out.trades, out.changes)
 
 

@@ -56,7 +56,7 @@ class StreamPlan:
         """Data, engine and per-stock results of `symbols` (one batch; also how the report re-runs its featured stock)."""
         from adaptrade.backtest.engine import run_backtest
 
-        out = run_backtest(self.bars_for(symbols), self.req.strategy)
+        out = run_backtest(self.bars_for(symbols), self.req.strategy, threads=1)  # the executor spreads the batches
         return build_result(out, self.benchmark_close, self.benchmark_symbol, risk_free_rate=settings.risk_free_rate,
                             min_sharpe=settings.min_sharpe, min_win_rate=settings.min_win_rate,
                             min_trades=settings.min_trades_rank, settings=self.info)

@@ -1,0 +1,58 @@
+"""run_backtest on several threads gives the one-thread result bit for bit, and never nests a pool in a worker."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from adaptrade.backtest.engine import EngineOutput, Features, default_threads, run_backtest
+from adaptrade.data.bars import Bars
+from adaptrade.data.synthetic import generate
+from adaptrade.strategy.params import StrategyConfig
+
+FIELDS = ("equity", "signal", "in_market", "trades", "changes", "final_states")
+
+
+def _gappy(n: int = 13, t: int = 2000) -> Bars:
+    """Synthetic bars with holes: stocks listed late, delisted early, halted for a while."""
+    b = generate([f"S{i:02d}" for i in range(n)], t, seed=11)
+    valid = b.valid.copy()
+    valid[2, :300] = False
+    valid[5, 1500:] = False
+    valid[8, 100:140] = False
+    return Bars(dates=b.dates, symbols=b.symbols, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume,
+                valid=valid, source=b.source)
+
+
+def _same(a: EngineOutput, b: EngineOutput) -> None:
+    for f in FIELDS:
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.shape == y.shape and x.dtype == y.dtype, f
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f
+
+
+@pytest.mark.parametrize("kind", ["fixed", "adaptive"])
+@pytest.mark.parametrize("threads", [2, 3, 13, 40])
+def test_threads_give_the_serial_result(kind: str, threads: int) -> None:
+    bars, cfg = _gappy(), StrategyConfig(kind=kind, min_trades_to_adapt=2)  # type: ignore[arg-type]
+    one = run_backtest(bars, cfg, threads=1)
+    assert len(one.trades) > 20 and (kind == "fixed" or len(one.changes) > 0)
+    _same(one, run_backtest(bars, cfg, threads=threads))
+
+
+def test_threads_with_given_features_and_states() -> None:
+    bars, cfg = _gappy(), StrategyConfig(kind="adaptive", min_trades_to_adapt=2)
+    feats = Features.compute(bars)
+    learned = run_backtest(bars, cfg, feats, threads=1).final_states
+    one = run_backtest(bars, cfg, feats, learned, threads=1)
+    _same(one, run_backtest(bars, cfg, feats, learned, threads=4))
+    assert not np.array_equal(one.equity, run_backtest(bars, cfg, feats, threads=1).equity)  # the states were used
+
+
+def test_default_threads() -> None:
+    assert default_threads(2, 100) == 1  # small: one thread
+    assert default_threads(500, 2520) >= 1
+    with ThreadPoolExecutor(1) as pool:  # inside a worker thread (a batch of the parallel runner): never a pool in a pool
+        assert pool.submit(default_threads, 500, 2520).result() == 1
