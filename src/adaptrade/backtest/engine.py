@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adaptrade.backtest.kernel import C_SYMBOL, CHANGE_LOG_FIELDS, T_SYMBOL, TRADE_FIELDS, run_all_in
+from adaptrade.backtest.kernel import C_SYMBOL, CHANGE_LOG_FIELDS, T_SYMBOL, TRADE_FIELDS, run_all_in, run_all_in_fused
 from adaptrade.data.bars import Bars
 from adaptrade.strategy.kernel import initial_state
 from adaptrade.strategy.params import P_RSI_ROW0, PERIODS, StrategyConfig
@@ -77,17 +77,6 @@ def default_threads(n_symbols: int, n_bars: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_symbols, (n_symbols * n_bars) // MIN_BARS_PER_THREAD))
 
 
-def _rows_features(bars: Bars, config: StrategyConfig, lo: int, hi: int, features: Features | None) -> Features:
-    """The features of stocks lo..hi-1: views of the given ones, or computed for those rows only (what `for_config` reads)."""
-    if features is not None:
-        return Features(rsi=features.rsi[lo:hi], vol=features.vol[lo:hi], first_period=features.first_period)
-    from adaptrade.data.features import rolling_volatility, rsi_stack
-
-    periods = (config.rsi_period,) if config.kind == "fixed" else PERIODS
-    close, valid = bars.close[lo:hi], bars.valid[lo:hi]
-    return Features(rsi=rsi_stack(close, valid, periods), vol=rolling_volatility(close, valid, 20), first_period=int(periods[0]))
-
-
 def run_backtest(
     bars: Bars,
     config: StrategyConfig,
@@ -99,7 +88,8 @@ def run_backtest(
 
     `states` ([symbol, STATE_SIZE]) starts each stock from a given strategy state (e.g. what
     was learned in-sample); it is not modified. The final states come back in the output.
-    `threads` (default: `default_threads`) splits the stocks into that many contiguous blocks run side by side
+    Without `features`, each stock's features are computed inside the compiled loop, just before its bars (the
+    values of `Features.for_config`, in the CPU's cache instead of memory). `threads` (default: `default_threads`) splits the stocks into that many contiguous blocks run side by side
     (features and kernel release the GIL; each block writes its rows of the outputs in place); the result is
     identical to one thread's, bit for bit.
     """
@@ -118,18 +108,26 @@ def run_backtest(
         raise ValueError(f"states must have shape {(n, STATE_SIZE)}, got {start.shape}")
     final = np.empty_like(start)
 
+    periods = np.asarray((config.rsi_period,) if config.kind == "fixed" else PERIODS, dtype=np.int64)
+
     def rows(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Stocks lo..hi-1: their trade and change records (stock indices of the whole universe)."""
-        feats = _rows_features(bars, config, lo, hi, features)
         params = config.to_vector()
-        params[P_RSI_ROW0] = feats.first_period - PERIODS[0]
+        params[P_RSI_ROW0] = (features.first_period if features is not None else periods[0]) - PERIODS[0]
         cap_tr = cap_ch = max(64, (hi - lo) * max(t // 8, 8))
+        if features is None:  # computed stock by stock inside the loop (what Features.for_config would give)
+            fvalid = valid[lo:hi] & np.isfinite(close[lo:hi])
+            scratch = (np.empty((1, len(periods), t)), np.empty((2, t)), np.empty(t, dtype=np.int64), np.empty((4, len(periods))))
         while True:
             work = start[lo:hi].copy()
             trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
             changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
-            nt, nc = run_all_in(open_[lo:hi], close[lo:hi], valid[lo:hi], feats.rsi, feats.vol, params, work, equity[lo:hi],
-                                signal[lo:hi], in_market[lo:hi], trades, changes, np.zeros(EVENT_SIZE))
+            if features is None:
+                nt, nc = run_all_in_fused(open_[lo:hi], close[lo:hi], valid[lo:hi], fvalid, periods, params, work, equity[lo:hi],
+                                          signal[lo:hi], in_market[lo:hi], trades, changes, np.zeros(EVENT_SIZE), *scratch)
+            else:
+                nt, nc = run_all_in(open_[lo:hi], close[lo:hi], valid[lo:hi], features.rsi[lo:hi], features.vol[lo:hi], params,
+                                    work, equity[lo:hi], signal[lo:hi], in_market[lo:hi], trades, changes, np.zeros(EVENT_SIZE))
             if nt <= cap_tr and nc <= cap_ch:
                 break
             cap_tr, cap_ch = max(cap_tr, nt), max(cap_ch, nc)

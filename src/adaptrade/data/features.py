@@ -103,7 +103,7 @@ def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- RSI
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> None:
     """TA-Lib TA_RSI on c[:n] into out[:n] (out pre-filled with NaN), same operation order.
 
@@ -162,7 +162,7 @@ def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, _nrt=False)
 def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
     """Copy one row's valid values into buf (their bar indices into pos); returns how many."""
     m = 0
@@ -176,7 +176,20 @@ def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray
 
 @numba.njit(cache=True, nogil=True)
 def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray) -> None:
-    """All periods of one symbol in one pass over its bars (fused), each bit-identical to `_wilder_rsi_into`.
+    """All periods of each symbol in one pass over its bars (fused), each bit-identical to `_wilder_rsi_into`
+    (the scratch arrays of `rsi_rows_into` allocated once)."""
+    n_t = close.shape[1]
+    n_p = periods.shape[0]
+    rsi_rows_into(close, valid, periods, out, np.empty(n_t), np.empty(n_t), np.empty(n_t, dtype=np.int64), np.empty(n_p),
+                  np.empty(n_p), np.empty(n_p), np.empty(n_p))
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def rsi_rows_into(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray, buf: np.ndarray, res: np.ndarray,
+                  pos: np.ndarray, gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray) -> None:
+    """The RSI stack of rows of [symbol, t] into out[symbol, period, t] (NaN-filled by the caller), with caller-owned
+    scratch (buf, res, pos: n_t; gain, loss, inv, pm1: n_periods), so that a loop compiled without numba's
+    allocator (the backtest kernel, per stock) can call it.
 
     Each period runs its own seed and first smoothing steps up to the longest period; from
     there the periods advance together bar by bar, so the price differences are read once
@@ -184,15 +197,8 @@ def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray,
     and their order are exactly those of the one-period function (no fastmath), so the
     values do not change by a bit.
     """
-    n_sym, n_t = close.shape
+    n_sym = close.shape[0]
     n_p = periods.shape[0]
-    buf = np.empty(n_t)
-    res = np.empty(n_t)
-    pos = np.empty(n_t, dtype=np.int64)
-    gain = np.empty(n_p)
-    loss = np.empty(n_p)
-    inv = np.empty(n_p)
-    pm1 = np.empty(n_p)
     max_p = 0
     for j in range(n_p):
         max_p = max(max_p, periods[j])
@@ -267,17 +273,22 @@ def rsi_stack(
 
 @numba.njit(cache=True, nogil=True)
 def _rolling_vol_kernel(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray) -> None:
-    """Two-pass windowed std per valid bar, vectorised across bars (window offset outer, bar inner).
+    """`vol_rows_into` with its scratch arrays allocated once."""
+    n_t = close.shape[1]
+    vol_rows_into(close, valid, window, scale, out, np.empty(n_t), np.empty(n_t, dtype=np.int64), np.empty(n_t), np.empty(n_t))
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def vol_rows_into(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray, ret: np.ndarray,
+                  pos: np.ndarray, mean: np.ndarray, ss: np.ndarray) -> None:
+    """Two-pass windowed std per valid bar, vectorised across bars (window offset outer, bar inner), into out
+    (NaN-filled by the caller) with caller-owned scratch of n_t each (callable from the backtest kernel, per stock).
 
     Every window's sums are taken in the same order as a bar-by-bar loop would, so the result
     is bit-identical to it; a running (O(1)) sum would change the last bits and through the
     sizing the outputs. The inner loops are contiguous and independent, so they run as SIMD.
     """
     n_sym, n_t = close.shape
-    ret = np.empty(n_t)
-    pos = np.empty(n_t, dtype=np.int64)
-    mean = np.empty(n_t)
-    ss = np.empty(n_t)
     for s in range(n_sym):
         m = 0  # number of valid bars so far; ret[k] is the log return into valid bar k (k >= 1)
         prev = 0.0

@@ -1,4 +1,5 @@
-"""run_backtest on several threads gives the one-thread result bit for bit, and never nests a pool in a worker."""
+"""run_backtest's paths agree bit for bit: features computed inside the compiled loop (stock by stock, the volatility only
+where a trade closes) or precomputed, one thread or several; and it never nests a pool in a worker."""
 
 from __future__ import annotations
 
@@ -34,12 +35,33 @@ def _same(a: EngineOutput, b: EngineOutput) -> None:
 
 
 @pytest.mark.parametrize("kind", ["fixed", "adaptive"])
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_features_inside_the_loop_equal_precomputed_ones(kind: str, fill: str) -> None:
+    bars = _gappy()
+    cfg = StrategyConfig(kind=kind, min_trades_to_adapt=2, fill=fill)  # type: ignore[arg-type]
+    given = run_backtest(bars, cfg, Features.for_config(bars, cfg), threads=1)
+    assert len(given.trades) > 20 and (kind == "fixed" or len(given.changes) > 0)
+    _same(given, run_backtest(bars, cfg, threads=1))
+    _same(given, run_backtest(bars, cfg, Features.compute(bars), threads=1))  # the whole RSI stack: the same run
+
+
+@pytest.mark.parametrize("kind", ["fixed", "adaptive"])
 @pytest.mark.parametrize("threads", [2, 3, 13, 40])
 def test_threads_give_the_serial_result(kind: str, threads: int) -> None:
     bars, cfg = _gappy(), StrategyConfig(kind=kind, min_trades_to_adapt=2)  # type: ignore[arg-type]
     one = run_backtest(bars, cfg, threads=1)
     assert len(one.trades) > 20 and (kind == "fixed" or len(one.changes) > 0)
     _same(one, run_backtest(bars, cfg, threads=threads))
+    _same(one, run_backtest(bars, cfg, Features.for_config(bars, cfg), threads=threads))
+
+
+def test_the_volatility_reaches_the_learning() -> None:
+    """The lazily computed volatility is the one learning reads: a different volatility moves the vol scalar."""
+    bars, cfg = _gappy(), StrategyConfig(kind="adaptive", min_trades_to_adapt=2)
+    feats = Features.compute(bars)
+    inside = run_backtest(bars, cfg, threads=1)
+    doubled = run_backtest(bars, cfg, Features(rsi=feats.rsi, vol=feats.vol * 1.5, first_period=feats.first_period), threads=1)
+    assert not np.array_equal(inside.final_states, doubled.final_states, equal_nan=True)
 
 
 def test_threads_with_given_features_and_states() -> None:
