@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from adaptrade.data.features import rsi_rows_into
-from adaptrade.strategy.kernel import step
+from adaptrade.strategy.kernel import step_inlined
 from adaptrade.strategy.params import P_FILL_CLOSE
 from adaptrade.strategy.state import (
     CHANGE_FIELDS,
@@ -109,7 +109,7 @@ def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, 
                 vol_t = _vol_at(vol_i, k)
         else:
             vol_t = vol_i[t]
-        step(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi_i[:, t], vol_t, t == n_t - 1, event)
+        step_inlined(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi_i[:, t], vol_t, t == n_t - 1, event)
         equity[i, t] = state[S_LAST_EQUITY]
         signal[i, t] = event[E_SIGNAL]
         in_market[i, t] = state[S_SHARES] > 0.0

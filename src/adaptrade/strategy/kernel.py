@@ -315,3 +315,9 @@ def step(
             state[S_SIGNAL_T] = t
     state[S_LAST_EQUITY] = state[S_CASH] + state[S_SHARES] * close_t
     return signal
+
+
+# The same `step`, compiled to be inlined into the backtest's per-bar loops (backtest/kernel.py): as a call, passing
+# its array arguments cost about half of the per-bar time (measured: fixed kernel 18.5 -> 9.2 ms for 500 x 2,520).
+# Same source, same operations (no fastmath), so the same bits as `step`, which the live path calls.
+step_inlined = njit(_nrt=False, inline="always")(step.py_func)
