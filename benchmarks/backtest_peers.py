@@ -352,10 +352,10 @@ def bench_dataset(name: str, n_sym: int, n_bars: int, repeat: int) -> tuple[list
         rows.append(Row(name, f"adaptrade {label}", part, t_feat, total))
         t_k = best_of(Kernel(bars, feats_of[label], cfg), repeat)
         rows.append(Row(name, f"adaptrade {label}", "kernel (run_all_in)", t_k, total))
-        t_one = best_of(lambda cfg=cfg: run_backtest(bars, cfg, threads=1), max(1, repeat // 2))  # no features passed: computed inside
+        t_one = best_of(lambda cfg=cfg: run_backtest(bars, cfg, threads=1), 2 * repeat)  # no features passed: computed inside
         rows.append(Row(name, f"adaptrade {label}", "one-thread total: run_backtest(bars, config, threads=1)", t_one, total))
         k = default_threads(n_sym, n_bars)
-        t_tot = best_of(lambda cfg=cfg: run_backtest(bars, cfg), max(1, repeat // 2))
+        t_tot = best_of(lambda cfg=cfg: run_backtest(bars, cfg), 2 * repeat)
         rows.append(Row(name, f"adaptrade {label}", f"total: run_backtest(bars, config) (features + kernel, {k} thread{'s' * (k > 1)})",
                         t_tot, total))
     # profile: where the kernel and feature time goes (largest set only)

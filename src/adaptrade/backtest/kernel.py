@@ -61,19 +61,21 @@ def write_changes(changes: np.ndarray, nc: int, event: np.ndarray, i: int, t: in
     return nc
 
 
-@njit(cache=True, _nrt=False, inline="always")
-def _vol_at(closes: np.ndarray, k: int) -> float:
-    """The 20-day volatility at the k-th valid bar (`closes`: the stock's valid closes), as `vol_rows_into` computes
-    it there: the same operations in the same order, so the same bits."""
+@njit(cache=True, _nrt=False, nogil=True)
+def _vol_at(closes: np.ndarray, k: int, rets: np.ndarray) -> float:
+    """The 20-day volatility at the k-th valid bar (`closes`: the stock's valid closes; `rets`: scratch of 20), as
+    `vol_rows_into` computes it there: the same operations in the same order, so the same bits."""
     if k < VOL_WINDOW:
         return np.nan
     mean = 0.0
-    for j in range(k - VOL_WINDOW + 1, k + 1):
-        mean += np.log(closes[j] / closes[j - 1])
+    for j in range(VOL_WINDOW):
+        r = np.log(closes[k - VOL_WINDOW + 1 + j] / closes[k - VOL_WINDOW + j])
+        rets[j] = r
+        mean += r
     mean /= VOL_WINDOW
     ss = 0.0
-    for j in range(k - VOL_WINDOW + 1, k + 1):
-        d = np.log(closes[j] / closes[j - 1]) - mean
+    for j in range(VOL_WINDOW):
+        d = rets[j] - mean
         ss += d * d
     return np.sqrt(ss / (VOL_WINDOW - 1)) * VOL_SCALE
 
@@ -82,16 +84,17 @@ def _vol_at(closes: np.ndarray, k: int) -> float:
 def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, rsi_i: np.ndarray, vol_i: np.ndarray,
                params: np.ndarray, state: np.ndarray, equity: np.ndarray, signal: np.ndarray, in_market: np.ndarray,
                trades: np.ndarray, changes: np.ndarray, event: np.ndarray, nt: int, nc: int,
-               lazy_vol: bool, feature_valid: np.ndarray) -> tuple[int, int]:
+               lazy_vol: bool, valid_pos: np.ndarray, n_valid: int, rets: np.ndarray) -> tuple[int, int]:
     """Stock i over every bar (`rsi_i` [period, t] its RSI); returns the new trade and change counts.
 
-    The volatility: `vol_i[t]`, or with `lazy_vol` computed from the valid closes in `vol_i` (over `feature_valid`)
-    only on the bars where `step` can read it. `step` reads it only when it sells (to learn from the closed trade):
-    at the open after a sell signal (a pending order), or at the close in fill-at-close mode while holding.
+    The volatility: `vol_i[t]`, or with `lazy_vol` computed from the `n_valid` valid closes in `vol_i` (their bars
+    in `valid_pos`; `rets` scratch of 20) only on the bars where `step` can read it. `step` reads it only when it sells (to learn from the closed trade):
+    at the open after a sell signal (a pending sell order), or at the close in fill-at-close mode while holding
+    (or after a pending buy filled at the open).
     """
     n_t = close.shape[1]
     fill_close = params[P_FILL_CLOSE] != 0.0
-    k = -1  # index of bar t among the stock's valid closes
+    k = -1  # the last valid close at or before bar t (advanced only where the volatility is needed)
     cap_tr = trades.shape[0]
     last_valid = -1
     for t in range(n_t - 1, -1, -1):
@@ -102,11 +105,13 @@ def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, 
         # only the backtest's own last bar is special: a stock whose data ends earlier is not
         # known to end (that would be look-ahead), so its last signal is treated like any other
         if lazy_vol:
-            if feature_valid[i, t]:
-                k += 1
             vol_t = np.nan
-            if feature_valid[i, t] and (state[S_PENDING] != 0.0 or (fill_close and state[S_SHARES] > 0.0)):
-                vol_t = _vol_at(vol_i, k)
+            pending = state[S_PENDING]
+            if pending < 0.0 or (fill_close and (state[S_SHARES] > 0.0 or pending > 0.0)):
+                while k + 1 < n_valid and valid_pos[k + 1] <= t:  # catch up with bar t among the valid closes
+                    k += 1
+                if k >= 0 and valid_pos[k] == t:
+                    vol_t = _vol_at(vol_i, k, rets)
         else:
             vol_t = vol_i[t]
         step_inlined(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi_i[:, t], vol_t, t == n_t - 1, event)
@@ -171,7 +176,7 @@ def run_all_in(
     nc = 0
     for i in range(close.shape[0]):
         nt, nc = _run_stock(i, open_, close, valid, rsi[i], vol[i], params, states[i], equity, signal, in_market, trades, changes,
-                            event, nt, nc, False, valid)
+                            event, nt, nc, False, vol[i].view(np.int64), 0, vol[i])
     return nt, nc
 
 
@@ -210,7 +215,11 @@ def run_all_in_fused(
             for t in range(n_t):
                 rsi_i[0, j, t] = np.nan
         rsi_rows_into(close[i:i + 1], feature_valid[i:i + 1], periods, rsi_i, scratch[0], scratch[1], pos, small[0], small[1],
-                      small[2], small[3])  # leaves the stock's valid closes in scratch[0]
+                      small[2], small[3])  # leaves the stock's valid closes in scratch[0], their bars in pos
+        n_valid = 0
+        for t in range(n_t):
+            if feature_valid[i, t]:
+                n_valid += 1
         nt, nc = _run_stock(i, open_, close, valid, rsi_i[0], scratch[0], params, states[i], equity, signal, in_market, trades,
-                            changes, event, nt, nc, True, feature_valid)
+                            changes, event, nt, nc, True, pos, n_valid, scratch[1])
     return nt, nc
