@@ -3,6 +3,7 @@ where a trade closes) or precomputed, one thread or several; and it never nests 
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -78,3 +79,33 @@ def test_default_threads() -> None:
     assert default_threads(500, 2520) >= 1
     with ThreadPoolExecutor(1) as pool:  # inside a worker thread (a batch of the parallel runner): never a pool in a pool
         assert pool.submit(default_threads, 500, 2520).result() == 1
+
+
+def test_metrics_on_threads_equal_one_thread() -> None:
+    """stock_metrics splits a large universe over threads on the main thread; inside a worker it runs on one: equal."""
+    from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
+    from adaptrade.backtest.metrics import stock_metrics
+
+    bars = generate([f"M{i:03d}" for i in range(200)], 2600, seed=3)
+    assert default_threads(200, 2600) == min(2, os.cpu_count() or 1)
+    out = run_backtest(bars, StrategyConfig(), threads=1)
+    closed = out.trades[:, T_EXIT_T] >= 0
+    args = (out.equity, bars.close, bars.valid, out.in_market, out.trades[:, T_SYMBOL], out.trades[:, T_RETURN], closed, bars.close[0],
+            100_000.0, 0.02)
+    main = stock_metrics(*args)
+    with ThreadPoolExecutor(1) as pool:
+        worker = pool.submit(stock_metrics, *args).result()
+    assert main.keys() == worker.keys()
+    for k in main:
+        assert np.array_equal(main[k], worker[k], equal_nan=True), k
+    assert np.isfinite(main["sharpe"]).sum() > 150
+
+
+def test_threads_at_most_caps_the_default() -> None:
+    from adaptrade.backtest.threads import threads_at_most
+
+    with threads_at_most(1):
+        assert default_threads(5000, 2520) == 1
+        with threads_at_most(None):
+            assert default_threads(5000, 2520) == min(os.cpu_count() or 1, 5000 * 2520 // 250_000)
+    assert default_threads(5000, 2520) == min(os.cpu_count() or 1, 50)

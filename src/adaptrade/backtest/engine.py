@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
+from adaptrade.backtest.threads import default_threads, map_row_blocks
 from adaptrade.backtest.kernel import C_SYMBOL, CHANGE_LOG_FIELDS, T_SYMBOL, TRADE_FIELDS, run_all_in, run_all_in_fused
 from adaptrade.data.bars import Bars
 from adaptrade.strategy.kernel import initial_state
@@ -66,17 +65,6 @@ def initial_states(n: int, config: StrategyConfig) -> np.ndarray:
     return np.repeat(row[None, :], n, axis=0)
 
 
-MIN_BARS_PER_THREAD = 250_000  # below this a thread's start-up and the split cost more than the second core gives
-
-
-def default_threads(n_symbols: int, n_bars: int) -> int:
-    """Threads `run_backtest` uses when not told: every core for a large universe called from the main thread, one
-    when called from a worker thread (a batch of the parallel runner: no pool inside a pool) or for a small one."""
-    if threading.current_thread() is not threading.main_thread():
-        return 1
-    return max(1, min(os.cpu_count() or 1, n_symbols, (n_symbols * n_bars) // MIN_BARS_PER_THREAD))
-
-
 def run_backtest(
     bars: Bars,
     config: StrategyConfig,
@@ -89,9 +77,9 @@ def run_backtest(
     `states` ([symbol, STATE_SIZE]) starts each stock from a given strategy state (e.g. what
     was learned in-sample); it is not modified. The final states come back in the output.
     Without `features`, each stock's features are computed inside the compiled loop, just before its bars (the
-    values of `Features.for_config`, in the CPU's cache instead of memory). `threads` (default: `default_threads`) splits the stocks into that many contiguous blocks run side by side
-    (features and kernel release the GIL; each block writes its rows of the outputs in place); the result is
-    identical to one thread's, bit for bit.
+    values of `Features.for_config`, kept in the CPU's cache instead of memory). `threads` (default:
+    `default_threads`) splits the stocks into that many contiguous blocks run side by side (features and kernel
+    release the GIL; each block writes its rows of the outputs in place); the result is one thread's, bit for bit.
     """
     if features is not None and not features.covers(config):
         raise ValueError(f"features hold RSI {features.first_period}..{features.first_period + features.rsi.shape[1] - 1}, "
@@ -137,15 +125,8 @@ def run_backtest(
         changes[:, C_SYMBOL] += lo
         return trades, changes
 
-    k = max(1, min(int(threads) if threads is not None else default_threads(n, t), n))
-    bounds = np.linspace(0, n, k + 1).astype(int)
-    if k == 1:
-        parts = [rows(0, n)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(k, thread_name_prefix="adaptrade-backtest") as pool:
-            parts = list(pool.map(rows, bounds[:-1], bounds[1:]))
+    parts = map_row_blocks(n, threads if threads is not None else default_threads(n, t), rows)
+    k = len(parts)
     return EngineOutput(
         bars=bars,
         config=config,

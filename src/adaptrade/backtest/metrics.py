@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from adaptrade.backtest.threads import default_threads, map_row_blocks
 from adaptrade.stats import MAX_BENCHMARK_GAP, benchmark_return, daily_rf, value_at_or_before
 from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, annual_volatility, max_drawdown, sharpe, sortino
 
@@ -18,7 +19,7 @@ _value_at_or_before = value_at_or_before  # the one benchmark lookup (kept under
 N_STATS = 11
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, initial: float, rf_daily: float,
                   bench: np.ndarray) -> np.ndarray:
     """Per row: total return, Sharpe, max drawdown, exposure, first and last valid index, Sortino,
@@ -87,7 +88,10 @@ def stock_metrics(
     t_len = equity.shape[1]
     bench_at = (value_at_or_before(benchmark_close, np.arange(t_len)) if benchmark_close is not None
                 else np.full(t_len, np.nan))
-    st = _equity_stats(equity, valid, in_market, float(initial_cash), rf_daily, np.ascontiguousarray(bench_at, dtype=np.float64))
+    bench_c = np.ascontiguousarray(bench_at, dtype=np.float64)
+    blocks = map_row_blocks(n, default_threads(n, t_len), lambda lo, hi: _equity_stats(
+        equity[lo:hi], valid[lo:hi], in_market[lo:hi], float(initial_cash), rf_daily, bench_c))  # stocks are independent
+    st = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     first = np.nan_to_num(st[:, 4], nan=0).astype(np.intp)
     last = np.nan_to_num(st[:, 5], nan=0).astype(np.intp)
     has = np.isfinite(st[:, 4])

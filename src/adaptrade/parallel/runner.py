@@ -22,6 +22,7 @@ from adaptrade.parallel.batching import (
     run_batch,
 )
 from adaptrade.backtest.engine import EngineOutput
+from adaptrade.backtest.threads import threads_at_most
 from adaptrade.parallel.executors import (
     IN_PROCESS,
     BatchFn,
@@ -402,7 +403,13 @@ def run(
         if progress is not None:
             progress(done)
 
-    outcomes = ex.map(fn, batches, on_done)
+    with threads_at_most(ex.workers if ex.name in IN_PROCESS else None):  # serial: one core all through
+        return _finish(ex, ex.map(fn, batches, on_done), bars, req, settings, loaded)
+
+
+def _finish(ex: Executor, outcomes: list[BatchOutcome], bars: Bars, req: RunRequest, settings: Settings,
+            loaded: LoadedData) -> tuple[BacktestResult, LoadedData]:
+    """Merge the batches' outcomes into one result (failed batches listed in its settings)."""
     ok = [o for o in outcomes if o.ok and o.result is not None]
     failed = [o for o in outcomes if not o.ok]
     kept = bars if not failed else bars.select([s for o in ok for s in o.symbols])
