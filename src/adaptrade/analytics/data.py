@@ -51,6 +51,20 @@ def load(target: str, run_id: str, lock_timeout: float = 30.0) -> RunData:
     return from_run(run)
 
 
+def _arrow(df: pd.DataFrame) -> Any:
+    """`df` as an Arrow table whose categorical columns are plain text (what `astype(str)` gives, missing values
+    missing), cast in Arrow: converting per row in pandas cost ~0.15 s per million rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            col = pc.cast(table.column(i), pa.string())
+            table = table.set_column(i, pa.field(field.name, pa.string()), col)
+    return table
+
+
 def from_run(run: dict[str, Any]) -> RunData:
     """Register a run's frames (as `RunStore.load_run` gives them, or the same frames in memory:
     stocks, trades, equity, summary; portfolio runs also account and fills) in a fresh in-memory DuckDB."""
@@ -60,11 +74,7 @@ def from_run(run: dict[str, Any]) -> RunData:
     con = duckdb.connect()
     for name in ("equity", "trades", "stocks", "fills", "account"):
         if name in run and run[name] is not None:
-            df = run[name]
-            cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
-            if cats:
-                df = df.assign(**{c: df[c].astype(str) for c in cats})
-            con.register(f"_{name}", pa.Table.from_pandas(df, preserve_index=False))
+            con.register(f"_{name}", _arrow(run[name]))
     portfolio = run.get("account") is not None and len(run["account"]) > 0
     con.execute("CREATE TABLE equity AS SELECT symbol, CAST(date AS DATE) AS date, equity FROM _equity" if "equity" in run
                 else "CREATE TABLE equity (symbol VARCHAR, date DATE, equity DOUBLE)")

@@ -29,8 +29,15 @@ class Features:
 
         if list(periods) != list(range(periods[0], periods[0] + len(periods))):
             raise ValueError("Features.compute needs consecutive RSI periods")
-        rsi = rsi_stack(bars.close, bars.valid, periods)
-        return cls(rsi=rsi, vol=rolling_volatility(bars.close, bars.valid, 20), first_period=int(periods[0]))
+        n, t = bars.close.shape
+        rsi, vol = np.empty((n, len(periods), t)), np.empty((n, t))
+
+        def block(lo: int, hi: int) -> None:  # rows are independent: row blocks on threads give the same bits
+            rsi_stack(bars.close[lo:hi], bars.valid[lo:hi], periods, out=rsi[lo:hi])
+            rolling_volatility(bars.close[lo:hi], bars.valid[lo:hi], 20, out=vol[lo:hi])
+
+        map_row_blocks(n, default_threads(n, t), block)
+        return cls(rsi=rsi, vol=vol, first_period=int(periods[0]))
 
     @classmethod
     def for_config(cls, bars: Bars, config: StrategyConfig) -> "Features":

@@ -256,13 +256,24 @@ def rsi_rows_into(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out
                 out[s, j, t] = 100.0 * (g / tot) if tot != 0.0 else 0.0
 
 
+def _out(shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray:
+    """A NaN-filled result array: `out` (C-contiguous float64 of `shape`, e.g. a row block of a larger one) or a new one."""
+    if out is None:
+        return np.full(shape, np.nan)
+    if out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}, got {out.dtype} {out.shape}")
+    out.fill(np.nan)
+    return out
+
+
 def rsi_stack(
-    close: np.ndarray, valid: np.ndarray, periods: Sequence[int] = DEFAULT_RSI_PERIODS
+    close: np.ndarray, valid: np.ndarray, periods: Sequence[int] = DEFAULT_RSI_PERIODS, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Wilder RSI for every period over each symbol's valid bars: float64 [symbol, period, t], NaN off-bar/warm-up."""
+    """Wilder RSI for every period over each symbol's valid bars: float64 [symbol, period, t], NaN off-bar/warm-up
+    (into `out` when given: e.g. one thread's row block of a larger array)."""
     c, v = _check_2d(close, valid)
     per = np.asarray([_check_period(p) for p in periods], dtype=np.int64)
-    out = np.full((c.shape[0], per.shape[0], c.shape[1]), np.nan)
+    out = _out((c.shape[0], per.shape[0], c.shape[1]), out)
     if per.size:
         _rsi_stack_kernel(c, v, per, out)
     return out
@@ -321,12 +332,13 @@ def vol_rows_into(close: np.ndarray, valid: np.ndarray, window: int, scale: floa
 
 
 def rolling_volatility(
-    close: np.ndarray, valid: np.ndarray, window: int = 20, periods_per_year: int = 252
+    close: np.ndarray, valid: np.ndarray, window: int = 20, periods_per_year: int = 252, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Annualised std (ddof=1) of the last `window` valid-bar log returns ending at t: [symbol, t], past-only."""
+    """Annualised std (ddof=1) of the last `window` valid-bar log returns ending at t: [symbol, t], past-only
+    (into `out` when given)."""
     w = _check_window(window, minimum=2)
     c, v = _check_2d(close, valid)
-    out = np.full(c.shape, np.nan)
+    out = _out(c.shape, out)
     _rolling_vol_kernel(c, v, w, float(np.sqrt(periods_per_year)), out)
     return out
 
