@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numba import njit
 import pandas as pd
 
 from adaptrade import stats
@@ -57,6 +58,30 @@ def benchmark_curve(benchmark_close: np.ndarray | None, n_bars: int) -> np.ndarr
     return stats.value_at_or_before(np.asarray(benchmark_close, dtype=np.float64), np.arange(n_bars))
 
 
+@njit(cache=True, nogil=True)
+def _equal_weight_value(close: np.ndarray, valid: np.ndarray, sleeve: float, slippage: float, commission: float) -> np.ndarray:
+    """The summed sleeves of `equal_weight_buy_hold`, one pass per stock (the sum taken row by row in stock order, as
+    numpy's axis-0 sum of the [stock, t] values does, so the same bits)."""
+    n, t_len = close.shape
+    total = np.zeros(t_len)
+    row = np.empty(t_len)
+    for i in range(n):
+        first = -1
+        mark = np.nan
+        shares = 0.0
+        for t in range(t_len):
+            x = close[i, t]
+            if valid[i, t] and np.isfinite(x):
+                if first < 0:
+                    first = t
+                    shares = sleeve / (x * (1.0 + slippage) * (1.0 + commission))
+                mark = x  # marked at its last known close
+            row[t] = shares * mark if first >= 0 else sleeve
+        for t in range(t_len):
+            total[t] = row[t] if i == 0 else total[t] + row[t]
+    return total
+
+
 def equal_weight_buy_hold(bars: Bars, initial_cash: float, slippage: float, commission: float) -> np.ndarray:
     """An equal-weight buy-and-hold of the run's universe: each stock gets initial_cash / n, bought at its
     first valid close (paying slippage and commission once), held to the end and marked at its last known
@@ -64,17 +89,8 @@ def equal_weight_buy_hold(bars: Bars, initial_cash: float, slippage: float, comm
     n, t_len = bars.close.shape
     if n == 0:
         return np.full(t_len, float(initial_cash))
-    sleeve = initial_cash / n
-    c = np.where(bars.valid, bars.close, np.nan)
-    idx = np.where(np.isfinite(c), np.arange(t_len)[None, :], -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    marked = np.where(last >= 0, np.take_along_axis(np.nan_to_num(c), np.maximum(last, 0), axis=1), np.nan)
-    has = (last >= 0).any(axis=1)
-    first = np.argmax(last >= 0, axis=1)
-    entry = np.where(has, marked[np.arange(n), first], np.nan) * (1.0 + slippage) * (1.0 + commission)
-    shares = np.where(has, sleeve / entry, 0.0)
-    value = np.where(last >= 0, shares[:, None] * marked, sleeve)
-    return value.sum(axis=0)
+    return _equal_weight_value(np.ascontiguousarray(bars.close, dtype=np.float64), np.ascontiguousarray(bars.valid),
+                               float(initial_cash / n), float(slippage), float(commission))
 
 
 def account_aggregate(equity: np.ndarray, bars: Bars, gross: np.ndarray, fills_value: float, benchmark_close: np.ndarray | None,
