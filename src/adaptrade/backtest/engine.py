@@ -7,7 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from adaptrade.backtest.threads import default_threads, map_row_blocks
-from adaptrade.backtest.kernel import C_SYMBOL, CHANGE_LOG_FIELDS, T_SYMBOL, TRADE_FIELDS, run_all_in, run_all_in_fused
+from adaptrade.backtest.kernel import (
+    C_SYMBOL,
+    CHANGE_LOG_FIELDS,
+    T_SYMBOL,
+    TRADE_FIELDS,
+    VOL_DAYS,
+    VOL_WINDOW,
+    run_all_in,
+    run_all_in_fused,
+)
 from adaptrade.data.bars import Bars
 from adaptrade.strategy.kernel import initial_state
 from adaptrade.strategy.params import P_RSI_ROW0, PERIODS, StrategyConfig
@@ -34,7 +43,7 @@ class Features:
 
         def block(lo: int, hi: int) -> None:  # rows are independent: row blocks on threads give the same bits
             rsi_stack(bars.close[lo:hi], bars.valid[lo:hi], periods, out=rsi[lo:hi])
-            rolling_volatility(bars.close[lo:hi], bars.valid[lo:hi], 20, out=vol[lo:hi])
+            rolling_volatility(bars.close[lo:hi], bars.valid[lo:hi], VOL_WINDOW, VOL_DAYS, out=vol[lo:hi])
 
         map_row_blocks(n, default_threads(n, t), block)
         return cls(rsi=rsi, vol=vol, first_period=int(periods[0]))

@@ -35,9 +35,11 @@ TRADE_FIELDS = 8
 # columns of the parameter-change buffer
 C_SYMBOL, C_T, C_PARAM, C_OLD, C_NEW, C_REASON = range(6)
 CHANGE_LOG_FIELDS = 6
-# the strategy's volatility feature (Features.compute): 20 valid bars of log returns, annualised over 252 days
+# the strategy's volatility feature (Features.compute and the loop's own): 20 valid bars of log returns, annualised
+# over 252 days (the scale `rolling_volatility` derives from its periods_per_year)
 VOL_WINDOW = 20
-VOL_SCALE = float(np.sqrt(252))
+VOL_DAYS = 252
+VOL_SCALE = float(np.sqrt(VOL_DAYS))
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -64,7 +66,7 @@ def write_changes(changes: np.ndarray, nc: int, event: np.ndarray, i: int, t: in
 @njit(cache=True, _nrt=False, nogil=True)
 def _vol_at(closes: np.ndarray, k: int, rets: np.ndarray) -> float:
     """The 20-day volatility at the k-th valid bar (`closes`: the stock's valid closes; `rets`: scratch of 20), as
-    `vol_rows_into` computes it there: the same operations in the same order, so the same bits."""
+    `rolling_volatility` computes it there: the same operations in the same order, so the same bits."""
     if k < VOL_WINDOW:
         return np.nan
     mean = 0.0
@@ -174,7 +176,7 @@ def run_all_in(
     """
     nt = 0
     nc = 0
-    for i in range(close.shape[0]):
+    for i in range(close.shape[0]):  # the volatility given: the lazy path's arguments are unused placeholders
         nt, nc = _run_stock(i, open_, close, valid, rsi[i], vol[i], params, states[i], equity, signal, in_market, trades, changes,
                             event, nt, nc, False, vol[i].view(np.int64), 0, vol[i])
     return nt, nc

@@ -284,22 +284,17 @@ def rsi_stack(
 
 @numba.njit(cache=True, nogil=True)
 def _rolling_vol_kernel(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray) -> None:
-    """`vol_rows_into` with its scratch arrays allocated once."""
-    n_t = close.shape[1]
-    vol_rows_into(close, valid, window, scale, out, np.empty(n_t), np.empty(n_t, dtype=np.int64), np.empty(n_t), np.empty(n_t))
-
-
-@numba.njit(cache=True, nogil=True, _nrt=False)
-def vol_rows_into(close: np.ndarray, valid: np.ndarray, window: int, scale: float, out: np.ndarray, ret: np.ndarray,
-                  pos: np.ndarray, mean: np.ndarray, ss: np.ndarray) -> None:
-    """Two-pass windowed std per valid bar, vectorised across bars (window offset outer, bar inner), into out
-    (NaN-filled by the caller) with caller-owned scratch of n_t each (callable from the backtest kernel, per stock).
+    """Two-pass windowed std per valid bar, vectorised across bars (window offset outer, bar inner).
 
     Every window's sums are taken in the same order as a bar-by-bar loop would, so the result
     is bit-identical to it; a running (O(1)) sum would change the last bits and through the
     sizing the outputs. The inner loops are contiguous and independent, so they run as SIMD.
     """
     n_sym, n_t = close.shape
+    ret = np.empty(n_t)
+    pos = np.empty(n_t, dtype=np.int64)
+    mean = np.empty(n_t)
+    ss = np.empty(n_t)
     for s in range(n_sym):
         m = 0  # number of valid bars so far; ret[k] is the log return into valid bar k (k >= 1)
         prev = 0.0

@@ -22,13 +22,34 @@ def arrow_type(logical: str) -> Any:
             "timestamp": pa.timestamp("us")}[logical]
 
 
+def _tag_columns(tags: dict[str, Any], n: int) -> dict[str, Any]:
+    """The constant `tags` columns (e.g. run_id) of n rows."""
+    import pyarrow as pa
+
+    return {k: pa.repeat(pa.scalar(str(v), pa.string()), n) for k, v in tags.items()}
+
+
+def _row_numbers(row0: int, n: int) -> Any:
+    """`_row` of n rows written from row0 on."""
+    import pyarrow as pa
+
+    return pa.array(np.arange(row0, row0 + n, dtype=np.int64))
+
+
+def _check_declared(table: str, names: list[str], declared: dict[str, str], tags: dict[str, Any]) -> None:
+    """Arrow and Parquet inputs carry declared columns only (nothing for `extra`)."""
+    unknown = [c for c in names if c not in declared or c in tags or c in (ROW, EXTRA)]
+    if unknown:
+        raise ValueError(f"{table}: columns {unknown} are not declared in the schema")
+
+
 def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], row0: int = 0) -> Any:
     """`df` as an Arrow table of the declared columns (cast), `_row` (from `row0`), `extra` and the constant `tags` columns."""
     import pyarrow as pa
 
     n = len(df)
     df = df.reset_index(drop=True)
-    cols: dict[str, Any] = {k: pa.repeat(pa.scalar(str(v), pa.string()), n) for k, v in tags.items()}
+    cols: dict[str, Any] = _tag_columns(tags, n)
     spill: list[str] = []
     for name in df.columns:
         name = str(name)
@@ -45,7 +66,7 @@ def to_arrow(df: pd.DataFrame, declared: dict[str, str], tags: dict[str, Any], r
             cols[name] = arr.cast(arrow_type(declared[name]))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             spill.append(name)  # kept as it is, in extra
-    cols[ROW] = pa.array(np.arange(row0, row0 + n, dtype=np.int64))
+    cols[ROW] = _row_numbers(row0, n)
     if spill and n:
         lines = df[spill].to_json(orient="records", lines=True, date_format="iso", date_unit="ns").splitlines()
         cols[EXTRA] = pa.array(lines, type=pa.string())
@@ -62,16 +83,14 @@ def write_table(b: Backend, table: str, data: Any, declared: dict[str, str], tag
     n = data.num_rows
     if not n:
         return
-    unknown = [c for c in data.column_names if c not in declared or c in tags or c in (ROW, EXTRA)]
-    if unknown:
-        raise ValueError(f"{table}: columns {unknown} are not declared in the schema")
-    cols: dict[str, Any] = {k: pa.repeat(pa.scalar(str(v), pa.string()), n) for k, v in tags.items()}
+    _check_declared(table, data.column_names, declared, tags)
+    cols = _tag_columns(tags, n)
     for name in data.column_names:
         arr = data.column(name)
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
         cols[name] = arr.cast(arrow_type(declared[name]))
-    cols[ROW] = pa.array(np.arange(row0, row0 + n, dtype=np.int64))
+    cols[ROW] = _row_numbers(row0, n)
     cols[EXTRA] = pa.nulls(n, type=pa.string())
     b.write_arrow(table, pa.table(cols))
 
@@ -91,11 +110,8 @@ def write_parquet(b: Backend, table: str, path: Any, declared: dict[str, str], t
             write_table(b, table, part, declared, tags, row0)
             row0 += part.num_rows
         return row0
-    unknown = [c for c in names if c not in declared or c in tags or c in (ROW, EXTRA)]
-    if unknown:
-        raise ValueError(f"{table}: columns {unknown} are not declared in the schema")
-    sql_type = {"text": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
-    cols = [f'?::VARCHAR AS "{k}"' for k in tags] + [f'CAST("{c}" AS {sql_type[declared[c]]}) AS "{c}"' for c in names]
+    _check_declared(table, names, declared, tags)
+    cols = [f'?::VARCHAR AS "{k}"' for k in tags] + [f'CAST("{c}" AS {b.sql_type(declared[c])}) AS "{c}"' for c in names]
     cols += [f'file_row_number AS "{ROW}"', f'NULL::VARCHAR AS "{EXTRA}"']
     b.execute(f'INSERT INTO "{table}" BY NAME SELECT {", ".join(cols)} FROM read_parquet(?, file_row_number = true)',
               [*(str(v) for v in tags.values()), str(path)])
