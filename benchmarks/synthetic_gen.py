@@ -75,7 +75,9 @@ def section(rows: list[tuple[str, float]]) -> str:
     return (
         f"{HEADING}\n\n"
         f"Measured by `benchmarks/synthetic_gen.py` ({machine}; shared machine). Generation runs 64-symbol chunks on a "
-        "thread pool (numpy's random fills and ufuncs release the GIL; bit-identical to one chunk), the feature kernels are single-threaded "
+        "thread pool: numpy's normals per symbol stream, one compiled pass per chunk for the log prices, OU path and bar shape, "
+        "numpy's exponentials in place (every step releases the GIL; bit-identical to one chunk and to the whole-array numpy "
+        "formulas, tests/data/test_synthetic.py), the feature kernels are single-threaded "
         "here (the backtest runs them per batch on the executor's threads). "
         "Times are the best of 5 after a warm-up call, so numba compilation and the XNYS calendar "
         "construction are excluded except in the first row.\n\n"

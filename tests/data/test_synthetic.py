@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -151,3 +153,51 @@ def test_chunked_threaded_generation_equals_one_symbol_at_a_time() -> None:
         one = generate([syms[i]], 60, seed=8)
         for name in ("open", "high", "low", "close", "volume"):
             assert np.array_equal(getattr(many, name)[i], getattr(one, name)[0])
+
+
+def _numpy_reference(syms: list[str], n_bars: int, seed: int, mean_reversion: bool) -> dict[str, np.ndarray]:
+    """The model written as whole-array numpy formulas (the implementation before the fused kernel): the oracle."""
+    n = n_bars + 1
+    z = np.empty((len(syms), 6, n))
+    par = np.empty((len(syms), 6))
+    for i, sym in enumerate(syms):
+        rng = syn._rng(sym, seed)
+        p = syn._draw_params(rng)
+        par[i] = (p.mu, p.sigma, p.half_life, p.ou_vol, p.p0, p.adv)
+        rng.standard_normal(out=z[i])
+    mu, sigma, half_life, eta, p0, adv = (par[:, k : k + 1] for k in range(6))
+    dt = syn.DT
+    w = np.cumsum(z[:, 0, :], axis=1) - z[:, 0, :1]
+    log_c = np.log(p0) + (mu - 0.5 * sigma**2) * dt * np.arange(n, dtype=np.float64) + sigma * math.sqrt(dt) * w
+    var_d = sigma**2 * dt
+    if mean_reversion:
+        theta = math.log(2.0) / half_life[:, 0]
+        a = np.exp(-theta)
+        eta_d = eta[:, 0] * math.sqrt(dt)
+        step_sd = eta_d * np.sqrt((1.0 - a * a) / (2.0 * theta))
+        x = np.empty((len(syms), n))
+        x[:, 0] = eta_d / np.sqrt(2.0 * theta) * z[:, 1, 0]
+        for j in range(1, n):
+            x[:, j] = a * x[:, j - 1] + step_sd * z[:, 1, j]
+        log_c += x
+        var_d = var_d + (eta[:, 0] ** 2 * dt)[:, None]
+    vol_d = np.sqrt(var_d)
+    r = np.diff(log_c, axis=1)
+    log_o = log_c[:, :-1] + syn.GAP_SCALE * vol_d * z[:, 2, 1:]
+    log_c = log_c[:, 1:]
+    top = np.maximum(log_o, log_c) + syn.RANGE_SCALE * vol_d * np.abs(z[:, 3, 1:])
+    bot = np.minimum(log_o, log_c) - syn.RANGE_SCALE * vol_d * np.abs(z[:, 4, 1:])
+    log_v = np.log(adv) + syn.VOLUME_BETA * (np.abs(r) / vol_d - math.sqrt(2.0 / math.pi)) + syn.VOLUME_NOISE * z[:, 5, 1:]
+    o, c = np.exp(log_o), np.exp(log_c)
+    return {"open": o, "close": c, "high": np.maximum(np.exp(top), np.maximum(o, c)),
+            "low": np.minimum(np.exp(bot), np.minimum(o, c)), "volume": np.maximum(np.rint(np.exp(log_v)), 1.0)}
+
+
+@pytest.mark.parametrize("mean_reversion", [True, False])
+@pytest.mark.parametrize("n_bars", [1, 2, 300])
+def test_fused_generator_matches_the_numpy_formulas_bit_for_bit(mean_reversion: bool, n_bars: int) -> None:
+    syms = [f"S{i:03d}" for i in range(70)]  # more than one chunk, a short last chunk
+    got = generate(syms, n_bars, 11, mean_reversion=mean_reversion)
+    want = _numpy_reference(syms, n_bars, 11, mean_reversion)
+    for name, arr in want.items():
+        assert np.array_equal(getattr(got, name), arr), name

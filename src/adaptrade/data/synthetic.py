@@ -111,17 +111,39 @@ def params_for(symbol: str, seed: int) -> SyntheticParams:
 
 
 @numba.njit(cache=True, nogil=True)
-def _ou_paths(z: np.ndarray, row: int, a: np.ndarray, step_sd: np.ndarray, stat_sd: np.ndarray) -> np.ndarray:
-    """Exact OU recursion X[j] = a X[j-1] + step_sd * z[j], X[0] ~ stationary, per symbol."""
+def _log_bars(z: np.ndarray, log_p0: np.ndarray, drift: np.ndarray, diff_sd: np.ndarray, mean_reversion: bool,
+              a: np.ndarray, step_sd: np.ndarray, stat_sd: np.ndarray, vol_d: np.ndarray, log_adv: np.ndarray,
+              o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+    """Every symbol's log open / high / low / close and log volume in one pass over its shocks (rows of o..v).
+
+    The same floating-point operations in the same order as the numpy formulas they replace (a
+    sequential cumsum for W, the exact OU recursion, then the bar shape), so the bits are the same;
+    the exponentials stay in numpy (`_fill_rows`), whose SIMD exp need not match libm's last bit.
+    """
     n_sym, _, n = z.shape
-    x = np.empty((n_sym, n))
+    sq = math.sqrt(2.0 / math.pi)
     for s in range(n_sym):
-        xs = stat_sd[s] * z[s, row, 0]
-        x[s, 0] = xs
+        z0 = z[s, 0, 0]
+        cum = z0
+        xs = stat_sd[s] * z[s, 1, 0] if mean_reversion else 0.0
+        prev = log_p0[s] + drift[s] * 0.0 + diff_sd[s] * (cum - z0)
+        if mean_reversion:
+            prev = prev + xs
+        gap, rng_sd, vd = GAP_SCALE * vol_d[s], RANGE_SCALE * vol_d[s], vol_d[s]
         for j in range(1, n):
-            xs = a[s] * xs + step_sd[s] * z[s, row, j]
-            x[s, j] = xs
-    return x
+            cum = cum + z[s, 0, j]
+            lc = log_p0[s] + drift[s] * float(j) + diff_sd[s] * (cum - z0)
+            if mean_reversion:
+                xs = a[s] * xs + step_sd[s] * z[s, 1, j]
+                lc = lc + xs
+            lop = prev + gap * z[s, 2, j]
+            k = j - 1
+            o[s, k] = lop
+            c[s, k] = lc
+            h[s, k] = (lop if lop >= lc else lc) + rng_sd * abs(z[s, 3, j])
+            lo[s, k] = (lop if lop <= lc else lc) - rng_sd * abs(z[s, 4, j])
+            v[s, k] = (log_adv[s] + VOLUME_BETA * (abs(lc - prev) / vd - sq)) + VOLUME_NOISE * z[s, 5, j]
+            prev = lc
 
 
 def generate(
@@ -188,39 +210,27 @@ def _fill_rows(syms: Sequence[str], seed: int, mean_reversion: bool, out: dict[s
         p = _draw_params(rng)
         par[i] = (p.mu, p.sigma, p.half_life, p.ou_vol, p.p0, p.adv)
         rng.standard_normal(out=z[i])
-    mu, sigma, half_life, eta, p0, adv = (par[:, k : k + 1] for k in range(6))
-
-    steps = np.arange(n, dtype=np.float64)
-    w = np.cumsum(z[:, 0, :], axis=1) - z[:, 0, :1]  # W_0 = 0
-    log_c = np.log(p0) + (mu - 0.5 * sigma**2) * DT * steps + sigma * math.sqrt(DT) * w
+    mu, sigma, half_life, eta, p0, adv = (par[:, k] for k in range(6))
     var_d = sigma**2 * DT
+    a = step_sd = stat_sd = np.zeros(n_sym)  # read only with mean reversion
     if mean_reversion:
-        theta = math.log(2.0) / half_life[:, 0]
+        theta = math.log(2.0) / half_life
         a = np.exp(-theta)
-        eta_d = eta[:, 0] * math.sqrt(DT)
+        eta_d = eta * math.sqrt(DT)
         step_sd = eta_d * np.sqrt((1.0 - a * a) / (2.0 * theta))
         stat_sd = eta_d / np.sqrt(2.0 * theta)
-        log_c += _ou_paths(z, 1, a, step_sd, stat_sd)
-        var_d = var_d + (eta[:, 0] ** 2 * DT)[:, None]
-    vol_d = np.sqrt(var_d)  # [n_sym, 1]: daily return vol used to scale the bar shape
-
-    r = np.diff(log_c, axis=1)  # close-to-close log return into each kept bar
-    prev_log_c = log_c[:, :-1]
-    log_o = prev_log_c + GAP_SCALE * vol_d * z[:, 2, 1:]
-    log_c = log_c[:, 1:]
-    top = np.maximum(log_o, log_c) + RANGE_SCALE * vol_d * np.abs(z[:, 3, 1:])
-    bot = np.minimum(log_o, log_c) - RANGE_SCALE * vol_d * np.abs(z[:, 4, 1:])
-    log_v = (
-        np.log(adv)
-        + VOLUME_BETA * (np.abs(r) / vol_d - math.sqrt(2.0 / math.pi))
-        + VOLUME_NOISE * z[:, 5, 1:]
-    )
-    out["volume"][rows] = np.maximum(np.rint(np.exp(log_v)), 1.0)
-    open_, close = np.exp(log_o), np.exp(log_c)
-    out["open"][rows] = open_
-    out["close"][rows] = close
-    out["high"][rows] = np.maximum(np.exp(top), np.maximum(open_, close))  # exact even if exp rounds
-    out["low"][rows] = np.minimum(np.exp(bot), np.minimum(open_, close))
+        var_d = var_d + eta**2 * DT
+    o, h, lo, c, v = (out[name][rows] for name in ("open", "high", "low", "close", "volume"))
+    _log_bars(z, np.log(p0), (mu - 0.5 * sigma**2) * DT, sigma * math.sqrt(DT), mean_reversion, a, step_sd, stat_sd,
+              np.sqrt(var_d), np.log(adv), o, h, lo, c, v)
+    for arr in (o, h, lo, c, v):  # in place: no temporaries
+        np.exp(arr, out=arr)
+    np.rint(v, out=v)
+    np.maximum(v, 1.0, out=v)
+    np.maximum(h, o, out=h)  # exact even if exp rounds: the high is never below the body
+    np.maximum(h, c, out=h)
+    np.minimum(lo, o, out=lo)
+    np.minimum(lo, c, out=lo)
 
 
 def synthetic_benchmark(dates: np.ndarray, seed: int) -> np.ndarray:
