@@ -14,9 +14,26 @@ from adaptrade.backtest.threads import default_threads, map_row_blocks
 from adaptrade.stats import MAX_BENCHMARK_GAP, benchmark_return, daily_rf, value_at_or_before
 from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, annual_volatility, max_drawdown, sharpe, sortino
 
-__all__ = ["MAX_BENCHMARK_GAP", "TRADING_DAYS", "stock_metrics"]
+__all__ = ["MAX_BENCHMARK_GAP", "TRADING_DAYS", "bars_held", "stock_metrics"]
 _value_at_or_before = value_at_or_before  # the one benchmark lookup (kept under its old name)
 N_STATS = 11
+
+
+@njit(cache=True, nogil=True)
+def bars_held(valid: np.ndarray, sym: np.ndarray, entry_t: np.ndarray, exit_t: np.ndarray) -> np.ndarray:
+    """Per trade: the stock's valid bars after its entry bar up to its exit bar (to its last bar while open),
+    i.e. cumsum(valid)[exit] - cumsum(valid)[entry] without building the [symbol, t] cumsum."""
+    out = np.empty(len(sym), dtype=np.int64)
+    last = valid.shape[1] - 1
+    for k in range(len(sym)):
+        s = sym[k]
+        hi = exit_t[k] if exit_t[k] >= 0 else last
+        count = 0
+        for t in range(entry_t[k] + 1, hi + 1):
+            if valid[s, t]:
+                count += 1
+        out[k] = count
+    return out
 
 
 @njit(cache=True, nogil=True)

@@ -25,7 +25,7 @@ from adaptrade.backtest.kernel import (
     T_SHARES,
     T_SYMBOL,
 )
-from adaptrade.backtest.metrics import stock_metrics
+from adaptrade.backtest.metrics import bars_held, stock_metrics
 from adaptrade.strategy.state import PARAM_NAMES, REASONS
 
 STOCK_COLUMNS = [
@@ -104,19 +104,17 @@ def build_result(
         output.config.initial_cash,
         risk_free_rate,
     )
-    symbols = np.array(bars.symbols, dtype=object)
-    stocks = pd.DataFrame({"symbol": symbols})
-    for col in STOCK_COLUMNS[1:-1]:
-        stocks[col] = m[col]
+    cols: dict[str, object] = {"symbol": np.array(bars.symbols, dtype=object)}
+    cols.update((col, m[col]) for col in STOCK_COLUMNS[1:-1])
     sharpe = np.nan_to_num(m["sharpe"], nan=-np.inf)
     wr = np.nan_to_num(m["win_rate"], nan=0.0)
-    stocks["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate) & (m["trades"] >= min_trades)
-    stocks["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
-    for col in STOCK_EXTRA_COLUMNS[:5]:
-        stocks[col] = m[col]
+    cols["recommended"] = (sharpe > min_sharpe) & (wr > min_win_rate) & (m["trades"] >= min_trades)
+    cols["excess_vs_buy_hold"] = m["excess_vs_buy_hold"]
+    cols.update((col, m[col]) for col in STOCK_EXTRA_COLUMNS[:5])
     has = np.isfinite(m["total_return"])
-    stocks["start"] = np.where(has, np.datetime_as_string(bars.dates[m["first_index"]], unit="D"), "")
-    stocks["end"] = np.where(has, np.datetime_as_string(bars.dates[m["last_index"]], unit="D"), "")
+    cols["start"] = np.where(has, np.datetime_as_string(bars.dates[m["first_index"]], unit="D"), "")
+    cols["end"] = np.where(has, np.datetime_as_string(bars.dates[m["last_index"]], unit="D"), "")
+    stocks = pd.DataFrame(cols)  # one frame from all columns (not inserted one by one)
     return BacktestResult(
         output=output,
         stocks=stocks,
@@ -135,9 +133,6 @@ def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray, va
     exit_t = tr[:, T_EXIT_T].astype(np.intp)
     open_ = exit_t < 0
     exit_dates = pd.array(np.where(open_, np.datetime64("NaT"), dates[np.maximum(exit_t, 0)]), dtype="datetime64[ns]")
-    traded = np.cumsum(valid, axis=1)
-    last_traded = traded[sym, -1]
-    held_to = np.where(open_, last_traded, traded[sym, np.maximum(exit_t, 0)])
     return pd.DataFrame(
         {
             "symbol": pd.Categorical.from_codes(sym, categories=list(symbols)),
@@ -148,7 +143,7 @@ def _trade_table(tr: np.ndarray, symbols: tuple[str, ...], dates: np.ndarray, va
             "shares": tr[:, T_SHARES],
             "pnl": tr[:, T_PNL],
             "return": tr[:, T_RETURN],
-            "bars_held": (held_to - traded[sym, entry_t]).astype(np.int64),
+            "bars_held": bars_held(valid, sym, entry_t, exit_t),
         }
     )
 
