@@ -109,3 +109,18 @@ def test_threads_at_most_caps_the_default() -> None:
         with threads_at_most(None):
             assert default_threads(5000, 2520) == min(os.cpu_count() or 1, 5000 * 2520 // 250_000)
     assert default_threads(5000, 2520) == min(os.cpu_count() or 1, 50)
+
+
+def test_out_arrays_are_written_in_place() -> None:
+    bars = generate([f"S{i}" for i in range(6)], 300, seed=3)
+    cfg = StrategyConfig()
+    big = (np.zeros((10, 300)), np.zeros((10, 300), dtype=np.int8), np.zeros((10, 300), dtype=np.bool_))
+    rows = tuple(a[2:8] for a in big)
+    got = run_backtest(bars, cfg, out=rows)  # type: ignore[arg-type]
+    want = run_backtest(bars, cfg)
+    assert got.equity.base is big[0]
+    for k, name in enumerate(("equity", "signal", "in_market")):
+        np.testing.assert_array_equal(big[k][2:8], getattr(want, name))
+        assert not big[k][:2].any() and not big[k][8:].any()  # other rows untouched
+    with pytest.raises(ValueError, match="out arrays"):
+        run_backtest(bars, cfg, out=(big[0][:6], big[1][:6], big[0][:6]))  # wrong dtype

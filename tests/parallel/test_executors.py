@@ -90,6 +90,20 @@ def test_threads_equal_serial_and_share_the_bars(serial_run: runner.BacktestResu
     np.testing.assert_array_equal(par.output.equity, serial_run.output.equity)
 
 
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_in_process_batches_write_their_rows_of_the_run_arrays(executor: str, serial_run: runner.BacktestResult) -> None:
+    """In-process batches fill rows of the run's equity / signal / in_market in place: merging copies nothing,
+    and the result equals the concatenating path (a batch function that is not run_batch) exactly."""
+    outcomes: list[object] = []
+    res, _ = runner.run(REQ, SETTINGS, executor=executor, workers=2, on_batch=lambda o, done: outcomes.append(o))
+    whole = res.output.equity
+    assert len(outcomes) == 3 and all(o.result.equity.base is whole for o in outcomes)  # type: ignore[attr-defined]
+    copied, _ = runner.run(REQ, SETTINGS, executor=executor, workers=2, fn=lambda b: run_batch(b))
+    for name in ("equity", "signal", "in_market", "trades", "changes"):
+        np.testing.assert_array_equal(getattr(res.output, name), getattr(copied.output, name))
+    assert _files(res) == _files(copied) == _files(serial_run)
+
+
 def test_batch_rows_are_views_when_consecutive() -> None:
     from adaptrade.data.synthetic import generate
     from adaptrade.parallel.batching import rows_of

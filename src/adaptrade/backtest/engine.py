@@ -87,6 +87,7 @@ def run_backtest(
     features: Features | None = None,
     states: np.ndarray | None = None,
     threads: int | None = None,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> EngineOutput:
     """Run every symbol of `bars` on its own all-in account with `config`.
 
@@ -96,14 +97,20 @@ def run_backtest(
     values of `Features.for_config`, kept in the CPU's cache instead of memory). `threads` (default:
     `default_threads`) splits the stocks into that many contiguous blocks run side by side (features and kernel
     release the GIL; each block writes its rows of the outputs in place); the result is one thread's, bit for bit.
+    `out` = (equity, signal, in_market) [symbol, t] arrays to write into instead of new ones (e.g. a batch's rows
+    of the whole run's arrays, so merging batches copies nothing).
     """
     if features is not None and not features.covers(config):
         raise ValueError(f"features hold RSI {features.first_period}..{features.first_period + features.rsi.shape[1] - 1}, "
                          f"not what {config.kind} RSI({config.rsi_period}) reads")
     n, t = bars.close.shape
-    equity = np.empty((n, t), dtype=np.float64)
-    signal = np.empty((n, t), dtype=np.int8)
-    in_market = np.empty((n, t), dtype=np.bool_)
+    if out is None:
+        equity, signal, in_market = np.empty((n, t), dtype=np.float64), np.empty((n, t), dtype=np.int8), np.empty((n, t), dtype=np.bool_)
+    else:
+        equity, signal, in_market = out
+        for a, dtype in zip(out, (np.float64, np.int8, np.bool_)):
+            if a.shape != (n, t) or a.dtype != dtype:
+                raise ValueError(f"out arrays must be {(n, t)} float64 / int8 / bool, got {a.shape} {a.dtype}")
     open_ = np.ascontiguousarray(bars.open)
     close = np.ascontiguousarray(bars.close)
     valid = np.ascontiguousarray(bars.valid)

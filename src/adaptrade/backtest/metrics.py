@@ -12,7 +12,7 @@ from numba import njit
 
 from adaptrade.backtest.threads import default_threads, map_row_blocks
 from adaptrade.stats import MAX_BENCHMARK_GAP, benchmark_return, daily_rf, value_at_or_before
-from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, annual_volatility, max_drawdown, sharpe, sortino
+from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, max_drawdown, sharpe_and_volatility, sortino
 
 __all__ = ["MAX_BENCHMARK_GAP", "TRADING_DAYS", "bars_held", "stock_metrics"]
 _value_at_or_before = value_at_or_before  # the one benchmark lookup (kept under its old name)
@@ -73,14 +73,13 @@ def _equity_stats(equity: np.ndarray, valid: np.ndarray, in_market: np.ndarray, 
             continue
         ri = r[1:m + 1]
         out[i, 0] = equity[i, last] / initial - 1.0
-        out[i, 1] = sharpe(ri, rf_daily)
+        out[i, 1], out[i, 8] = sharpe_and_volatility(ri, rf_daily)  # = sharpe(ri, rf_daily), annual_volatility(ri)
         out[i, 2] = max_drawdown(r[:m + 1])  # negative; the initial cash counts as a peak
         out[i, 3] = held / nvalid
         out[i, 4] = first
         out[i, 5] = last
         out[i, 6] = sortino(ri, rf_daily)
         out[i, 7] = annual_return(ri)
-        out[i, 8] = annual_volatility(ri)
         a, be = alpha_beta(ri, b[:m], rf_daily)
         out[i, 9] = a
         out[i, 10] = be

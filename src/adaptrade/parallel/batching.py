@@ -50,6 +50,7 @@ class MemorySpec:
     """Bars shipped with the batch: only for callers that hand `run` data with no reproducible source."""
 
     bars: Bars
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the run's (equity, signal, in_market): batches fill their rows
 
 
 DataSpec = SyntheticSpec | ArchiveSpec | MemorySpec
@@ -182,8 +183,20 @@ def run_batch(batch: Batch) -> BatchResult:
     """Load the batch's data and run the engine on it (the function every executor maps)."""
     from adaptrade.backtest.engine import run_backtest
 
-    out = run_backtest(load_batch(batch), batch.config, threads=1)  # the executor spreads the batches
+    out = run_backtest(load_batch(batch), batch.config, threads=1, out=_rows_out(batch))  # the executor spreads the batches
     return BatchResult(batch.symbols, out.equity, out.signal, out.in_market, out.trades, out.changes)
+
+
+def _rows_out(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The batch's rows of the run's output arrays (in-process runs that provide them), else None."""
+    spec = batch.spec
+    if not isinstance(spec, MemorySpec) or spec.out is None or not batch.symbols:
+        return None
+    lo = spec.bars.index_of(batch.symbols[0])
+    hi = lo + len(batch.symbols)
+    if spec.bars.symbols[lo:hi] != tuple(batch.symbols):
+        return None
+    return spec.out[0][lo:hi], spec.out[1][lo:hi], spec.out[2][lo:hi]
 
 
 def guarded(fn: Callable[[Batch], BatchResult], batch: Batch) -> BatchOutcome:

@@ -327,8 +327,12 @@ def _load(req: RunRequest, settings: Settings, on_file: Callable[[int, int], Non
     return LoadedData(bars, series.close, series.symbol, data_dir, tuple(notes), quality)
 
 
-def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig) -> EngineOutput:
-    """Concatenate per-batch arrays in symbol order, re-basing symbol indices; `bars` = their symbols."""
+def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig,
+                  whole: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> EngineOutput:
+    """Concatenate per-batch arrays in symbol order, re-basing symbol indices; `bars` = their symbols.
+    `whole` = (equity, signal, in_market) already holding every part's rows in order (written in place): no copy."""
+    if whole is not None and not all(p.equity.base is whole[0] for p in parts):
+        whole = None  # a part made its own arrays: concatenate
     offset = 0
     trades, changes = [], []
     for p in parts:
@@ -343,9 +347,10 @@ def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig) 
     return EngineOutput(
         bars=bars,
         config=config,
-        equity=np.concatenate([p.equity for p in parts]) if parts else np.empty((0, t)),
-        signal=np.concatenate([p.signal for p in parts]) if parts else np.empty((0, t), dtype=np.int8),
-        in_market=np.concatenate([p.in_market for p in parts]) if parts else np.empty((0, t), dtype=bool),
+        equity=whole[0] if whole is not None else np.concatenate([p.equity for p in parts]) if parts else np.empty((0, t)),
+        signal=whole[1] if whole is not None else np.concatenate([p.signal for p in parts]) if parts else np.empty((0, t), dtype=np.int8),
+        in_market=whole[2] if whole is not None else (np.concatenate([p.in_market for p in parts]) if parts
+                                                      else np.empty((0, t), dtype=bool)),
         trades=np.concatenate(trades) if parts else np.empty((0, TRADE_FIELDS)),
         changes=np.concatenate(changes) if parts else np.empty((0, CHANGE_LOG_FIELDS)),
     )
@@ -388,6 +393,9 @@ def run(
         work=bars.n_symbols * bars.n_bars)
     remote = ex.name not in IN_PROCESS
     spec = data_spec(req, settings, loaded, remote)
+    if isinstance(spec, MemorySpec) and fn is run_batch:  # in-process: batches write their rows of the run's arrays
+        n, t = bars.n_symbols, bars.n_bars
+        spec = MemorySpec(bars, out=(np.empty((n, t)), np.empty((n, t), dtype=np.int8), np.empty((n, t), dtype=np.bool_)))
     batches = []
     for i, syms in enumerate(StockBatcher(settings.batch_size).split(bars.symbols)):
         part = bars.select(syms) if remote else None
@@ -404,16 +412,18 @@ def run(
             progress(done)
 
     with threads_at_most(ex.workers if ex.name in IN_PROCESS else None):  # serial: one core all through
-        return _finish(ex, ex.map(fn, batches, on_done), bars, req, settings, loaded)
+        return _finish(ex, ex.map(fn, batches, on_done), bars, req, settings, loaded,
+                       spec.out if isinstance(spec, MemorySpec) else None)
 
 
 def _finish(ex: Executor, outcomes: list[BatchOutcome], bars: Bars, req: RunRequest, settings: Settings,
-            loaded: LoadedData) -> tuple[BacktestResult, LoadedData]:
-    """Merge the batches' outcomes into one result (failed batches listed in its settings)."""
+            loaded: LoadedData, whole: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[BacktestResult, LoadedData]:
+    """Merge the batches' outcomes into one result (failed batches listed in its settings); `whole`: the arrays
+    the batches wrote their rows into, used as they are when every batch succeeded."""
     ok = [o for o in outcomes if o.ok and o.result is not None]
     failed = [o for o in outcomes if not o.ok]
     kept = bars if not failed else bars.select([s for o in ok for s in o.symbols])
-    output = merge_results([o.result for o in ok], kept, req.strategy)  # type: ignore[misc]
+    output = merge_results([o.result for o in ok], kept, req.strategy, whole=None if failed else whole)  # type: ignore[misc]
     info = run_settings(req, settings, loaded)
     info.update(executor=ex.name, workers=ex.workers, complete=not failed,
                 failed_symbols=[s for o in failed for s in o.symbols],

@@ -14,6 +14,7 @@ from adaptrade.stats.returns import (
     drawdown_series,
     max_drawdown,
     sharpe,
+    sharpe_and_volatility,
     simple_returns,
     sortino,
     total_return,
@@ -21,4 +22,4 @@ from adaptrade.stats.returns import (
 
 __all__ = ["MAX_BENCHMARK_GAP", "TRADING_DAYS", "Deflated", "Moments", "alpha_beta", "annual_return", "annual_volatility",
            "benchmark_return", "calmar", "daily_rf", "drawdown_series", "dsr", "expected_max_sharpe", "max_drawdown",
-           "moments", "psr", "sharpe", "simple_returns", "sortino", "total_return", "value_at_or_before"]
+           "moments", "psr", "sharpe", "sharpe_and_volatility", "simple_returns", "sortino", "total_return", "value_at_or_before"]
