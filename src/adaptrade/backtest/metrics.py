@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from adaptrade.backtest.engine import EngineOutput
+from adaptrade.backtest.kernel import T_EXIT_T, T_RETURN, T_SYMBOL
 from adaptrade.backtest.threads import default_threads, map_row_blocks
 from adaptrade.stats import MAX_BENCHMARK_GAP, benchmark_return, daily_rf, value_at_or_before
 from adaptrade.stats.returns import TRADING_DAYS, alpha_beta, annual_return, max_drawdown, sharpe_and_volatility, sortino
@@ -97,15 +99,17 @@ def stock_metrics(
     benchmark_close: np.ndarray | None,
     initial_cash: float,
     risk_free_rate: float = 0.0,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Column arrays, one value per symbol: the metrics of stocks.csv (fractions, not percent)."""
+    """Column arrays, one value per symbol: the metrics of stocks.csv (fractions, not percent).
+    Every value is the stock's own, so the metrics of row blocks concatenated are the whole's."""
     n = equity.shape[0]
     rf_daily = daily_rf(risk_free_rate)
     t_len = equity.shape[1]
     bench_at = (value_at_or_before(benchmark_close, np.arange(t_len)) if benchmark_close is not None
                 else np.full(t_len, np.nan))
     bench_c = np.ascontiguousarray(bench_at, dtype=np.float64)
-    blocks = map_row_blocks(n, default_threads(n, t_len), lambda lo, hi: _equity_stats(
+    blocks = map_row_blocks(n, threads if threads is not None else default_threads(n, t_len), lambda lo, hi: _equity_stats(
         equity[lo:hi], valid[lo:hi], in_market[lo:hi], float(initial_cash), rf_daily, bench_c))  # stocks are independent
     st = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     first = np.nan_to_num(st[:, 4], nan=0).astype(np.intp)
@@ -142,3 +146,17 @@ def stock_metrics(
         "first_index": first,
         "last_index": last,
     }
+
+
+def engine_metrics(output: EngineOutput, benchmark_close: np.ndarray | None, risk_free_rate: float = 0.0,
+                   threads: int | None = None) -> dict[str, np.ndarray]:
+    """stock_metrics of one engine run (its trades' closed returns, its config's initial cash)."""
+    bars, tr = output.bars, output.trades
+    closed = tr[:, T_EXIT_T] >= 0
+    return stock_metrics(output.equity, bars.close, bars.valid, output.in_market, tr[:, T_SYMBOL], tr[:, T_RETURN], closed,
+                         benchmark_close, output.config.initial_cash, risk_free_rate, threads=threads)
+
+
+def concat_metrics(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Row blocks' metrics in block order as one set (per-stock values, so the same as computing them at once)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

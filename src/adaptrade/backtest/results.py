@@ -25,7 +25,7 @@ from adaptrade.backtest.kernel import (
     T_SHARES,
     T_SYMBOL,
 )
-from adaptrade.backtest.metrics import bars_held, stock_metrics
+from adaptrade.backtest.metrics import bars_held, engine_metrics
 from adaptrade.strategy.state import PARAM_NAMES, REASONS
 
 STOCK_COLUMNS = [
@@ -87,23 +87,13 @@ def build_result(
     min_win_rate: float = 0.85,
     min_trades: int = 10,
     settings: dict[str, object] | None = None,
+    metrics: dict[str, np.ndarray] | None = None,
 ) -> BacktestResult:
-    """Metrics per stock and the trade / parameter tables from one engine run."""
+    """Metrics per stock and the trade / parameter tables from one engine run (`metrics`: engine_metrics of
+    this output with these benchmark and risk-free rate, already computed, e.g. batch by batch)."""
     bars = output.bars
     tr = output.trades
-    closed = tr[:, T_EXIT_T] >= 0
-    m = stock_metrics(
-        output.equity,
-        bars.close,
-        bars.valid,
-        output.in_market,
-        tr[:, T_SYMBOL],
-        tr[:, T_RETURN],
-        closed,
-        benchmark_close,
-        output.config.initial_cash,
-        risk_free_rate,
-    )
+    m = metrics if metrics is not None else engine_metrics(output, benchmark_close, risk_free_rate)
     cols: dict[str, object] = {"symbol": np.array(bars.symbols, dtype=object)}
     cols.update((col, m[col]) for col in STOCK_COLUMNS[1:-1])
     sharpe = np.nan_to_num(m["sharpe"], nan=-np.inf)

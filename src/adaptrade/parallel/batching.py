@@ -51,6 +51,15 @@ class MemorySpec:
 
     bars: Bars
     out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the run's (equity, signal, in_market): batches fill their rows
+    metrics: MetricsSpec | None = None  # set: each batch also computes its stocks' metrics (on its worker thread)
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """What per-stock metrics need beyond a batch's own arrays (backtest.metrics.stock_metrics)."""
+
+    benchmark_close: np.ndarray | None
+    risk_free_rate: float
 
 
 DataSpec = SyntheticSpec | ArchiveSpec | MemorySpec
@@ -78,6 +87,7 @@ class BatchResult:
     in_market: np.ndarray
     trades: np.ndarray
     changes: np.ndarray
+    metrics: dict[str, np.ndarray] | None = None  # stock_metrics of these stocks, when the spec asked for them
 
 
 @dataclass(frozen=True)
@@ -183,8 +193,15 @@ def run_batch(batch: Batch) -> BatchResult:
     """Load the batch's data and run the engine on it (the function every executor maps)."""
     from adaptrade.backtest.engine import run_backtest
 
-    out = run_backtest(load_batch(batch), batch.config, threads=1, out=_rows_out(batch))  # the executor spreads the batches
-    return BatchResult(batch.symbols, out.equity, out.signal, out.in_market, out.trades, out.changes)
+    bars = load_batch(batch)
+    out = run_backtest(bars, batch.config, threads=1, out=_rows_out(batch))  # the executor spreads the batches
+    spec = batch.spec.metrics if isinstance(batch.spec, MemorySpec) else None
+    metrics = None
+    if spec is not None:
+        from adaptrade.backtest.metrics import engine_metrics
+
+        metrics = engine_metrics(out, spec.benchmark_close, spec.risk_free_rate, threads=1)
+    return BatchResult(batch.symbols, out.equity, out.signal, out.in_market, out.trades, out.changes, metrics)
 
 
 def _rows_out(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

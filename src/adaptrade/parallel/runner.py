@@ -16,6 +16,7 @@ from adaptrade.parallel.batching import (
     BatchResult,
     DataSpec,
     MemorySpec,
+    MetricsSpec,
     StockBatcher,
     SyntheticSpec,
     fingerprint,
@@ -30,6 +31,7 @@ from adaptrade.parallel.executors import (
     make_executor,
 )
 from adaptrade.backtest.kernel import CHANGE_LOG_FIELDS, TRADE_FIELDS
+from adaptrade.backtest.metrics import concat_metrics
 from adaptrade.backtest.results import BacktestResult, build_result
 from adaptrade.data.bars import Bars
 from adaptrade.errors import ConfigError
@@ -394,8 +396,9 @@ def run(
     remote = ex.name not in IN_PROCESS
     spec = data_spec(req, settings, loaded, remote)
     if isinstance(spec, MemorySpec) and fn is run_batch:  # in-process: batches write their rows of the run's arrays
-        n, t = bars.n_symbols, bars.n_bars
-        spec = MemorySpec(bars, out=(np.empty((n, t)), np.empty((n, t), dtype=np.int8), np.empty((n, t), dtype=np.bool_)))
+        n, t = bars.n_symbols, bars.n_bars  # and compute their stocks' metrics on their own threads
+        spec = MemorySpec(bars, out=(np.empty((n, t)), np.empty((n, t), dtype=np.int8), np.empty((n, t), dtype=np.bool_)),
+                          metrics=MetricsSpec(loaded.benchmark_close, settings.risk_free_rate))
     batches = []
     for i, syms in enumerate(StockBatcher(settings.batch_size).split(bars.symbols)):
         part = bars.select(syms) if remote else None
@@ -424,6 +427,8 @@ def _finish(ex: Executor, outcomes: list[BatchOutcome], bars: Bars, req: RunRequ
     failed = [o for o in outcomes if not o.ok]
     kept = bars if not failed else bars.select([s for o in ok for s in o.symbols])
     output = merge_results([o.result for o in ok], kept, req.strategy, whole=None if failed else whole)  # type: ignore[misc]
+    parts = [o.result.metrics for o in ok]  # type: ignore[union-attr]
+    metrics = concat_metrics(parts) if parts and all(p is not None for p in parts) else None  # type: ignore[arg-type]
     info = run_settings(req, settings, loaded)
     info.update(executor=ex.name, workers=ex.workers, complete=not failed,
                 failed_symbols=[s for o in failed for s in o.symbols],
@@ -437,6 +442,7 @@ def _finish(ex: Executor, outcomes: list[BatchOutcome], bars: Bars, req: RunRequ
         min_win_rate=settings.min_win_rate,
         min_trades=settings.min_trades_rank,
         settings=info,
+        metrics=metrics,
     )
     return result, loaded
 
