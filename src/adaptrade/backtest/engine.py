@@ -81,6 +81,19 @@ def initial_states(n: int, config: StrategyConfig) -> np.ndarray:
     return np.repeat(row[None, :], n, axis=0)
 
 
+VECTOR_LANES = 8  # doubles per AVX-512 register (two AVX2 iterations): a bar's RSI recursions run in these
+
+
+def _padded(periods: np.ndarray) -> np.ndarray:
+    """`periods` padded with copies of the last one to a multiple of VECTOR_LANES (several periods only): the compiled
+    loop over a bar's periods then has no scalar remainder. The copies are never read (the strategy reads
+    RSI(period) at row period - periods[0])."""
+    if len(periods) < 2 or len(periods) % VECTOR_LANES == 0:
+        return periods
+    extra = VECTOR_LANES - len(periods) % VECTOR_LANES
+    return np.concatenate([periods, np.full(extra, periods[-1], dtype=np.int64)])
+
+
 def run_backtest(
     bars: Bars,
     config: StrategyConfig,
@@ -120,6 +133,7 @@ def run_backtest(
     final = np.empty_like(start)
 
     periods = np.asarray((config.rsi_period,) if config.kind == "fixed" else PERIODS, dtype=np.int64)
+    lanes = _padded(periods)  # the in-loop RSI's periods, padded to whole vector registers
 
     def rows(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Stocks lo..hi-1: their trade and change records (stock indices of the whole universe)."""
@@ -128,13 +142,14 @@ def run_backtest(
         cap_tr = cap_ch = max(64, (hi - lo) * max(t // 8, 8))
         if features is None:  # computed stock by stock inside the loop (what Features.for_config would give)
             fvalid = valid[lo:hi] & np.isfinite(close[lo:hi])
-            scratch = (np.empty((1, len(periods), t)), np.empty((2, t)), np.empty(t, dtype=np.int64), np.empty((4, len(periods))))
+            scratch = (np.empty((int(lanes.max()) + 1, len(lanes))), np.empty((2, t)), np.empty(t, dtype=np.int64),
+                       np.empty((5, len(lanes))))
         while True:
             work = start[lo:hi].copy()
             trades = np.empty((cap_tr, TRADE_FIELDS), dtype=np.float64)
             changes = np.empty((cap_ch, CHANGE_LOG_FIELDS), dtype=np.float64)
             if features is None:
-                nt, nc = run_all_in_fused(open_[lo:hi], close[lo:hi], valid[lo:hi], fvalid, periods, params, work, equity[lo:hi],
+                nt, nc = run_all_in_fused(open_[lo:hi], close[lo:hi], valid[lo:hi], fvalid, lanes, params, work, equity[lo:hi],
                                           signal[lo:hi], in_market[lo:hi], trades, changes, np.zeros(EVENT_SIZE), *scratch)
             else:
                 nt, nc = run_all_in(open_[lo:hi], close[lo:hi], valid[lo:hi], features.rsi[lo:hi], features.vol[lo:hi], params,

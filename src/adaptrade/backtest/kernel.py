@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adaptrade.data.features import rsi_rows_into
+from adaptrade.data.features import rsi_advance, rsi_value, rsi_warmup_into
 from adaptrade.strategy.kernel import step_inlined
-from adaptrade.strategy.params import P_FILL_CLOSE
+from adaptrade.strategy.params import P_FILL_CLOSE, P_RSI_ROW0
 from adaptrade.strategy.state import (
     CHANGE_FIELDS,
     E_CHANGES,
@@ -26,6 +26,7 @@ from adaptrade.strategy.state import (
     S_ENTRY_T,
     S_LAST_EQUITY,
     S_PENDING,
+    S_PERIOD_IDX,
     S_SHARES,
 )
 
@@ -86,17 +87,24 @@ def _vol_at(closes: np.ndarray, k: int, rets: np.ndarray) -> float:
 def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, rsi_i: np.ndarray, vol_i: np.ndarray,
                params: np.ndarray, state: np.ndarray, equity: np.ndarray, signal: np.ndarray, in_market: np.ndarray,
                trades: np.ndarray, changes: np.ndarray, event: np.ndarray, nt: int, nc: int,
-               lazy_vol: bool, valid_pos: np.ndarray, n_valid: int, rets: np.ndarray) -> tuple[int, int]:
-    """Stock i over every bar (`rsi_i` [period, t] its RSI); returns the new trade and change counts.
+               fused: bool, valid_pos: np.ndarray, n_valid: int, rets: np.ndarray, warm: np.ndarray, rv: np.ndarray,
+               gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray, max_p: int) -> tuple[int, int]:
+    """Stock i over every bar; returns the new trade and change counts.
 
-    The volatility: `vol_i[t]`, or with `lazy_vol` computed from the `n_valid` valid closes in `vol_i` (their bars
-    in `valid_pos`; `rets` scratch of 20) only on the bars where `step` can read it. `step` reads it only when it sells (to learn from the closed trade):
-    at the open after a sell signal (a pending sell order), or at the close in fill-at-close mode while holding
-    (or after a pending buy filled at the open).
+    Precomputed features: `rsi_i` [period, t] its RSI, `vol_i[t]` its volatility. `fused`: both computed here from the
+    `n_valid` valid closes in `vol_i` (their bars in `valid_pos`). The RSI goes on bar by bar from `rsi_warmup_into`'s
+    state (`warm` rows for the first valid bars, then `rsi_advance` of gain/loss), and only the periods `step` can read
+    are turned into values in `rv`: the current period's, or all when a sell fills at this open (learning may change the
+    period before the decision). The volatility (`rets` scratch of 20) only where `step` can read it: when it sells
+    (to learn from the closed trade), at the open after a sell signal (a pending sell order), or at the close in
+    fill-at-close mode while holding (or after a pending buy filled at the open).
     """
     n_t = close.shape[1]
     fill_close = params[P_FILL_CLOSE] != 0.0
+    row0 = int(params[P_RSI_ROW0])
+    n_l = rv.shape[0]
     k = -1  # the last valid close at or before bar t (advanced only where the volatility is needed)
+    kr = -1  # the same for the RSI, advanced at every valid close
     cap_tr = trades.shape[0]
     last_valid = -1
     for t in range(n_t - 1, -1, -1):
@@ -106,7 +114,7 @@ def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, 
     for t in range(n_t):
         # only the backtest's own last bar is special: a stock whose data ends earlier is not
         # known to end (that would be look-ahead), so its last signal is treated like any other
-        if lazy_vol:
+        if fused:
             vol_t = np.nan
             pending = state[S_PENDING]
             if pending < 0.0 or (fill_close and (state[S_SHARES] > 0.0 or pending > 0.0)):
@@ -114,9 +122,25 @@ def _run_stock(i: int, open_: np.ndarray, close: np.ndarray, valid: np.ndarray, 
                     k += 1
                 if k >= 0 and valid_pos[k] == t:
                     vol_t = _vol_at(vol_i, k, rets)
+            if kr + 1 < n_valid and valid_pos[kr + 1] == t:
+                kr += 1
+                if kr > max_p:
+                    rsi_advance(gain, loss, inv, pm1, vol_i[kr] - vol_i[kr - 1])
+                    if pending < 0.0:
+                        for j in range(n_l):
+                            rv[j] = rsi_value(gain[j], loss[j])
+                    else:  # the period cannot change before the decision: only its RSI is read
+                        j = int(state[S_PERIOD_IDX]) - row0
+                        rv[j] = rsi_value(gain[j], loss[j])
+                else:
+                    for j in range(n_l):
+                        rv[j] = warm[kr, j]
+            else:
+                for j in range(n_l):
+                    rv[j] = np.nan
+            step_inlined(state, params, t, open_[i, t], close[i, t], valid[i, t], rv, vol_t, t == n_t - 1, event)
         else:
-            vol_t = vol_i[t]
-        step_inlined(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi_i[:, t], vol_t, t == n_t - 1, event)
+            step_inlined(state, params, t, open_[i, t], close[i, t], valid[i, t], rsi_i[:, t], vol_i[t], t == n_t - 1, event)
         equity[i, t] = state[S_LAST_EQUITY]
         signal[i, t] = event[E_SIGNAL]
         in_market[i, t] = state[S_SHARES] > 0.0
@@ -178,7 +202,8 @@ def run_all_in(
     nc = 0
     for i in range(close.shape[0]):  # the volatility given: the lazy path's arguments are unused placeholders
         nt, nc = _run_stock(i, open_, close, valid, rsi[i], vol[i], params, states[i], equity, signal, in_market, trades, changes,
-                            event, nt, nc, False, vol[i].view(np.int64), 0, vol[i])
+                            event, nt, nc, False, vol[i].view(np.int64), 0, vol[i], rsi[i], vol[i], vol[i], vol[i], vol[i],
+                            vol[i], 0)  # the fused-only arguments: unused
     return nt, nc
 
 
@@ -197,31 +222,36 @@ def run_all_in_fused(
     trades: np.ndarray,
     changes: np.ndarray,
     event: np.ndarray,
-    rsi_i: np.ndarray,
+    warm: np.ndarray,
     scratch: np.ndarray,
     pos: np.ndarray,
     small: np.ndarray,
 ) -> tuple[int, int]:
-    """`run_all_in` with the features computed stock by stock inside the loop, bit for bit those of `rsi_stack` /
-    `rolling_volatility` over `feature_valid` (valid and a finite close): the RSI of `periods` for stock i goes into
-    the scratch `rsi_i` [1, period, t], which stays in the CPU's cache, instead of a [symbol, period, t] array
-    written to memory and read back; the 20-day volatility is computed only at the bars where a trade closes.
-    Scratch: `scratch` [2, t], `pos` [t] int64, `small` [4, n_periods].
+    """`run_all_in` with the features computed inside the loop, bit for bit those of `rsi_stack` / `rolling_volatility`
+    over `feature_valid` (valid and a finite close), with no [symbol, period, t] array: each stock's RSI recursions go
+    on bar by bar beside its strategy (`_run_stock`), only the RSI the strategy reads is divided out, and the 20-day
+    volatility is computed only at the bars where a trade closes.
+    Scratch: `warm` [longest period + 1, n_periods], `scratch` [2, t], `pos` [t] int64, `small` [5, n_periods].
     """
     n_sym, n_t = close.shape
-    n_p = periods.shape[0]
     nt = 0
     nc = 0
     for i in range(n_sym):
-        for j in range(n_p):
-            for t in range(n_t):
-                rsi_i[0, j, t] = np.nan
-        rsi_rows_into(close[i:i + 1], feature_valid[i:i + 1], periods, rsi_i, scratch[0], scratch[1], pos, small[0], small[1],
-                      small[2], small[3])  # leaves the stock's valid closes in scratch[0], their bars in pos
-        n_valid = 0
-        for t in range(n_t):
-            if feature_valid[i, t]:
-                n_valid += 1
-        nt, nc = _run_stock(i, open_, close, valid, rsi_i[0], scratch[0], params, states[i], equity, signal, in_market, trades,
-                            changes, event, nt, nc, True, pos, n_valid, scratch[1])
+        m = _valid_closes(close[i], feature_valid[i], scratch[0], pos)
+        max_p = rsi_warmup_into(scratch[0], m, periods, warm, scratch[1], small[0], small[1], small[2], small[3])
+        nt, nc = _run_stock(i, open_, close, valid, warm, scratch[0], params, states[i], equity, signal, in_market, trades,
+                            changes, event, nt, nc, True, pos, m, scratch[1], warm, small[4], small[0], small[1], small[2],
+                            small[3], max_p)
     return nt, nc
+
+
+@njit(cache=True, _nrt=False, nogil=True, inline="always")
+def _valid_closes(close: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
+    """One stock's valid closes into buf and their bars into pos; returns how many."""
+    m = 0
+    for t in range(close.shape[0]):
+        if valid[t]:
+            buf[m] = close[t]
+            pos[m] = t
+            m += 1
+    return m

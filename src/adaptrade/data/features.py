@@ -256,6 +256,75 @@ def rsi_rows_into(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out
                 out[s, j, t] = 100.0 * (g / tot) if tot != 0.0 else 0.0
 
 
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def rsi_warmup_into(buf: np.ndarray, m: int, periods: np.ndarray, warm: np.ndarray, res: np.ndarray, gain: np.ndarray,
+                    loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray) -> int:
+    """The start of one stock's RSI stack over its valid closes buf[:m], for a loop that goes on bar by bar with
+    `rsi_advance`: warm[k, j] = RSI(periods[j]) at valid bar k for k <= the longest period (NaN before the period's
+    first value), gain/loss the recursions' state at the last of those bars, inv/pm1 the periods' constants.
+    The operations of `rsi_rows_into` (so its values, bit for bit). Returns the longest period."""
+    n_p = periods.shape[0]
+    max_p = 0
+    for j in range(n_p):
+        max_p = max(max_p, periods[j])
+        inv[j] = 1.0 / periods[j]
+        pm1[j] = float(periods[j] - 1)
+    upto = m if m <= max_p + 1 else max_p + 1
+    for k in range(upto):
+        for j in range(n_p):
+            warm[k, j] = np.nan
+    for j in range(n_p):
+        p = periods[j]
+        gain[j] = np.nan
+        loss[j] = np.nan
+        if m <= p:
+            continue
+        _wilder_rsi_into(buf, upto, p, res)
+        for k in range(p, upto):
+            warm[k, j] = res[k]
+        g = 0.0
+        lo = 0.0
+        for k in range(1, p + 1):
+            d = buf[k] - buf[k - 1]
+            if d < 0.0:
+                lo -= d
+            else:
+                g += d
+        lo *= inv[j]
+        g *= inv[j]
+        for k in range(p + 1, upto):
+            d = buf[k] - buf[k - 1]
+            lo *= pm1[j]
+            g *= pm1[j]
+            if d < 0.0:
+                lo -= d
+            else:
+                g += d
+            lo *= inv[j]
+            g *= inv[j]
+        gain[j] = g
+        loss[j] = lo
+    return max_p
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False, inline="always")
+def rsi_advance(gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray, d: float) -> None:
+    """Every period's Wilder averages one valid bar on (price difference d), as `rsi_rows_into` does past the warm-up;
+    no division, and the periods side by side (the CPU does them in vector registers)."""
+    up = d if d > 0.0 else 0.0
+    dn = -d if d < 0.0 else 0.0
+    for j in range(gain.shape[0]):
+        loss[j] = (loss[j] * pm1[j] + dn) * inv[j]
+        gain[j] = (gain[j] * pm1[j] + up) * inv[j]
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False, inline="always")
+def rsi_value(gain: float, loss: float) -> float:
+    """The RSI from its averages, as TA-Lib writes it (0.0 when both are 0)."""
+    tot = gain + loss
+    return 100.0 * (gain / tot) if tot != 0.0 else 0.0
+
+
 def _out(shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray:
     """A NaN-filled result array: `out` (C-contiguous float64 of `shape`, e.g. a row block of a larger one) or a new one."""
     if out is None:
