@@ -202,17 +202,18 @@ def test_500_stocks_report_stays_a_fixed_size(tmp_path: Path) -> None:
 
 def test_figures_pass_plotly_validation(tmp_path: Path, three: BacktestResult, monkeypatch: pytest.MonkeyPatch) -> None:
     import plotly.graph_objects as go
-    import plotly.io as pio
 
-    real = pio.to_html
+    from adaptrade.reports import plotly_html
+
+    real = plotly_html.figure_div
     seen = []
 
-    def validating(fig: dict, **kw: object) -> str:
+    def validating(fig: dict, *a: object, **kw: object) -> str:
         go.Figure(fig)  # raises on any unknown or malformed property
         seen.append(fig["layout"]["title"]["text"])
-        return real(fig, **kw)  # type: ignore[arg-type]
+        return real(fig, *a, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pio, "to_html", validating)
+    monkeypatch.setattr(plotly_html, "figure_div", validating)
     write_report(three, tmp_path / "r.html")
     assert len(seen) == 9  # 6 figures and the analytics' 3
 

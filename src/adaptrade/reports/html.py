@@ -22,6 +22,7 @@ from adaptrade.backtest.curves import drawdown as _drawdown
 from adaptrade.backtest.curves import mean_curves
 from adaptrade.backtest.curves import normalised as _normalised
 from adaptrade.backtest.results import BacktestResult
+from adaptrade.reports import plotly_html
 from adaptrade.reports.html_tables import SORT_JS, ranking_tables, yearly_table
 
 MAX_POINTS = 1000  # per plotted series
@@ -58,8 +59,6 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     and `summary_doc`; `tax_rates` default to the settings' tax_short_rate, tax_long_rate;
     `analytics=False` leaves them out (`analytics_note` then says why in their place).
     """
-    import plotly.io as pio
-
     bars = result.output.bars
     if bars.n_symbols == 0:
         raise ValueError("cannot write a report for a backtest without stocks")
@@ -99,7 +98,7 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
     if chosen is None:
         chosen = f"none (no stock with at least {k} closed trades)"
     config = {"responsive": True, "displaylogo": False}
-    divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
+    divs = [plotly_html.figure_div(f, config, include_plotlyjs=(k == 0)) for k, f in enumerate(figs)]
     if analytics:
         from adaptrade.settings import load_settings
 
@@ -109,8 +108,8 @@ def write_report(result: BacktestResult, path: Path, symbol: str | None = None, 
         if account is None and analytics_note is None:  # portfolio runs trade one account: its fills are few enough
             analytics_note = trade_cap_note(result.stocks, settings.report_analytics_max_trades)
             analytics = analytics_note is None
-    sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: pio.to_html(
-        f, full_html=False, include_plotlyjs=False, config=config, validate=False), frames) if analytics else (
+    sections = _analytics(result, account, fills, summary_doc, tax_rates, lambda f: plotly_html.figure_div(
+        f, config), frames) if analytics else (
         f'<h2 id="analytics">Analytics</h2><p>{html.escape(analytics_note)}</p>' if analytics_note else "")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>adaptrade report: {html.escape(chosen)}</title>'

@@ -80,17 +80,39 @@ def _sort_value(v: Any) -> str | None:
     return None
 
 
+def _cell(c: str, v: Any) -> str:
+    """One <td>: the formatted value, and data-v when it sorts as a number."""
+    sv = _sort_value(v)
+    return f'<td data-v="{sv}">{fmt_cell(c, v)}</td>' if sv is not None else f"<td>{fmt_cell(c, v)}</td>"
+
+
+def _float_format(c: str) -> str:
+    """The format fmt_cell gives a finite float in column c."""
+    if c in PCT_COLUMNS or any(w in c for w in PCT_WORDS):
+        return ".1%"
+    if c == "sharpe" or "sharpe" in c:
+        return ".2f" if c == "sharpe" or "excess" not in c else ".4f"
+    return ".4g"
+
+
+def _column_cells(c: str, s: pd.Series) -> list[str]:
+    """Every <td> of one column: `_cell` of each value, with the type dispatch done once for float and bool columns
+    (a 500-stock ranking is 11,000 cells)."""
+    values = s.tolist()
+    if s.dtype == np.float64:
+        spec = _float_format(c)
+        return [f'<td data-v="{v!r}">{v:{spec}}</td>' if math.isfinite(v) else '<td data-v="">–</td>' for v in values]
+    if s.dtype == np.bool_:
+        return ['<td data-v="1">yes</td>' if v else '<td data-v="0">no</td>' for v in values]
+    return [_cell(c, v) for v in values]
+
+
 def html_table(df: pd.DataFrame, table_id: str | None = None) -> str:
     """An HTML table; numeric cells carry data-v so the script sorts them as numbers."""
     cols = list(df.columns)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    rows = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(cols, row):
-            sv = _sort_value(v)
-            cells.append(f'<td data-v="{sv}">{fmt_cell(c, v)}</td>' if sv is not None else f"<td>{fmt_cell(c, v)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    columns = [_column_cells(str(c), df.iloc[:, k]) for k, c in enumerate(cols)]
+    rows = ["<tr>" + "".join(cells) + "</tr>" for cells in zip(*columns)] if cols else ["<tr></tr>"] * len(df)
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

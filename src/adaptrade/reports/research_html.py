@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adaptrade.reports.html import CSS, _figure
+from adaptrade.reports import plotly_html
 from adaptrade.reports.html_tables import SORT_JS, html_table
 
 ANNUAL = math.sqrt(252.0)  # per-day Sharpe -> annualised, for display
@@ -19,10 +20,8 @@ ANNUAL = math.sqrt(252.0)  # per-day Sharpe -> annualised, for display
 
 def _page(title: str, notes: list[str], figs: list[dict[str, Any]], tables: str, path: Path) -> Path:
     """Write one page: title, notes, figures, then tables (the first table with id=ranking sorts by its headers)."""
-    import plotly.io as pio
-
     config = {"responsive": True, "displaylogo": False}
-    divs = [pio.to_html(f, full_html=False, include_plotlyjs=(k == 0), config=config, validate=False) for k, f in enumerate(figs)]
+    divs = [plotly_html.figure_div(f, config, include_plotlyjs=(k == 0)) for k, f in enumerate(figs)]
     intro = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head>'
             f"<body>\n<h1>{html.escape(title)}</h1>{intro}\n" + "\n".join(divs) + f"\n{tables}\n{SORT_JS}</body></html>\n")
