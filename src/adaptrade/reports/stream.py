@@ -22,6 +22,7 @@ import pandas as pd
 
 from adaptrade.backtest.results import PARAM_COLUMNS, TRADE_COLUMNS, BacktestResult
 from adaptrade.errors import ConfigError
+from adaptrade.parallel.memory import release_free_memory
 from adaptrade.parallel.stream import StreamPlan, StreamedBatch, stream
 from adaptrade.reports.files import (
     FILES,
@@ -257,8 +258,10 @@ def _write(plan: StreamPlan, settings: Settings, tmp: Path, report_symbol: str |
     doc = summary(res)  # type: ignore[arg-type]  # reads stocks, settings, benchmark, dates
     (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
     stocks_frame(res).to_csv(tmp / "stocks.csv", index=False)  # type: ignore[arg-type]
+    release_free_memory()  # the batches' memory, before the report and the store stack on it
     if with_report and len(stocks):
         _report(plan, settings, res, tmp / "report.html", report_symbol, avg, has_bench, doc)
+        release_free_memory()
     return res, doc
 
 
