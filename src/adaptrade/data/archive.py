@@ -337,7 +337,7 @@ def load_archive(data_dir: Path, symbols: Sequence[str] | None = None, *, policy
     """Load symbols (all when None) from a folder or the shared data root as aligned `Bars` plus their report
     (`on_file(done, total)`: progress of the files read)."""
     names, series, report = _prepare(Path(data_dir), symbols, policy, cache_dir, start, end, jump_threshold, on_file)
-    return Bars.from_columns(names, series, f"archive:{data_dir}"), report
+    return Bars.from_columns(names, series, f"archive:{data_dir}", consume=True), report  # type: ignore[arg-type]
 
 
 def check_archive(data_dir: Path, symbols: Sequence[str] | None = None, *, policy: RepairPolicy = "drop",

@@ -13,8 +13,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from adaptrade.errors import UnknownSymbolError
+from adaptrade.memory import release_free_memory
 
 FIELDS = ("open", "high", "low", "close", "volume")
+RELEASE_EVERY = 64  # from_columns(consume=True) hands freed input memory back to the system every this many symbols
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,14 @@ class Bars:
         return pd.DataFrame(cols, index=pd.DatetimeIndex(self.dates[m], name="date"))
 
     @classmethod
-    def from_columns(cls, symbols: Sequence[str], series: Sequence[Mapping[str, np.ndarray]], source: str = "") -> "Bars":
+    def from_columns(cls, symbols: Sequence[str], series: Sequence[Mapping[str, np.ndarray] | None], source: str = "",
+                     consume: bool = False) -> "Bars":
         """Scatter per-symbol columns (`date` as datetime64[D], OHLCV, optional `adj_close`) onto the
-        union of their dates, without per-row Python work. `adj_close` is kept only if every symbol has it."""
+        union of their dates, without per-row Python work. `adj_close` is kept only if every symbol has it.
+        `consume` (`series` a list the caller gives up): each symbol's columns are dropped from it once scattered and
+        the output rows are written as they come, so the input and the output are never both whole in memory."""
         n = len(symbols)
-        days = [np.asarray(s["date"]).astype("datetime64[D]").astype("int64") for s in series]
+        days = [np.asarray(s["date"]).astype("datetime64[D]").astype("int64") for s in series]  # type: ignore[index]
         nonempty = [x for x in days if len(x)]
         if nonempty:
             first = min(int(x.min()) for x in nonempty)
@@ -154,15 +159,24 @@ class Bars:
         else:
             first, rank, dates = 0, np.zeros(0, dtype=np.int64), np.array([], dtype="datetime64[D]")
         t = len(dates)
-        has_adj = n > 0 and all("adj_close" in s for s in series)
+        has_adj = n > 0 and all(s is not None and "adj_close" in s for s in series)
         names = FIELDS + (("adj_close",) if has_adj else ())
-        arrays = {k: np.full((n, t), np.nan) for k in names}
+        arrays = {k: np.empty((n, t)) for k in names}  # each row NaN-filled when it is written (pages touched then)
         valid = np.zeros((n, t), dtype=bool)
-        for i, (s, x) in enumerate(zip(series, days)):
+        for i, x in enumerate(days):
+            s = series[i]
+            assert s is not None
             pos = rank[x - first]
             for k in names:
-                arrays[k][i, pos] = np.asarray(s[k], dtype=np.float64)
+                row = arrays[k][i]
+                row.fill(np.nan)
+                row[pos] = np.asarray(s[k], dtype=np.float64)
             valid[i, pos] = True
+            if consume:
+                series[i] = None  # type: ignore[index]
+                del s
+                if i % RELEASE_EVERY == RELEASE_EVERY - 1:
+                    release_free_memory()  # the dropped inputs' pages, before the next rows take new ones
         valid &= np.isfinite(arrays["close"])
         return cls(dates=dates, symbols=tuple(symbols), open=arrays["open"], high=arrays["high"], low=arrays["low"],
                    close=arrays["close"], volume=arrays["volume"], valid=valid, adj_close=arrays.get("adj_close"),

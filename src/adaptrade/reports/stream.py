@@ -22,7 +22,7 @@ import pandas as pd
 
 from adaptrade.backtest.results import PARAM_COLUMNS, TRADE_COLUMNS, BacktestResult
 from adaptrade.errors import ConfigError
-from adaptrade.parallel.memory import release_free_memory
+from adaptrade.memory import release_free_memory
 from adaptrade.parallel.stream import StreamPlan, StreamedBatch, stream
 from adaptrade.reports.files import (
     FILES,
