@@ -9,7 +9,7 @@ import adaptrade
 
 PKG = Path(adaptrade.__file__).parent
 # lowest first; layers on one rank may not import each other
-RANKS = [("errors",), ("settings",), ("data",), ("stats",), ("universe",), ("strategy",), ("execution", "risk"), ("backtest",),
+RANKS = [("errors", "memory"), ("settings",), ("data",), ("stats",), ("universe",), ("strategy",), ("execution", "risk"), ("backtest",),
          ("portfolio",), ("parallel",), ("storage",), ("analytics",), ("research",), ("reports",),
          ("monitoring",), ("live",), ("api",), ("commands",), ("cli",), ("__main__",)]
 RANK = {name: i for i, names in enumerate(RANKS) for name in names}
