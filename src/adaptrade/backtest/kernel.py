@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from adaptrade.data.features import rsi_advance, rsi_value, rsi_warmup_into
+from adaptrade.data.features import compress_valid, rsi_advance, rsi_value, rsi_warmup_into
 from adaptrade.strategy.kernel import step_inlined
 from adaptrade.strategy.params import P_FILL_CLOSE, P_RSI_ROW0
 from adaptrade.strategy.state import (
@@ -237,21 +237,10 @@ def run_all_in_fused(
     nt = 0
     nc = 0
     for i in range(n_sym):
-        m = _valid_closes(close[i], feature_valid[i], scratch[0], pos)
+        m = compress_valid(close[i], feature_valid[i], scratch[0], pos)
         max_p = rsi_warmup_into(scratch[0], m, periods, warm, scratch[1], small[0], small[1], small[2], small[3])
         nt, nc = _run_stock(i, open_, close, valid, warm, scratch[0], params, states[i], equity, signal, in_market, trades,
                             changes, event, nt, nc, True, pos, m, scratch[1], warm, small[4], small[0], small[1], small[2],
                             small[3], max_p)
     return nt, nc
 
-
-@njit(cache=True, _nrt=False, nogil=True, inline="always")
-def _valid_closes(close: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
-    """One stock's valid closes into buf and their bars into pos; returns how many."""
-    m = 0
-    for t in range(close.shape[0]):
-        if valid[t]:
-            buf[m] = close[t]
-            pos[m] = t
-            m += 1
-    return m

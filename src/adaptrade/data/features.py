@@ -104,15 +104,16 @@ def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> None:
-    """TA-Lib TA_RSI on c[:n] into out[:n] (out pre-filled with NaN), same operation order.
+def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> tuple[float, float]:
+    """TA-Lib TA_RSI on c[:n] into out[:n] (out pre-filled with NaN), same operation order; returns the
+    Wilder average gain and loss at bar n - 1 (NaN when n <= period), from where the recursion goes on.
 
     The TA-Lib C library bundled with ta-lib-python 0.8 (0.8.1) scales by the reciprocal
     `1/period` (seed and smoothing alike) rather than dividing, and writes 0.0 when
     avg gain + avg loss is exactly 0; both are copied so the result is bit-identical.
     """
     if n <= period:
-        return
+        return np.nan, np.nan
     inv = 1.0 / period
     prev_gain = 0.0
     prev_loss = 0.0
@@ -142,6 +143,7 @@ def _wilder_rsi_into(c: np.ndarray, n: int, period: int, out: np.ndarray) -> Non
         prev_gain *= inv
         tot = prev_gain + prev_loss
         out[k] = 100.0 * (prev_gain / tot) if tot != 0.0 else 0.0
+    return prev_gain, prev_loss
 
 
 def _check_period(period: int) -> int:
@@ -163,7 +165,7 @@ def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
-def _compress(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
+def compress_valid(x: np.ndarray, valid: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> int:
     """Copy one row's valid values into buf (their bar indices into pos); returns how many."""
     m = 0
     for t in range(x.shape[0]):
@@ -181,79 +183,34 @@ def _rsi_stack_kernel(close: np.ndarray, valid: np.ndarray, periods: np.ndarray,
     n_t = close.shape[1]
     n_p = periods.shape[0]
     rsi_rows_into(close, valid, periods, out, np.empty(n_t), np.empty(n_t), np.empty(n_t, dtype=np.int64), np.empty(n_p),
-                  np.empty(n_p), np.empty(n_p), np.empty(n_p))
+                  np.empty(n_p), np.empty(n_p), np.empty(n_p), np.empty((periods.max() + 1, n_p)))
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
 def rsi_rows_into(close: np.ndarray, valid: np.ndarray, periods: np.ndarray, out: np.ndarray, buf: np.ndarray, res: np.ndarray,
-                  pos: np.ndarray, gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray) -> None:
+                  pos: np.ndarray, gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray,
+                  warm: np.ndarray) -> None:
     """The RSI stack of rows of [symbol, t] into out[symbol, period, t] (NaN-filled by the caller), with caller-owned
-    scratch (buf, res, pos: n_t; gain, loss, inv, pm1: n_periods), so that a loop compiled without numba's
-    allocator (the backtest kernel, per stock) can call it.
+    scratch (buf, res, pos: n_t; gain, loss, inv, pm1: n_periods; warm: [longest period + 1, n_periods]).
 
-    Each period runs its own seed and first smoothing steps up to the longest period; from
-    there the periods advance together bar by bar, so the price differences are read once
+    Each period runs its own seed and first smoothing steps up to the longest period (`rsi_warmup_into`); from
+    there the periods advance together bar by bar (`rsi_advance`), so the price differences are read once
     and the independent recursions overlap in the CPU. The operations of every recursion
     and their order are exactly those of the one-period function (no fastmath), so the
     values do not change by a bit.
     """
-    n_sym = close.shape[0]
     n_p = periods.shape[0]
-    max_p = 0
-    for j in range(n_p):
-        max_p = max(max_p, periods[j])
-        inv[j] = 1.0 / periods[j]
-        pm1[j] = float(periods[j] - 1)
-    for s in range(n_sym):
-        m = _compress(close[s], valid[s], buf, pos)
-        if m <= max_p + 1:  # short history: period by period
+    for s in range(close.shape[0]):
+        m = compress_valid(close[s], valid[s], buf, pos)
+        max_p = rsi_warmup_into(buf, m, periods, warm, res, gain, loss, inv, pm1)
+        for k in range(min(m, max_p + 1)):
             for j in range(n_p):
-                p = periods[j]
-                if m <= p:
-                    continue
-                _wilder_rsi_into(buf, m, p, res)
-                for k in range(p, m):
-                    out[s, j, pos[k]] = res[k]
-            continue
-        for j in range(n_p):  # seed and smooth each period up to bar max_p
-            p = periods[j]
-            _wilder_rsi_into(buf, max_p + 1, p, res)
-            for k in range(p, max_p + 1):
-                out[s, j, pos[k]] = res[k]
-            g = 0.0
-            lo = 0.0
-            for k in range(1, p + 1):
-                d = buf[k] - buf[k - 1]
-                if d < 0.0:
-                    lo -= d
-                else:
-                    g += d
-            lo *= inv[j]
-            g *= inv[j]
-            for k in range(p + 1, max_p + 1):
-                d = buf[k] - buf[k - 1]
-                lo *= pm1[j]
-                g *= pm1[j]
-                if d < 0.0:
-                    lo -= d
-                else:
-                    g += d
-                lo *= inv[j]
-                g *= inv[j]
-            gain[j] = g
-            loss[j] = lo
-        for k in range(max_p + 1, m):  # all periods together; x + 0.0 == x and x - d == x + (-d) exactly
-            d = buf[k] - buf[k - 1]
-            up = d if d > 0.0 else 0.0
-            dn = -d if d < 0.0 else 0.0
+                out[s, j, pos[k]] = warm[k, j]
+        for k in range(max_p + 1, m):
+            rsi_advance(gain, loss, inv, pm1, buf[k] - buf[k - 1])
             t = pos[k]
             for j in range(n_p):
-                lo = (loss[j] * pm1[j] + dn) * inv[j]
-                g = (gain[j] * pm1[j] + up) * inv[j]
-                loss[j] = lo
-                gain[j] = g
-                tot = g + lo
-                out[s, j, t] = 100.0 * (g / tot) if tot != 0.0 else 0.0
+                out[s, j, t] = rsi_value(gain[j], loss[j])
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False)
@@ -262,7 +219,8 @@ def rsi_warmup_into(buf: np.ndarray, m: int, periods: np.ndarray, warm: np.ndarr
     """The start of one stock's RSI stack over its valid closes buf[:m], for a loop that goes on bar by bar with
     `rsi_advance`: warm[k, j] = RSI(periods[j]) at valid bar k for k <= the longest period (NaN before the period's
     first value), gain/loss the recursions' state at the last of those bars, inv/pm1 the periods' constants.
-    The operations of `rsi_rows_into` (so its values, bit for bit). Returns the longest period."""
+    The operations of `_wilder_rsi_into` (TA-Lib's seed and smoothing), so its values bit for bit. Returns the
+    longest period."""
     n_p = periods.shape[0]
     max_p = 0
     for j in range(n_p):
@@ -275,42 +233,16 @@ def rsi_warmup_into(buf: np.ndarray, m: int, periods: np.ndarray, warm: np.ndarr
             warm[k, j] = np.nan
     for j in range(n_p):
         p = periods[j]
-        gain[j] = np.nan
-        loss[j] = np.nan
-        if m <= p:
-            continue
-        _wilder_rsi_into(buf, upto, p, res)
+        gain[j], loss[j] = _wilder_rsi_into(buf, upto, p, res)  # NaN when the history is too short for p
         for k in range(p, upto):
             warm[k, j] = res[k]
-        g = 0.0
-        lo = 0.0
-        for k in range(1, p + 1):
-            d = buf[k] - buf[k - 1]
-            if d < 0.0:
-                lo -= d
-            else:
-                g += d
-        lo *= inv[j]
-        g *= inv[j]
-        for k in range(p + 1, upto):
-            d = buf[k] - buf[k - 1]
-            lo *= pm1[j]
-            g *= pm1[j]
-            if d < 0.0:
-                lo -= d
-            else:
-                g += d
-            lo *= inv[j]
-            g *= inv[j]
-        gain[j] = g
-        loss[j] = lo
     return max_p
 
 
 @numba.njit(cache=True, nogil=True, _nrt=False, inline="always")
 def rsi_advance(gain: np.ndarray, loss: np.ndarray, inv: np.ndarray, pm1: np.ndarray, d: float) -> None:
-    """Every period's Wilder averages one valid bar on (price difference d), as `rsi_rows_into` does past the warm-up;
-    no division, and the periods side by side (the CPU does them in vector registers)."""
+    """Every period's Wilder averages one valid bar on (price difference d), TA-Lib's smoothing step with the same
+    operations (`_wilder_rsi_into`); no division, and the periods side by side (the CPU does them in vector registers)."""
     up = d if d > 0.0 else 0.0
     dn = -d if d < 0.0 else 0.0
     for j in range(gain.shape[0]):
@@ -413,7 +345,7 @@ def _rolling_mean_valid_kernel(x: np.ndarray, valid: np.ndarray, window: int, ou
     buf = np.empty(n_t)
     pos = np.empty(n_t, dtype=np.int64)
     for s in range(n_sym):
-        m = _compress(x[s], valid[s], buf, pos)
+        m = compress_valid(x[s], valid[s], buf, pos)
         for k in range(window - 1, m):
             acc = 0.0
             for i in range(k - window + 1, k + 1):
