@@ -53,6 +53,7 @@ from adaptrade.risk.rules import (
     stop_rule,
 )
 from adaptrade.strategy.kernel import decide, effective_thresholds
+from adaptrade.strategy.params import P_RSI_ROW0
 from adaptrade.strategy.state import (
     EVENT_SIZE,
     S_ENTRY_COST,
@@ -156,7 +157,8 @@ def portfolio_bar(t: int, T: int, open_: np.ndarray, high: np.ndarray, low: np.n
         elif sig > 0 and act[i, ACT_ID] < 0.0 and pos[i, POS_SHARES] == 0.0 and pos[i, POS_PAPER] == 0.0 and pos[i, POS_PAPER_PENDING] == 0.0:
             buy_eff, _ = effective_thresholds(st, params)
             cand[n_cand] = i
-            strength[n_cand] = buy_eff - rsi[i, int(st[S_PERIOD_IDX]), t]  # how far below its buy threshold
+            # how far below its buy threshold: the RSI `decide` read (the stack's row of the period, not the period)
+            strength[n_cand] = buy_eff - rsi[i, int(st[S_PERIOD_IDX]) - int(params[P_RSI_ROW0]), t]
             n_cand += 1
         if pos[i, POS_EXITING] > 0.0 and act[i, ACT_ID] < 0.0 and pos[i, POS_SHARES] > 0.0:
             q = pos[i, POS_SHARES]
