@@ -148,14 +148,21 @@ def reindex(bars: Bars, dates: np.ndarray) -> Bars:
                 valid=spread(bars.valid, False), adj_close=spread(bars.adj_close, np.nan), source=bars.source)  # type: ignore[arg-type]
 
 
-def rows_of(bars: Bars, symbols: tuple[str, ...]) -> Bars:
-    """The bars of `symbols`: views of the rows (no copy) when they are consecutive, in order, else a copy."""
+def _row_span(bars: Bars, symbols: tuple[str, ...]) -> tuple[int, int] | None:
+    """(lo, hi) when `symbols` are rows lo..hi-1 of `bars`, consecutive and in order; else None."""
     if not symbols:
-        return bars.select(symbols)
+        return None
     lo = bars.index_of(symbols[0])
     hi = lo + len(symbols)
-    if bars.symbols[lo:hi] != tuple(symbols):
+    return (lo, hi) if bars.symbols[lo:hi] == tuple(symbols) else None
+
+
+def rows_of(bars: Bars, symbols: tuple[str, ...]) -> Bars:
+    """The bars of `symbols`: views of the rows (no copy) when they are consecutive, in order, else a copy."""
+    span = _row_span(bars, symbols)
+    if span is None:
         return bars.select(symbols)
+    lo, hi = span
     return Bars(dates=bars.dates, symbols=bars.symbols[lo:hi], open=bars.open[lo:hi], high=bars.high[lo:hi],
                 low=bars.low[lo:hi], close=bars.close[lo:hi], volume=bars.volume[lo:hi], valid=bars.valid[lo:hi],
                 adj_close=None if bars.adj_close is None else bars.adj_close[lo:hi], source=bars.source)
@@ -207,13 +214,11 @@ def run_batch(batch: Batch) -> BatchResult:
 def _rows_out(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The batch's rows of the run's output arrays (in-process runs that provide them), else None."""
     spec = batch.spec
-    if not isinstance(spec, MemorySpec) or spec.out is None or not batch.symbols:
+    span = _row_span(spec.bars, batch.symbols) if isinstance(spec, MemorySpec) and spec.out is not None else None
+    if span is None:
         return None
-    lo = spec.bars.index_of(batch.symbols[0])
-    hi = lo + len(batch.symbols)
-    if spec.bars.symbols[lo:hi] != tuple(batch.symbols):
-        return None
-    return spec.out[0][lo:hi], spec.out[1][lo:hi], spec.out[2][lo:hi]
+    lo, hi = span
+    return spec.out[0][lo:hi], spec.out[1][lo:hi], spec.out[2][lo:hi]  # type: ignore[union-attr, index]
 
 
 def guarded(fn: Callable[[Batch], BatchResult], batch: Batch) -> BatchOutcome:

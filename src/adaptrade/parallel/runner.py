@@ -332,9 +332,11 @@ def _load(req: RunRequest, settings: Settings, on_file: Callable[[int, int], Non
 def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig,
                   whole: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> EngineOutput:
     """Concatenate per-batch arrays in symbol order, re-basing symbol indices; `bars` = their symbols.
-    `whole` = (equity, signal, in_market) already holding every part's rows in order (written in place): no copy."""
-    if whole is not None and not all(p.equity.base is whole[0] for p in parts):
-        whole = None  # a part made its own arrays: concatenate
+    `whole` = (equity, signal, in_market) the parts wrote their rows into: used as they are (no copy) when the parts
+    are all of its rows, in order; otherwise (a failed batch left out, a part with its own arrays) concatenated."""
+    if whole is not None and not (sum(len(p.symbols) for p in parts) == whole[0].shape[0]
+                                  and all(p.equity.base is whole[0] for p in parts)):
+        whole = None
     offset = 0
     trades, changes = [], []
     for p in parts:
@@ -346,13 +348,16 @@ def merge_results(parts: list[BatchResult], bars: Bars, config: StrategyConfig,
         changes.append(ch)
         offset += len(p.symbols)
     t = bars.n_bars
+    if whole is None:
+        whole = (np.concatenate([p.equity for p in parts]), np.concatenate([p.signal for p in parts]),
+                 np.concatenate([p.in_market for p in parts])) if parts else \
+            (np.empty((0, t)), np.empty((0, t), dtype=np.int8), np.empty((0, t), dtype=bool))
     return EngineOutput(
         bars=bars,
         config=config,
-        equity=whole[0] if whole is not None else np.concatenate([p.equity for p in parts]) if parts else np.empty((0, t)),
-        signal=whole[1] if whole is not None else np.concatenate([p.signal for p in parts]) if parts else np.empty((0, t), dtype=np.int8),
-        in_market=whole[2] if whole is not None else (np.concatenate([p.in_market for p in parts]) if parts
-                                                      else np.empty((0, t), dtype=bool)),
+        equity=whole[0],
+        signal=whole[1],
+        in_market=whole[2],
         trades=np.concatenate(trades) if parts else np.empty((0, TRADE_FIELDS)),
         changes=np.concatenate(changes) if parts else np.empty((0, CHANGE_LOG_FIELDS)),
     )
@@ -422,11 +427,11 @@ def run(
 def _finish(ex: Executor, outcomes: list[BatchOutcome], bars: Bars, req: RunRequest, settings: Settings,
             loaded: LoadedData, whole: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[BacktestResult, LoadedData]:
     """Merge the batches' outcomes into one result (failed batches listed in its settings); `whole`: the arrays
-    the batches wrote their rows into, used as they are when every batch succeeded."""
+    the batches wrote their rows into (see merge_results)."""
     ok = [o for o in outcomes if o.ok and o.result is not None]
     failed = [o for o in outcomes if not o.ok]
     kept = bars if not failed else bars.select([s for o in ok for s in o.symbols])
-    output = merge_results([o.result for o in ok], kept, req.strategy, whole=None if failed else whole)  # type: ignore[misc]
+    output = merge_results([o.result for o in ok], kept, req.strategy, whole=whole)  # type: ignore[misc]
     parts = [o.result.metrics for o in ok]  # type: ignore[union-attr]
     metrics = concat_metrics(parts) if parts and all(p is not None for p in parts) else None  # type: ignore[arg-type]
     info = run_settings(req, settings, loaded)

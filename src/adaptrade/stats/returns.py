@@ -95,28 +95,10 @@ def sharpe(r: np.ndarray, rf_d: float = 0.0) -> float:
 
 @njit(cache=True, nogil=True)
 def sharpe_and_volatility(r: np.ndarray, rf_d: float = 0.0) -> tuple[float, float]:
-    """(sharpe(r, rf_d), annual_volatility(r)) bit for bit, in one pass: the two Welford recursions run
-    side by side (independent chains overlap in the CPU), and are one recursion when rf_d is 0."""
-    if rf_d == 0.0:
-        mean, sd = _mean_std(r, 0.0)
-        mean0, sd0 = mean, sd
-    else:
-        m = 0
-        mean = m2 = mean0 = m20 = 0.0
-        for v in r:
-            m += 1
-            y = v - rf_d
-            d = y - mean
-            mean += d / m
-            m2 += d * (y - mean)
-            y0 = v - 0.0
-            d0 = y0 - mean0
-            mean0 += d0 / m
-            m20 += d0 * (y0 - mean0)
-        if m < 2:
-            sd = sd0 = np.nan
-        else:
-            sd, sd0 = math.sqrt(m2 / (m - 1)), math.sqrt(m20 / (m - 1))
+    """(sharpe(r, rf_d), annual_volatility(r)) bit for bit, with one Welford pass instead of two when rf_d is 0
+    (the two are then the same recursion)."""
+    mean, sd = _mean_std(r, rf_d)
+    sd0 = sd if rf_d == 0.0 else _mean_std(r, 0.0)[1]
     sh = mean / sd * math.sqrt(TRADING_DAYS) if sd > 0.0 else np.nan
     return sh, sd0 * math.sqrt(TRADING_DAYS)
 
